@@ -1,0 +1,15 @@
+DROP TABLE notifications;
+DROP TABLE office_hours_queue;
+DROP TABLE office_hours;
+DROP TABLE study_group_members;
+DROP TABLE study_groups;
+DROP TABLE presence_privacy;
+DROP TABLE user_presence;
+DROP TABLE live_session_attendees;
+DROP TABLE live_sessions;
+DROP TABLE chat_messages;
+DROP TABLE chat_rooms;
+DROP TABLE enrollments;
+DROP TABLE courses;
+DROP TABLE auth_tokens;
+DROP TABLE users;

@@ -1,0 +1,172 @@
+//! Who is calling: password hashing, login tokens, and the `AuthUser`
+//! extractor that every authenticated REST handler and the WebSocket
+//! upgrade use.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::clock::SharedClock;
+use crate::db::models::UserRow;
+use crate::db::{self, from_db_time, Db};
+use crate::domain::Role;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// The caller of a request, proven by a valid token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+}
+
+impl AuthUser {
+    pub fn from_row(row: &UserRow) -> AppResult<Self> {
+        Ok(Self {
+            id: Uuid::parse_str(&row.id).map_err(AppError::internal)?,
+            email: row.email.clone(),
+            name: row.name.clone(),
+            role: Role::parse(&row.role).ok_or_else(|| AppError::internal(format!("unknown role {}", row.role)))?,
+        })
+    }
+}
+
+/// Hashes a password with Argon2id and a fresh salt. Slow on purpose: call
+/// it off the async threads.
+pub fn hash_password(password: &str) -> AppResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()).map_err(AppError::internal)
+}
+
+pub fn verify_password(password: &str, stored_hash: &str) -> bool {
+    PasswordHash::new(stored_hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+/// A new random token (256 bits, hex) and the digest under which it is stored.
+pub fn new_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let digest = token_digest(&token);
+    (token, digest)
+}
+
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Checks tokens, remembering recent answers so a busy client does not cost
+/// a database read per request. Revocation goes through `forget`.
+pub struct Authenticator {
+    db: Db,
+    clock: SharedClock,
+    known: DashMap<String, (AuthUser, DateTime<Utc>)>,
+}
+
+impl Authenticator {
+    pub fn new(db: Db, clock: SharedClock) -> Self {
+        Self { db, clock, known: DashMap::new() }
+    }
+
+    pub async fn authenticate(&self, token: &str) -> AppResult<AuthUser> {
+        let digest = token_digest(token);
+        let now = self.clock.now();
+        if let Some(entry) = self.known.get(&digest) {
+            let (user, expires_at) = entry.value();
+            if *expires_at > now {
+                return Ok(user.clone());
+            }
+        }
+        let lookup = digest.clone();
+        let found = self.db.read(move |conn| Ok(db::tokens::find_owner(conn, &lookup)?)).await?;
+        let Some((row, expires_at)) = found else {
+            self.known.remove(&digest);
+            return Err(AppError::unauthorized("This token is unknown or was revoked; please sign in again."));
+        };
+        let expires_at = from_db_time(expires_at);
+        if expires_at <= now {
+            self.known.remove(&digest);
+            return Err(AppError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "token_expired",
+                "This token has expired; please sign in again.",
+            ));
+        }
+        let user = AuthUser::from_row(&row)?;
+        self.known.insert(digest, (user.clone(), expires_at));
+        Ok(user)
+    }
+
+    /// Drops a token from memory; the caller revokes it in the database.
+    pub fn forget(&self, token: &str) {
+        self.known.remove(&token_digest(token));
+    }
+}
+
+/// The token of a request: the `Authorization: Bearer` header, or for the
+/// WebSocket upgrade (browsers cannot set headers there) `?token=`.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        let value = header.to_str().ok()?;
+        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
+        return Some(token.trim().to_string());
+    }
+    web::Query::<TokenQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().token)
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+impl FromRequest for AuthUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = AppResult<AuthUser>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal("AppState missing"))?;
+            let token = token.ok_or_else(|| AppError::unauthorized("Sign in first: send Authorization: Bearer <token>."))?;
+            state.auth.authenticate(&token).await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_as_digests() {
+        let (a, digest_a) = new_token();
+        let (b, _) = new_token();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(digest_a, token_digest(&a));
+        assert_ne!(digest_a, a);
+    }
+}

@@ -1,0 +1,147 @@
+//! One `Config` for the whole server. Every setting is an environment
+//! variable and a flag of the same name; every default just works on a fresh
+//! machine (embedded SQLite under `./data`, loopback only).
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// Which database engine a `DATABASE_URL` points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// `postgres://...` for PostgreSQL; anything else is a SQLite file path
+    /// (an optional `sqlite://` prefix is accepted).
+    #[arg(long, env = "DATABASE_URL", default_value = "./data/classroom.db")]
+    pub database_url: String,
+
+    /// Address the HTTP and WebSocket server listens on.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: String,
+
+    /// Connections in the database pool (reads, and the persistence actor's writes).
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+
+    /// HTTP worker threads; 0 means one per core.
+    #[arg(long, env = "HTTP_WORKERS", default_value_t = 0)]
+    pub http_workers: usize,
+
+    /// Threads that host room actors; 0 means one per core.
+    #[arg(long, env = "ROOM_ARBITERS", default_value_t = 0)]
+    pub room_arbiters: usize,
+
+    /// How long a login token stays valid, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600)]
+    pub token_ttl_secs: i64,
+
+    /// Largest WebSocket frame accepted, in bytes; a larger one closes the socket with 1009.
+    #[arg(long, env = "WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_frame_bytes: usize,
+
+    /// How often the server pings each socket, in milliseconds.
+    #[arg(long, env = "WS_PING_INTERVAL_MS", default_value_t = 5_000)]
+    pub ws_ping_interval_ms: u64,
+
+    /// A socket that sends nothing (not even a pong) for this long is closed.
+    #[arg(long, env = "WS_CLIENT_TIMEOUT_MS", default_value_t = 15_000)]
+    pub ws_client_timeout_ms: u64,
+
+    /// Frames per second one connection may send, sustained.
+    #[arg(long, env = "WS_RATE_PER_SEC", default_value_t = 20.0)]
+    pub ws_rate_per_sec: f64,
+
+    /// Frames one connection may send in a burst above the sustained rate.
+    #[arg(long, env = "WS_RATE_BURST", default_value_t = 40.0)]
+    pub ws_rate_burst: f64,
+
+    /// Frames queued for one socket before it counts as a slow consumer and is closed.
+    #[arg(long, env = "WS_OUTBOUND_QUEUE", default_value_t = 1024)]
+    pub ws_outbound_queue: usize,
+
+    /// Open sockets one user may hold at once.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 10)]
+    pub max_connections_per_user: usize,
+
+    /// Most writes the persistence actor commits in one transaction.
+    #[arg(long, env = "PERSIST_BATCH_MAX", default_value_t = 1_000)]
+    pub persist_batch_max: usize,
+
+    /// How long the first write of a batch waits for company, in milliseconds.
+    #[arg(long, env = "PERSIST_FLUSH_MS", default_value_t = 2)]
+    pub persist_flush_ms: u64,
+
+    /// Writes held in memory (waiting or being retried) before new ones are refused.
+    #[arg(long, env = "PERSIST_QUEUE_CAPACITY", default_value_t = 100_000)]
+    pub persist_queue_capacity: usize,
+
+    /// Longest pause between retries while the database is unreachable, in milliseconds.
+    #[arg(long, env = "PERSIST_RETRY_MAX_MS", default_value_t = 5_000)]
+    pub persist_retry_max_ms: u64,
+
+    /// How many minutes before the scheduled start students may join a session.
+    #[arg(long, env = "JOIN_EARLY_MINUTES", default_value_t = 5)]
+    pub join_early_minutes: i64,
+
+    /// On SIGTERM, how long to wait for buffered writes to reach the database.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Config {
+    /// The configuration from the environment alone, defaults elsewhere.
+    pub fn from_env() -> Self {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Wrapper as clap::Parser>::parse_from(["classroom"]).config
+    }
+
+    pub fn backend(&self) -> Backend {
+        backend_of(&self.database_url)
+    }
+
+    pub fn http_workers(&self) -> usize {
+        if self.http_workers == 0 { num_cpus::get() } else { self.http_workers }
+    }
+
+    pub fn room_arbiters(&self) -> usize {
+        if self.room_arbiters == 0 { num_cpus::get() } else { self.room_arbiters }
+    }
+
+    pub fn ws_ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ws_ping_interval_ms)
+    }
+
+    pub fn ws_client_timeout(&self) -> Duration {
+        Duration::from_millis(self.ws_client_timeout_ms)
+    }
+}
+
+pub fn backend_of(database_url: &str) -> Backend {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        assert_eq!(backend_of("postgres://127.0.0.1/test"), Backend::Postgres);
+        assert_eq!(backend_of("postgresql://u@h/db"), Backend::Postgres);
+        assert_eq!(backend_of("./data/classroom.db"), Backend::Sqlite);
+        assert_eq!(backend_of("sqlite://x.db"), Backend::Sqlite);
+    }
+}

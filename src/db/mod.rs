@@ -1,0 +1,167 @@
+//! The database: one connection type over SQLite and PostgreSQL, a pool, the
+//! embedded migrations, and the queries, one module per group of tables.
+//!
+//! Every query is written once against `AnyConnection`; diesel's
+//! `MultiConnection` dispatches it to whichever backend `DATABASE_URL` chose.
+
+pub mod chat;
+pub mod courses;
+pub mod live_sessions;
+pub mod models;
+pub mod schema;
+pub mod tokens;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::Backend;
+use crate::error::{AppError, AppResult};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to whichever database the configuration names.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Opens connections of the configured backend explicitly: the derive's own
+/// `establish` would try each backend in turn, and SQLite accepts any string
+/// as a file name, so a mistyped PostgreSQL URL would quietly become a file.
+#[derive(Debug, Clone)]
+pub struct ConnectionFactory {
+    url: String,
+    backend: Backend,
+}
+
+/// SQLite settings for every connection: WAL so readers never wait for the
+/// writer, FULL sync so an acknowledged write survives a crash, a busy
+/// timeout so a reader meeting a checkpoint waits instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+
+impl ConnectionFactory {
+    pub fn new(url: &str, backend: Backend) -> Self {
+        let url = match backend {
+            Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_string(),
+            Backend::Postgres => url.to_string(),
+        };
+        Self { url, backend }
+    }
+
+    pub fn establish(&self) -> ConnectionResult<AnyConnection> {
+        match self.backend {
+            Backend::Postgres => diesel::PgConnection::establish(&self.url).map(AnyConnection::Postgresql),
+            Backend::Sqlite => {
+                if let Some(dir) = Path::new(&self.url).parent() {
+                    if !dir.as_os_str().is_empty() && !dir.exists() {
+                        std::fs::create_dir_all(dir).map_err(|err| {
+                            ConnectionError::BadConnection(format!("cannot create {}: {err}", dir.display()))
+                        })?;
+                    }
+                }
+                let mut conn = diesel::SqliteConnection::establish(&self.url)?;
+                conn.batch_execute(SQLITE_PRAGMAS).map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl ManageConnection for ConnectionFactory {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        self.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<ConnectionFactory>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionFactory>;
+
+/// The pool and what it talks to. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: Pool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Opens the pool and brings the schema up to date.
+    pub fn connect(url: &str, backend: Backend, pool_size: u32) -> Result<Self, String> {
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(2))
+            // Short, so a caller learns quickly that the database is away
+            // (the persistence actor then retries with back-off).
+            .connection_timeout(Duration::from_secs(2))
+            .build(ConnectionFactory::new(url, backend))
+            .map_err(|err| format!("cannot open the database at {url}: {err}"))?;
+        let db = Self { pool, backend };
+        db.run_migrations()?;
+        Ok(db)
+    }
+
+    pub fn run_migrations(&self) -> Result<(), String> {
+        let mut conn = self.pool.get().map_err(|err| format!("cannot reach the database: {err}"))?;
+        let applied = match &mut *conn {
+            AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        }
+        .map_err(|err| format!("migrations failed: {err}"))?;
+        if applied > 0 {
+            log::info!("applied {applied} migration(s)");
+        }
+        Ok(())
+    }
+
+    /// Runs a read on the blocking pool, off the async threads.
+    pub async fn read<T, F>(&self, query: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> AppResult<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            query(&mut conn)
+        })
+        .await?
+    }
+
+    /// Whether the database answers right now (for `/healthz`).
+    pub async fn ping(&self) -> AppResult<()> {
+        self.read(|conn| conn.ping().map(|_| ()).map_err(AppError::from)).await
+    }
+}
+
+/// Database times are naive UTC; the API speaks `DateTime<Utc>`.
+pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
+    t.naive_utc()
+}
+
+pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// Parses an id read from the database (where ids are text).
+pub fn parse_id(text: &str) -> Result<uuid::Uuid, String> {
+    uuid::Uuid::parse_str(text).map_err(|err| format!("bad id {text:?} in the database: {err}"))
+}

@@ -1,0 +1,101 @@
+//! Rows as diesel reads and writes them. Ids are strings and times naive UTC
+//! here; the API types convert at the edge.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = auth_tokens)]
+pub struct AuthTokenRow {
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = courses)]
+pub struct CourseRow {
+    pub id: String,
+    pub instructor_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = enrollments)]
+pub struct EnrollmentRow {
+    pub course_id: String,
+    pub user_id: String,
+    pub enrolled_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = chat_rooms)]
+pub struct ChatRoomRow {
+    pub id: String,
+    pub name: String,
+    pub room_type: String,
+    pub participants_json: String,
+    pub is_active: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = chat_messages)]
+pub struct ChatMessageRow {
+    pub id: String,
+    pub room_id: String,
+    pub seq: i64,
+    pub sender_id: String,
+    pub message: String,
+    pub message_type: String,
+    pub client_msg_id: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = live_sessions)]
+pub struct LiveSessionRow {
+    pub id: String,
+    pub instructor_id: String,
+    pub course_id: String,
+    pub chat_room_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub scheduled_start_time: NaiveDateTime,
+    pub scheduled_end_time: NaiveDateTime,
+    pub actual_start_time: Option<NaiveDateTime>,
+    pub actual_end_time: Option<NaiveDateTime>,
+    pub max_attendees: Option<i32>,
+    pub status: String,
+    pub recording_url: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = live_session_attendees)]
+pub struct AttendeeRow {
+    pub session_id: String,
+    pub user_id: String,
+    pub joined_at: NaiveDateTime,
+    pub left_at: Option<NaiveDateTime>,
+    pub last_joined_at: NaiveDateTime,
+    pub seconds_present: i64,
+}

@@ -1,0 +1,37 @@
+//! Pure rules of the product, free of I/O: actors own these structs and do
+//! the talking; unit tests drive them directly with made-up times.
+
+pub mod chat;
+pub mod live_session;
+pub mod presence;
+pub mod rate_limit;
+
+use serde::{Deserialize, Serialize};
+
+/// What a user is on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Student,
+    Instructor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Student => "student",
+            Role::Instructor => "instructor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "student" => Some(Role::Student),
+            "instructor" => Some(Role::Instructor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! Presence of one user, aggregated over all of their connections.
+//!
+//! Pure rules: no I/O and no clock. Every call takes `now`, so the owning actor
+//! decides what time it is and tests drive it with made-up instants.
+//!
+//! `lastSeenAt` in a [`PresenceView`] is deliberately coarse so that heartbeats
+//! are not "changes": while the user is not offline it is the moment the current
+//! online session began (first connection opened); while offline it is the
+//! moment the last connection closed. The fine-grained time of the latest
+//! activity, which is what gets stored, is [`Presence::last_seen_at`].
+
+use std::collections::HashSet;
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Longest activity line accepted, counted in characters, not bytes.
+pub const MAX_ACTIVITY_CHARS: usize = 100;
+
+/// A status as it is shown to others (and stored in `user_presence.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    /// Connected and active recently, or manually "available".
+    Online,
+    /// Idle for `idle_after`, or manually away.
+    Away,
+    /// Manually busy.
+    Busy,
+    /// Manually "do not disturb".
+    Dnd,
+    /// No open connection, or hidden by `appear_offline`.
+    Offline,
+}
+
+impl PresenceStatus {
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceStatus::Online => "online",
+            PresenceStatus::Away => "away",
+            PresenceStatus::Busy => "busy",
+            PresenceStatus::Dnd => "dnd",
+            PresenceStatus::Offline => "offline",
+        }
+    }
+
+    /// Inverse of [`PresenceStatus::as_str`]; `None` for any other text.
+    pub fn parse(text: &str) -> Option<PresenceStatus> {
+        use PresenceStatus::*;
+        [Online, Away, Busy, Dnd, Offline].into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+/// A status picked by hand; it overrides the automatic one while it lasts.
+/// There is no manual "offline": that is [`PrivacySettings::appear_offline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManualStatus {
+    /// Available: also keeps the user from turning away when idle.
+    Online,
+    /// Away even while active.
+    Away,
+    /// Busy.
+    Busy,
+    /// Do not disturb.
+    Dnd,
+}
+
+impl ManualStatus {
+    /// The wire and database spelling (same words as [`PresenceStatus`]).
+    pub fn as_str(self) -> &'static str {
+        PresenceStatus::from(self).as_str()
+    }
+
+    /// Inverse of [`ManualStatus::as_str`]; `None` for any other text, "offline" included.
+    pub fn parse(text: &str) -> Option<ManualStatus> {
+        use ManualStatus::*;
+        [Online, Away, Busy, Dnd].into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+impl From<ManualStatus> for PresenceStatus {
+    /// A manual status shows as the status of the same name.
+    fn from(status: ManualStatus) -> Self {
+        match status {
+            ManualStatus::Online => PresenceStatus::Online,
+            ManualStatus::Away => PresenceStatus::Away,
+            ManualStatus::Busy => PresenceStatus::Busy,
+            ManualStatus::Dnd => PresenceStatus::Dnd,
+        }
+    }
+}
+
+/// What watchers may see; the user's own view ignores these.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacySettings {
+    /// Watchers never see the activity line.
+    pub hide_activity: bool,
+    /// Watchers never see `lastSeenAt`.
+    pub hide_last_seen: bool,
+    /// Watchers see "offline" with no activity and no `lastSeenAt`, whatever the
+    /// truth. `lastSeenAt` is hidden too (not frozen) so that invisible users look
+    /// the same whether they are connected or not: watchers can tell the setting
+    /// is on, never whether the user is there.
+    pub appear_offline: bool,
+}
+
+/// Presence as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceView {
+    /// The status shown.
+    pub status: PresenceStatus,
+    /// The activity line; always `None` while offline.
+    pub activity: Option<String>,
+    /// Session start while not offline, last close while offline (see module doc).
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+/// Why an update was refused; the state is left unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceError {
+    /// The activity line has more than [`MAX_ACTIVITY_CHARS`] characters. It is
+    /// rejected rather than truncated so the client learns its text was not shown.
+    ActivityTooLong {
+        /// Length of the refused line, in characters.
+        chars: usize,
+    },
+    /// The manual status would expire at or before `now`.
+    ExpiryNotInFuture,
+    /// An expiry was given without a manual status to expire.
+    ExpiryWithoutStatus,
+}
+
+impl fmt::Display for PresenceError {
+    /// A message fit for the client.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PresenceError::ActivityTooLong { chars } => write!(
+                f,
+                "activity is {chars} characters long; at most {MAX_ACTIVITY_CHARS} are allowed"
+            ),
+            PresenceError::ExpiryNotInFuture => {
+                write!(f, "the status expiry must be in the future")
+            }
+            PresenceError::ExpiryWithoutStatus => write!(f, "an expiry needs a status to expire"),
+        }
+    }
+}
+
+impl std::error::Error for PresenceError {}
+
+/// Presence of one user: their open connections, manual status, activity line
+/// and privacy settings, and the rules that turn these into views.
+#[derive(Debug, Clone)]
+pub struct Presence {
+    user_id: Uuid,
+    idle_after: Duration,
+    connections: HashSet<Uuid>,
+    /// Latest activity while online; the time the last connection closed once offline.
+    last_seen_at: Option<DateTime<Utc>>,
+    /// When the current online session began; `None` while offline.
+    online_since: Option<DateTime<Utc>>,
+    manual: Option<ManualStatus>,
+    manual_expires_at: Option<DateTime<Utc>>,
+    activity: Option<String>,
+    privacy: PrivacySettings,
+    /// The watcher view last handed out, so identical states are not re-sent.
+    published: Option<PresenceView>,
+}
+
+impl Presence {
+    /// An offline user with no history. A negative `idle_after` counts as zero.
+    pub fn new(user_id: Uuid, idle_after: Duration) -> Self {
+        Self {
+            user_id,
+            idle_after: idle_after.max(Duration::zero()),
+            connections: HashSet::new(),
+            last_seen_at: None,
+            online_since: None,
+            manual: None,
+            manual_expires_at: None,
+            activity: None,
+            privacy: PrivacySettings::default(),
+            published: None,
+        }
+    }
+
+    /// Loads stored fields after a restart; call it right after [`Presence::new`].
+    /// An expired manual status is kept but has no effect. An over-long stored
+    /// activity is truncated, not refused: a bad row must not fail a restart.
+    pub fn restore(
+        &mut self,
+        last_seen_at: Option<DateTime<Utc>>,
+        manual: Option<ManualStatus>,
+        manual_expires_at: Option<DateTime<Utc>>,
+        activity: Option<String>,
+        privacy: PrivacySettings,
+    ) {
+        // max: a stale row must not move last-seen backwards if connections came first.
+        self.last_seen_at = self.last_seen_at.max(last_seen_at);
+        self.manual = manual;
+        self.manual_expires_at = manual.and(manual_expires_at);
+        self.activity = activity
+            .map(|text| text.chars().take(MAX_ACTIVITY_CHARS).collect::<String>())
+            .filter(|text| !text.trim().is_empty());
+        self.privacy = privacy;
+        self.published = None;
+    }
+
+    /// The user this presence belongs to.
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    /// Opens a connection; counts as activity. Returns `true` if it was not open yet.
+    pub fn connect(&mut self, connection: Uuid, now: DateTime<Utc>) -> bool {
+        if self.connections.is_empty() {
+            self.online_since = Some(now);
+        }
+        let added = self.connections.insert(connection);
+        self.mark_active(now);
+        added
+    }
+
+    /// Closes a connection. Closing the last one makes the user offline, sets
+    /// last-seen to `now` and clears the activity line (it stopped being true; the
+    /// client or engine sets it again on reconnect). Closing a tab is not activity:
+    /// dropped networks close tabs too. Returns `true` if it was open.
+    pub fn disconnect(&mut self, connection: Uuid, now: DateTime<Utc>) -> bool {
+        if !self.connections.remove(&connection) {
+            return false;
+        }
+        if self.connections.is_empty() {
+            self.last_seen_at = self.last_seen_at.max(Some(now));
+            self.online_since = None;
+            self.activity = None;
+        }
+        true
+    }
+
+    /// Records activity (any frame, heartbeats included) from a connection.
+    /// Frames from a connection that is not open are ignored and return `false`:
+    /// a late frame after the close must not make an offline user "seen".
+    pub fn touch(&mut self, connection: Uuid, now: DateTime<Utc>) -> bool {
+        if !self.connections.contains(&connection) {
+            return false;
+        }
+        self.mark_active(now);
+        true
+    }
+
+    /// Sets (`Some`) or clears (`None`) the manual status, optionally until
+    /// `expires_at`; counts as activity.
+    /// Errors: [`PresenceError::ExpiryNotInFuture`] if `expires_at <= now`,
+    /// [`PresenceError::ExpiryWithoutStatus`] if clearing with an expiry.
+    pub fn set_manual(
+        &mut self,
+        status: Option<ManualStatus>,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), PresenceError> {
+        match (status, expires_at) {
+            (None, Some(_)) => return Err(PresenceError::ExpiryWithoutStatus),
+            (Some(_), Some(at)) if at <= now => return Err(PresenceError::ExpiryNotInFuture),
+            _ => {}
+        }
+        self.manual = status;
+        self.manual_expires_at = expires_at;
+        self.mark_active(now);
+        Ok(())
+    }
+
+    /// Sets or clears the activity line; counts as activity. Blank text clears it,
+    /// so `""` and `None` never publish as two different views.
+    /// Errors: [`PresenceError::ActivityTooLong`] above [`MAX_ACTIVITY_CHARS`] characters.
+    pub fn set_activity(
+        &mut self,
+        activity: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), PresenceError> {
+        let activity = activity.filter(|text| !text.trim().is_empty());
+        if let Some(text) = &activity {
+            let chars = text.chars().count();
+            if chars > MAX_ACTIVITY_CHARS {
+                return Err(PresenceError::ActivityTooLong { chars });
+            }
+        }
+        self.activity = activity;
+        self.mark_active(now);
+        Ok(())
+    }
+
+    /// Replaces the privacy settings.
+    pub fn set_privacy(&mut self, privacy: PrivacySettings) {
+        self.privacy = privacy;
+    }
+
+    /// The current privacy settings.
+    pub fn privacy(&self) -> PrivacySettings {
+        self.privacy
+    }
+
+    /// How many connections are open.
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Whether any connection is open.
+    pub fn is_connected(&self) -> bool {
+        !self.connections.is_empty()
+    }
+
+    /// Latest activity while online, last close while offline: the value to store.
+    pub fn last_seen_at(&self) -> Option<DateTime<Utc>> {
+        self.last_seen_at
+    }
+
+    /// The stored activity line, whatever the privacy settings.
+    pub fn activity(&self) -> Option<&str> {
+        self.activity.as_deref()
+    }
+
+    /// The manual status and its expiry, or `None` if there is none or it expired.
+    pub fn manual_status(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Option<(ManualStatus, Option<DateTime<Utc>>)> {
+        self.active_manual(now).map(|status| (status, self.manual_expires_at))
+    }
+
+    /// The true status, ignoring `appear_offline`: offline without connections,
+    /// else the live manual status, else away once idle for `idle_after`, else online.
+    pub fn effective_status(&self, now: DateTime<Utc>) -> PresenceStatus {
+        if !self.is_connected() {
+            return PresenceStatus::Offline;
+        }
+        if let Some(status) = self.active_manual(now) {
+            return status.into();
+        }
+        match self.idle_at() {
+            Some(at) if now >= at => PresenceStatus::Away,
+            _ => PresenceStatus::Online,
+        }
+    }
+
+    /// What the user sees of themselves: the truth, privacy settings ignored.
+    pub fn view_for_self(&self, now: DateTime<Utc>) -> PresenceView {
+        let status = self.effective_status(now);
+        if status == PresenceStatus::Offline {
+            return PresenceView { status, activity: None, last_seen_at: self.last_seen_at };
+        }
+        PresenceView { status, activity: self.activity.clone(), last_seen_at: self.online_since }
+    }
+
+    /// What others see: [`Presence::view_for_self`] filtered by the privacy settings.
+    pub fn view_for_watcher(&self, now: DateTime<Utc>) -> PresenceView {
+        if self.privacy.appear_offline {
+            return PresenceView {
+                status: PresenceStatus::Offline,
+                activity: None,
+                last_seen_at: None,
+            };
+        }
+        let mut view = self.view_for_self(now);
+        if self.privacy.hide_activity {
+            view.activity = None;
+        }
+        if self.privacy.hide_last_seen {
+            view.last_seen_at = None;
+        }
+        view
+    }
+
+    /// The watcher view if it differs from the one this last returned, else `None`.
+    /// The first call (also the first after [`Presence::restore`]) always returns
+    /// it. Touches while online change nothing, as `lastSeenAt` is coarse.
+    pub fn watcher_view_changed(&mut self, now: DateTime<Utc>) -> Option<PresenceView> {
+        let view = self.view_for_watcher(now);
+        if self.published.as_ref() == Some(&view) {
+            return None;
+        }
+        self.published = Some(view.clone());
+        Some(view)
+    }
+
+    /// The next instant after `now` at which the status may change with no call
+    /// in between (turning idle, manual status expiring), for one timer instead of
+    /// polling. `None` when nothing will change on its own. Recompute after every
+    /// call and after the timer fires; it may fire with no visible change.
+    pub fn next_deadline(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if !self.is_connected() {
+            return None;
+        }
+        if self.active_manual(now).is_some() {
+            // Idling cannot show through a manual status, so only its expiry matters.
+            return self.manual_expires_at;
+        }
+        self.idle_at().filter(|at| *at > now)
+    }
+
+    /// Activity only counts while connected; `max` guards against events that
+    /// arrive out of order, so last-seen never moves backwards.
+    fn mark_active(&mut self, now: DateTime<Utc>) {
+        if self.is_connected() {
+            self.last_seen_at = self.last_seen_at.max(Some(now));
+        }
+    }
+
+    /// The manual status unless its expiry has passed (expired at exactly `expires_at`).
+    fn active_manual(&self, now: DateTime<Utc>) -> Option<ManualStatus> {
+        self.manual.filter(|_| self.manual_expires_at.is_none_or(|at| now < at))
+    }
+
+    /// When the user turns away if nothing happens; `None` on overflow (never).
+    fn idle_at(&self) -> Option<DateTime<Utc>> {
+        self.last_seen_at?.checked_add_signed(self.idle_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PresenceStatus::{Away, Busy, Dnd, Offline, Online};
+
+    /// A fixed instant plus `minutes`, so tests never read the clock.
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    /// A user who goes away after 5 idle minutes, with one tab opened at minute 0.
+    fn connected() -> (Presence, Uuid) {
+        let mut p = Presence::new(Uuid::new_v4(), Duration::minutes(5));
+        let tab = Uuid::new_v4();
+        p.connect(tab, at(0));
+        (p, tab)
+    }
+
+    #[test]
+    fn three_tabs_stay_online_until_the_last_closes() {
+        let (mut p, a) = connected();
+        let (b, c) = (Uuid::new_v4(), Uuid::new_v4());
+        assert!(p.connect(b, at(0)) && p.connect(c, at(0)));
+        assert!(!p.connect(a, at(0)), "the same tab twice is one connection");
+        assert!(p.disconnect(a, at(1)) && p.disconnect(b, at(2)));
+        assert_eq!((p.connection_count(), p.effective_status(at(2))), (1, Online));
+        assert!(!p.disconnect(b, at(2)), "already closed");
+        assert!(p.disconnect(c, at(3)));
+        assert_eq!(p.last_seen_at(), Some(at(3)));
+        let view = p.view_for_watcher(at(4));
+        assert_eq!((view.status, view.last_seen_at), (Offline, Some(at(3))));
+        assert!(!p.touch(c, at(5)), "a late frame from a closed tab is ignored");
+        assert_eq!(p.last_seen_at(), Some(at(3)));
+    }
+
+    #[test]
+    fn idle_turns_away_and_any_tab_brings_back() {
+        let (mut p, a) = connected();
+        let b = Uuid::new_v4();
+        p.connect(b, at(0));
+        assert!(p.touch(a, at(3)));
+        assert!(!p.touch(Uuid::new_v4(), at(6)), "unknown connections are not activity");
+        assert_eq!(p.effective_status(at(7)), Online, "the touch at 3 reset idling");
+        assert_eq!(p.effective_status(at(8)), Away, "away exactly idle_after later");
+        assert!(p.touch(b, at(9)));
+        assert_eq!((p.effective_status(at(9)), p.last_seen_at()), (Online, Some(at(9))));
+    }
+
+    #[test]
+    fn manual_busy_holds_until_expiry_then_automatic_applies() {
+        let (mut p, a) = connected();
+        p.set_manual(Some(ManualStatus::Busy), Some(at(10)), at(0)).unwrap();
+        assert_eq!(p.effective_status(at(9)), Busy, "idle since 5, hidden by busy");
+        assert_eq!(p.manual_status(at(9)), Some((ManualStatus::Busy, Some(at(10)))));
+        assert_eq!(p.effective_status(at(10)), Away, "expired: automatic, idle since 5");
+        assert_eq!(p.manual_status(at(10)), None);
+        p.touch(a, at(11));
+        assert_eq!(p.effective_status(at(11)), Online);
+    }
+
+    #[test]
+    fn clearing_the_manual_status_restores_the_automatic_one() {
+        let (mut p, _) = connected();
+        p.set_manual(Some(ManualStatus::Dnd), None, at(0)).unwrap();
+        assert_eq!(p.effective_status(at(60)), Dnd, "no expiry: it holds");
+        let past = p.set_manual(Some(ManualStatus::Busy), Some(at(60)), at(60));
+        assert_eq!(past, Err(PresenceError::ExpiryNotInFuture));
+        let orphan = p.set_manual(None, Some(at(90)), at(60));
+        assert_eq!(orphan, Err(PresenceError::ExpiryWithoutStatus));
+        assert_eq!(p.effective_status(at(60)), Dnd, "refused updates change nothing");
+        p.set_manual(None, None, at(61)).unwrap();
+        assert_eq!(p.effective_status(at(62)), Online, "clearing counted as activity");
+        assert_eq!(p.effective_status(at(66)), Away);
+    }
+
+    #[test]
+    fn appear_offline_hides_from_watchers_only() {
+        let (mut p, _) = connected();
+        p.set_activity(Some("In live session: Rust 101".into()), at(0)).unwrap();
+        p.set_privacy(PrivacySettings { appear_offline: true, ..Default::default() });
+        let hidden = PresenceView { status: Offline, activity: None, last_seen_at: None };
+        assert_eq!(p.view_for_watcher(at(1)), hidden);
+        let me = p.view_for_self(at(1));
+        assert_eq!(
+            (me.status, me.activity.as_deref()),
+            (Online, Some("In live session: Rust 101"))
+        );
+        assert_eq!(p.effective_status(at(1)), Online);
+    }
+
+    #[test]
+    fn hide_activity_and_hide_last_seen_filter_the_watcher_view() {
+        let (mut p, _) = connected();
+        p.set_activity(Some("Viewing course: X".into()), at(0)).unwrap();
+        let open = p.view_for_watcher(at(1));
+        assert_eq!(
+            (open.activity.as_deref(), open.last_seen_at),
+            (Some("Viewing course: X"), Some(at(0)))
+        );
+        p.set_privacy(PrivacySettings { hide_activity: true, ..Default::default() });
+        let view = p.view_for_watcher(at(1));
+        assert_eq!((view.activity, view.last_seen_at), (None, Some(at(0))));
+        p.set_privacy(PrivacySettings { hide_last_seen: true, ..Default::default() });
+        let view = p.view_for_watcher(at(1));
+        assert_eq!(
+            (view.activity.as_deref(), view.last_seen_at),
+            (Some("Viewing course: X"), None)
+        );
+        assert_eq!(p.view_for_self(at(1)).last_seen_at, Some(at(0)), "self view ignores privacy");
+    }
+
+    #[test]
+    fn offline_users_show_no_activity_and_lose_it_on_last_close() {
+        let (mut p, a) = connected();
+        p.set_activity(Some("Viewing course: X".into()), at(0)).unwrap();
+        p.disconnect(a, at(1));
+        assert_eq!((p.view_for_watcher(at(2)).activity, p.activity()), (None, None));
+        p.connect(a, at(3));
+        let view = p.view_for_watcher(at(3));
+        assert_eq!(view.activity, None, "stale activity does not come back");
+        assert_eq!(view.last_seen_at, Some(at(3)), "a new session began");
+    }
+
+    #[test]
+    fn identical_states_are_not_republished() {
+        let (mut p, a) = connected();
+        assert_eq!(p.watcher_view_changed(at(0)).map(|v| v.status), Some(Online), "first is sent");
+        for minute in 1..=4 {
+            p.touch(a, at(minute));
+            assert_eq!(p.watcher_view_changed(at(minute)), None, "heartbeat at {minute}");
+        }
+        assert_eq!(p.watcher_view_changed(at(9)).map(|v| v.status), Some(Away));
+        assert_eq!(p.watcher_view_changed(at(10)), None);
+        p.set_activity(Some("Viewing course: X".into()), at(10)).unwrap();
+        let back = p.watcher_view_changed(at(10)).expect("back, with an activity");
+        assert_eq!((back.status, back.activity.as_deref()), (Online, Some("Viewing course: X")));
+    }
+
+    #[test]
+    fn next_deadline_follows_idling_and_expiry() {
+        let (mut p, a) = connected();
+        assert_eq!(p.next_deadline(at(0)), Some(at(5)));
+        p.touch(a, at(2));
+        assert_eq!(p.next_deadline(at(2)), Some(at(7)));
+        assert_eq!(p.next_deadline(at(7)), None, "already away: only activity changes it");
+        p.set_manual(Some(ManualStatus::Busy), Some(at(20)), at(8)).unwrap();
+        assert_eq!(p.next_deadline(at(8)), Some(at(20)), "the expiry, not idling, comes next");
+        p.set_manual(Some(ManualStatus::Dnd), None, at(9)).unwrap();
+        assert_eq!(p.next_deadline(at(9)), None, "no expiry: nothing changes on its own");
+        p.set_manual(Some(ManualStatus::Busy), Some(at(12)), at(10)).unwrap();
+        assert_eq!(p.next_deadline(at(12)), Some(at(15)), "after expiry: idling from minute 10");
+        p.disconnect(a, at(13));
+        assert_eq!(p.next_deadline(at(13)), None, "offline never changes on its own");
+    }
+
+    #[test]
+    fn activity_is_limited_to_100_characters() {
+        let (mut p, _) = connected();
+        let longest = "é".repeat(MAX_ACTIVITY_CHARS); // 200 bytes: characters count, not bytes
+        p.set_activity(Some(longest.clone()), at(0)).unwrap();
+        let refused = p.set_activity(Some("x".repeat(101)), at(0));
+        assert_eq!(refused, Err(PresenceError::ActivityTooLong { chars: 101 }));
+        assert_eq!(p.activity(), Some(longest.as_str()), "a refusal keeps the previous line");
+        p.set_activity(Some("  ".into()), at(0)).unwrap();
+        assert_eq!(p.activity(), None, "blank clears");
+    }
+
+    #[test]
+    fn restore_brings_back_stored_fields() {
+        let mut p = Presence::new(Uuid::new_v4(), Duration::minutes(5));
+        let privacy = PrivacySettings { hide_last_seen: true, ..Default::default() };
+        p.restore(
+            Some(at(-60)),
+            Some(ManualStatus::Dnd),
+            Some(at(30)),
+            Some("y".repeat(150)),
+            privacy,
+        );
+        assert_eq!(p.view_for_self(at(0)).last_seen_at, Some(at(-60)));
+        assert_eq!(p.activity().map(|text| text.chars().count()), Some(MAX_ACTIVITY_CHARS));
+        assert_eq!(p.privacy(), privacy);
+        p.connect(Uuid::new_v4(), at(0));
+        assert_eq!(p.effective_status(at(0)), Dnd);
+        assert_eq!(p.effective_status(at(30)), Away, "the stored expiry still applies");
+    }
+
+    #[test]
+    fn statuses_round_trip_through_text() {
+        for status in [Online, Away, Busy, Dnd, Offline] {
+            assert_eq!(PresenceStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(ManualStatus::parse("dnd"), Some(ManualStatus::Dnd));
+        assert_eq!((ManualStatus::parse("offline"), PresenceStatus::parse("Online")), (None, None));
+    }
+}

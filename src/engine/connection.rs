@@ -1,0 +1,312 @@
+//! The connection actor: one per WebSocket. It speaks the envelope of the
+//! protocol (events, acks, errors), enforces the frame size and rate limits,
+//! pings the client, and routes events to room actors through the registry.
+//!
+//! This is the only module that touches actix-web-actors (deprecated
+//! upstream in favour of actix-ws, still maintained for actix-web 4): a move
+//! to actix-ws stays local to this file and `http::ws`.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db;
+use crate::domain::rate_limit::TokenBucket;
+use crate::domain::Role;
+use crate::engine::live_session::{Join, JoinReply, Leave, PostMessage, Typing};
+use crate::engine::registry::{ConnectionHandle, Registry};
+use crate::engine::{Disconnect, DisconnectReason, Push};
+use crate::error::{AppError, AppResult};
+use crate::protocol::{self, events, ClientEvent};
+
+pub struct ConnectionActor {
+    id: Uuid,
+    user: AuthUser,
+    registry: Arc<Registry>,
+    /// Last time anything (a frame, a pong) came from the client.
+    last_heard: Instant,
+    rate: TokenBucket,
+    /// Live sessions this socket has joined.
+    sessions: HashSet<Uuid>,
+}
+
+impl ConnectionActor {
+    pub fn new(user: AuthUser, registry: Arc<Registry>) -> Self {
+        let config = &registry.deps.config;
+        let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
+        Self { id: Uuid::new_v4(), user, registry, last_heard: Instant::now(), rate, sessions: HashSet::new() }
+    }
+
+    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: bytestring::ByteString) {
+        self.registry.deps.metrics.frames_out.fetch_add(1, Ordering::Relaxed);
+        ctx.text(frame);
+    }
+
+    fn reply<T: Serialize>(&self, ctx: &mut ws::WebsocketContext<Self>, ack: Option<u64>, result: AppResult<T>) {
+        if let Some(frame) = protocol::reply_frame(ack, &result) {
+            self.send(ctx, frame);
+        }
+    }
+
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, reason: DisconnectReason) {
+        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::from(reason.code()), description: Some(reason.as_str().into()) }));
+        ctx.stop();
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        self.registry.deps.metrics.frames_in.fetch_add(1, Ordering::Relaxed);
+        let frame = match protocol::parse_client_frame(text) {
+            Ok(frame) => frame,
+            Err(bad) => return self.reply::<()>(ctx, bad.ack, Err(bad.error)),
+        };
+        if !self.rate.try_take(Instant::now()) {
+            self.registry.deps.metrics.frames_rate_limited.fetch_add(1, Ordering::Relaxed);
+            let wait = self.rate.wait_hint();
+            let err = AppError::rate_limited(format!("Too many frames; wait {} ms.", wait.as_millis().max(1)));
+            return self.reply::<()>(ctx, frame.ack, Err(err));
+        }
+        self.dispatch(frame.event, frame.ack, ctx);
+    }
+
+    /// Runs `work` and answers the frame with its result, in the actor's context.
+    fn answer<T, F>(&self, ctx: &mut ws::WebsocketContext<Self>, ack: Option<u64>, work: F)
+    where
+        T: Serialize + 'static,
+        F: std::future::Future<Output = AppResult<T>> + 'static,
+    {
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, ack, result)));
+    }
+
+    fn joined(&self, session_id: Uuid) -> AppResult<actix::Addr<crate::engine::live_session::LiveSessionActor>> {
+        if !self.sessions.contains(&session_id) {
+            return Err(AppError::forbidden("Join the session first."));
+        }
+        Ok(self.registry.live_session(session_id))
+    }
+
+    fn dispatch(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut ws::WebsocketContext<Self>) {
+        match event {
+            ClientEvent::JoinLiveSession(join) => {
+                let registry = Arc::clone(&self.registry);
+                let user = self.user.clone();
+                let (push, disconnect) = (ctx.address().recipient(), ctx.address().recipient());
+                let connection_id = self.id;
+                let session_id = join.session_id;
+                let work = async move {
+                    authorize_session_member(&registry, &user, session_id).await?;
+                    let message = || Join {
+                        user: user.clone(),
+                        connection_id,
+                        push: push.clone(),
+                        disconnect: disconnect.clone(),
+                        since_message_id: join.since_message_id,
+                        reattach: false,
+                    };
+                    join_room(&registry, session_id, message).await
+                };
+                ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+                    if result.is_ok() {
+                        act.sessions.insert(session_id);
+                    }
+                    act.reply(ctx, ack, result);
+                }));
+            }
+            ClientEvent::LeaveLiveSession(leave) => {
+                if self.sessions.remove(&leave.session_id) {
+                    if let Some(room) = self.registry.existing_live_session(leave.session_id) {
+                        room.do_send(Leave { user_id: self.user.id, connection_id: self.id });
+                    }
+                    self.reply(ctx, ack, Ok(json!({})));
+                } else {
+                    self.reply::<()>(ctx, ack, Err(AppError::bad_request("not_in_session", "You are not in that session.")));
+                }
+            }
+            ClientEvent::SessionMessage(post) => {
+                let room = match self.joined(post.session_id) {
+                    Ok(room) => room,
+                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+                };
+                // Sent now, not inside the future, so messages reach the room in frame order.
+                let stored = room.send(PostMessage {
+                    user: self.user.clone(),
+                    connection_id: self.id,
+                    text: post.message,
+                    client_msg_id: post.client_msg_id,
+                });
+                self.answer(ctx, ack, async move {
+                    let message = stored.await.map_err(room_gone)??;
+                    Ok(json!({ "message": message }))
+                });
+            }
+            ClientEvent::TypingInSession(typing) => {
+                let room = match self.joined(typing.session_id) {
+                    Ok(room) => room,
+                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+                };
+                let relayed = room.send(Typing { user: self.user.clone(), connection_id: self.id });
+                self.answer(ctx, ack, async move {
+                    relayed.await.map_err(room_gone)??;
+                    Ok(json!({}))
+                });
+            }
+        }
+    }
+}
+
+/// Sends a join to a live session's actor; if the actor died meanwhile,
+/// once more to its replacement.
+async fn join_room(registry: &Arc<Registry>, session_id: Uuid, join: impl Fn() -> Join) -> AppResult<JoinReply> {
+    match registry.live_session(session_id).send(join()).await {
+        Ok(result) => result,
+        Err(_) => registry.live_session(session_id).send(join()).await.map_err(room_gone)?,
+    }
+}
+
+fn room_gone(_: MailboxError) -> AppError {
+    AppError::unavailable("room_unavailable", "The session's room restarted; please retry.")
+}
+
+/// Only the session's instructor, an admin, or a student enrolled in its
+/// course may enter; everyone else learns nothing about the session.
+async fn authorize_session_member(registry: &Registry, user: &AuthUser, session_id: Uuid) -> AppResult<()> {
+    let user = user.clone();
+    registry
+        .deps
+        .db
+        .read(move |conn| {
+            let session = db::live_sessions::find(conn, &session_id.to_string())?
+                .ok_or_else(|| AppError::not_found("live session"))?;
+            let allowed = user.role == Role::Admin
+                || session.instructor_id == user.id.to_string()
+                || db::courses::is_enrolled(conn, &session.course_id, &user.id.to_string())?;
+            if allowed {
+                Ok(())
+            } else {
+                Err(AppError::forbidden("You are not enrolled in this session's course."))
+            }
+        })
+        .await
+}
+
+impl Actor for ConnectionActor {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let config = &self.registry.deps.config;
+        // Bounded: a room that finds this full treats the socket as a slow consumer.
+        ctx.set_mailbox_capacity(config.ws_outbound_queue);
+        self.registry.register_connection(self.user.id, ConnectionHandle { id: self.id, addr: ctx.address() });
+        let metrics = &self.registry.deps.metrics;
+        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+        let timeout = config.ws_client_timeout();
+        ctx.run_interval(config.ws_ping_interval(), move |act, ctx| {
+            if act.last_heard.elapsed() > timeout {
+                log::info!("connection {} of {} timed out", act.id, act.user.id);
+                act.close(ctx, DisconnectReason::HeartbeatTimeout);
+            } else {
+                ctx.ping(b"");
+            }
+        });
+        let hello = protocol::event_frame(events::CONNECTED, &json!({ "userId": self.user.id, "connectionId": self.id }));
+        self.send(ctx, hello);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.registry.unregister_connection(self.user.id, self.id);
+        self.registry.deps.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+        for session_id in self.sessions.drain() {
+            if let Some(room) = self.registry.existing_live_session(session_id) {
+                room.do_send(Leave { user_id: self.user.id, connection_id: self.id });
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
+            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+            Ok(ws::Message::Pong(_)) => {}
+            Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => {
+                let err = AppError::bad_request("unsupported_frame", "Send each event as one UTF-8 JSON text frame.");
+                self.reply::<()>(ctx, None, Err(err));
+            }
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(ws::Message::Nop) => {}
+            Err(ws::ProtocolError::Overflow) => {
+                let limit = self.registry.deps.config.ws_max_frame_bytes;
+                let err = AppError::too_large(format!("Frames may be at most {limit} bytes."));
+                self.reply::<()>(ctx, None, Err(err));
+                self.close(ctx, DisconnectReason::FrameTooLarge);
+            }
+            Err(err) => {
+                log::info!("connection {}: protocol error {err}", self.id);
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl Handler<Push> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, Push(frame): Push, ctx: &mut Self::Context) {
+        self.send(ctx, frame);
+    }
+}
+
+impl Handler<Disconnect> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, Disconnect(reason): Disconnect, ctx: &mut Self::Context) {
+        self.close(ctx, reason);
+    }
+}
+
+/// A room actor was restarted: a socket that had joined it enters again,
+/// quietly (the others never saw it leave).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomRestarted {
+    pub session_id: Uuid,
+}
+
+impl Handler<RoomRestarted> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, restarted: RoomRestarted, ctx: &mut Self::Context) {
+        if !self.sessions.contains(&restarted.session_id) {
+            return;
+        }
+        let join = Join {
+            user: self.user.clone(),
+            connection_id: self.id,
+            push: ctx.address().recipient(),
+            disconnect: ctx.address().recipient(),
+            since_message_id: None,
+            reattach: true,
+        };
+        let session_id = restarted.session_id;
+        let rejoined = self.registry.live_session(session_id).send(join);
+        ctx.spawn(rejoined.into_actor(self).map(move |result, act, _| {
+            if !matches!(result, Ok(Ok(_))) {
+                log::warn!("connection {} could not re-attach to session {session_id}", act.id);
+                act.sessions.remove(&session_id);
+            }
+        }));
+    }
+}

@@ -1,0 +1,72 @@
+//! The actor engine: a connection actor per socket, a room actor per live
+//! session (spawned lazily by the registry, on one of several arbiters), and
+//! the persistence actor that batches every write.
+
+pub mod connection;
+pub mod live_session;
+pub mod metrics;
+pub mod persistence;
+pub mod registry;
+
+use std::sync::Arc;
+
+use actix::Message;
+use bytestring::ByteString;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use metrics::Metrics;
+use persistence::Persistence;
+
+/// One frame for one socket, already serialized (shared by every recipient).
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Push(pub ByteString);
+
+/// Why the server closes a socket; each reason has one close code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The server is stopping (SIGTERM): reconnect elsewhere or later.
+    ServerShutdown,
+    /// A frame above the size limit.
+    FrameTooLarge,
+    /// Nothing heard from the client for longer than the timeout.
+    HeartbeatTimeout,
+    /// The client did not read its frames fast enough.
+    SlowConsumer,
+}
+
+impl DisconnectReason {
+    /// RFC 6455 codes where one fits, 4000-4999 (application) otherwise.
+    pub fn code(self) -> u16 {
+        match self {
+            DisconnectReason::ServerShutdown => 1001,
+            DisconnectReason::FrameTooLarge => 1009,
+            DisconnectReason::HeartbeatTimeout => 4001,
+            DisconnectReason::SlowConsumer => 4002,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectReason::ServerShutdown => "server_shutdown",
+            DisconnectReason::FrameTooLarge => "frame_too_large",
+            DisconnectReason::HeartbeatTimeout => "heartbeat_timeout",
+            DisconnectReason::SlowConsumer => "slow_consumer",
+        }
+    }
+}
+
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Disconnect(pub DisconnectReason);
+
+/// What every actor of the engine may need.
+pub struct EngineDeps {
+    pub config: Config,
+    pub db: Db,
+    pub clock: SharedClock,
+    pub persistence: Persistence,
+    pub metrics: Arc<Metrics>,
+}

@@ -1,0 +1,128 @@
+//! The registry: who is connected, and which room actors are alive.
+//!
+//! Room actors are spawned on first use, under an actix `Supervisor`, spread
+//! round-robin over one arbiter (thread) per core. A supervisor restarts an
+//! actor that stops, but an actor whose handler panicked simply dies with its
+//! task; so every lookup checks the address and starts a fresh actor, which
+//! rebuilds its state from the database, when the old one is gone.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use crate::engine::connection::ConnectionActor;
+use crate::engine::live_session::LiveSessionActor;
+use crate::engine::metrics::Gauges;
+use crate::engine::{Disconnect, DisconnectReason, EngineDeps};
+
+/// An open socket of a user.
+#[derive(Clone)]
+pub struct ConnectionHandle {
+    pub id: Uuid,
+    pub addr: Addr<ConnectionActor>,
+}
+
+pub struct Registry {
+    pub deps: Arc<EngineDeps>,
+    arbiters: Vec<Arbiter>,
+    next_arbiter: AtomicUsize,
+    live_sessions: DashMap<Uuid, Addr<LiveSessionActor>>,
+    connections: DashMap<Uuid, Vec<ConnectionHandle>>,
+}
+
+impl Registry {
+    pub fn new(deps: Arc<EngineDeps>) -> Arc<Self> {
+        let arbiters = (0..deps.config.room_arbiters()).map(|_| Arbiter::new()).collect();
+        Arc::new(Self {
+            deps,
+            arbiters,
+            next_arbiter: AtomicUsize::new(0),
+            live_sessions: DashMap::new(),
+            connections: DashMap::new(),
+        })
+    }
+
+    fn pick_arbiter(&self) -> ArbiterHandle {
+        let index = self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
+        self.arbiters[index].handle()
+    }
+
+    /// The actor of a live session, started (or restarted) if needed. The
+    /// caller has checked that the session exists.
+    pub fn live_session(self: &Arc<Self>, session_id: Uuid) -> Addr<LiveSessionActor> {
+        if let Some(addr) = self.live_sessions.get(&session_id) {
+            if addr.connected() {
+                return addr.clone();
+            }
+        }
+        let mut entry = self.live_sessions.entry(session_id).or_insert_with(|| self.spawn_live_session(session_id));
+        if !entry.connected() {
+            log::warn!("live session actor {session_id} died; starting a fresh one");
+            self.deps.metrics.room_restarts.fetch_add(1, Ordering::Relaxed);
+            *entry = self.spawn_live_session(session_id);
+        }
+        entry.clone()
+    }
+
+    fn spawn_live_session(self: &Arc<Self>, session_id: Uuid) -> Addr<LiveSessionActor> {
+        let registry = Arc::clone(self);
+        Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| LiveSessionActor::new(session_id, registry))
+    }
+
+    /// Forgets a room actor that is stopping for good, unless a newer one
+    /// already took its place.
+    pub fn remove_live_session(&self, session_id: Uuid, addr: &Addr<LiveSessionActor>) {
+        self.live_sessions.remove_if(&session_id, |_, current| current == addr);
+    }
+
+    /// Room actors alive now, if any, without starting one.
+    pub fn existing_live_session(&self, session_id: Uuid) -> Option<Addr<LiveSessionActor>> {
+        self.live_sessions.get(&session_id).filter(|addr| addr.connected()).map(|addr| addr.clone())
+    }
+
+    pub fn connection_count(&self, user_id: Uuid) -> usize {
+        self.connections.get(&user_id).map(|list| list.len()).unwrap_or(0)
+    }
+
+    pub fn register_connection(&self, user_id: Uuid, handle: ConnectionHandle) {
+        self.connections.entry(user_id).or_default().push(handle);
+    }
+
+    pub fn unregister_connection(&self, user_id: Uuid, connection_id: Uuid) {
+        if let dashmap::mapref::entry::Entry::Occupied(mut entry) = self.connections.entry(user_id) {
+            entry.get_mut().retain(|handle| handle.id != connection_id);
+            if entry.get().is_empty() {
+                entry.remove();
+            }
+        }
+    }
+
+    /// The open sockets of a user.
+    pub fn connections_of(&self, user_id: Uuid) -> Vec<ConnectionHandle> {
+        self.connections.get(&user_id).map(|list| list.clone()).unwrap_or_default()
+    }
+
+    /// Asks every socket to close (graceful shutdown).
+    pub fn disconnect_all(&self, reason: DisconnectReason) -> usize {
+        let mut count = 0;
+        for list in self.connections.iter() {
+            for handle in list.iter() {
+                handle.addr.do_send(Disconnect(reason));
+                count += 1;
+            }
+        }
+        count
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.connections.iter().map(|list| list.len()).sum()
+    }
+
+    pub fn gauges(&self) -> Gauges {
+        let live_sessions = self.live_sessions.iter().filter(|addr| addr.connected()).count();
+        Gauges { actors_by_kind: vec![("live_session", live_sessions), ("connection", self.open_connections())] }
+    }
+}

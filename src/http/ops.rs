@@ -1,0 +1,65 @@
+//! Operations: health, metrics, and the OpenAPI document.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::config::Backend;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz)).route("/metrics", web::get().to(metrics));
+}
+
+/// 200 while the database answers, 503 when it does not.
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let backend = match state.db.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": { "backend": backend, "ok": true } })),
+        Err(err) => HttpResponse::ServiceUnavailable().json(json!({
+            "status": "degraded",
+            "database": { "backend": backend, "ok": false, "error": err.body.message },
+        })),
+    }
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let body = state.metrics.render(&state.registry.gauges());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "classroom realtime engine", description = "REST API; the WebSocket protocol is in docs/protocol.md."),
+    paths(
+        crate::http::auth::register,
+        crate::http::auth::login,
+        crate::http::auth::logout,
+        crate::http::auth::me,
+        crate::http::courses::create_course,
+        crate::http::courses::list_courses,
+        crate::http::courses::enroll,
+        crate::http::live_sessions::create_session,
+        crate::http::live_sessions::get_session,
+    ),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

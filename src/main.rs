@@ -1,0 +1,58 @@
+//! Command line: `serve` (the default) runs the server; `migrate` only
+//! brings the database schema up to date.
+
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use classroom::clock::SystemClock;
+use classroom::config::Config;
+use classroom::db::Db;
+use classroom::startup::{shutdown, termination_signal, Application};
+
+#[derive(Parser)]
+#[command(version, about = "Realtime engine of a learning platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP and WebSocket server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config).await,
+        Command::Migrate => Db::connect(&cli.config.database_url, cli.config.backend(), 2).map(|_| ()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            log::error!("{err}");
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let app = Application::build(config, Arc::new(SystemClock))?;
+    log::info!("listening on http://127.0.0.1:{} (bind {})", app.port(), app.state().config.bind_addr);
+    let state = app.state();
+    let handle = app.handle();
+    actix_web::rt::spawn(async move {
+        termination_signal().await;
+        shutdown(&state, &handle).await;
+    });
+    app.run_until_stopped().await.map_err(|err| err.to_string())
+}

@@ -1,0 +1,203 @@
+//! The WebSocket wire format of `shared/protocol.md`: the envelope, the
+//! events a client may send, and the frames the server sends back.
+//!
+//! Outbound frames are serialized once into a `ByteString`, which clones by
+//! reference count, so a fan-out to a thousand sockets shares one buffer.
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::error::{AppError, ErrorBody};
+
+/// Names of server-pushed events, in one place.
+pub mod events {
+    pub const CONNECTED: &str = "connected";
+    pub const ERROR: &str = "error";
+    pub const USER_JOINED: &str = "user-joined";
+    pub const USER_LEFT: &str = "user-left";
+    pub const NEW_MESSAGE: &str = "new-message";
+    pub const USER_TYPING: &str = "user-typing";
+    pub const SESSION_STATUS_CHANGED: &str = "session-status-changed";
+}
+
+/// The envelope as it arrives, before the event name is looked at.
+#[derive(Debug, Deserialize)]
+struct RawFrame {
+    event: Option<String>,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    ack: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRef {
+    pub session_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinLiveSession {
+    pub session_id: Uuid,
+    /// A reconnecting client's last message; what came after is replayed.
+    #[serde(default)]
+    pub since_message_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionMessage {
+    pub session_id: Uuid,
+    pub message: String,
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
+}
+
+/// Every event a client may send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    JoinLiveSession(JoinLiveSession),
+    LeaveLiveSession(SessionRef),
+    SessionMessage(SessionMessage),
+    TypingInSession(SessionRef),
+}
+
+impl ClientEvent {
+    fn from_parts(name: &str, data: Value) -> Result<ClientEvent, AppError> {
+        fn data_of<T: serde::de::DeserializeOwned>(name: &str, data: Value) -> Result<T, AppError> {
+            serde_json::from_value(data)
+                .map_err(|err| AppError::bad_request("invalid_data", format!("Bad data for {name}: {err}.")))
+        }
+        Ok(match name {
+            "join-live-session" => ClientEvent::JoinLiveSession(data_of(name, data)?),
+            "leave-live-session" => ClientEvent::LeaveLiveSession(data_of(name, data)?),
+            "session-message" => ClientEvent::SessionMessage(data_of(name, data)?),
+            "typing-in-session" => ClientEvent::TypingInSession(data_of(name, data)?),
+            other => {
+                return Err(AppError::bad_request("unknown_event", format!("There is no event named {other:?}.")))
+            }
+        })
+    }
+}
+
+/// A client frame that could not be understood, with the ack id to answer
+/// on when the frame got far enough to carry one.
+#[derive(Debug)]
+pub struct FrameError {
+    pub ack: Option<u64>,
+    pub error: AppError,
+}
+
+/// A parsed client frame.
+#[derive(Debug)]
+pub struct ClientFrame {
+    pub event: ClientEvent,
+    pub ack: Option<u64>,
+}
+
+/// Parses one text frame into an event.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    let raw: RawFrame = serde_json::from_str(text).map_err(|err| FrameError {
+        ack: None,
+        error: AppError::bad_request("invalid_json", format!("The frame is not valid JSON: {err}.")),
+    })?;
+    let ack = raw.ack;
+    let name = raw.event.ok_or_else(|| FrameError {
+        ack,
+        error: AppError::bad_request("invalid_frame", "The frame has no \"event\" field."),
+    })?;
+    let data = raw.data.unwrap_or(Value::Object(Default::default()));
+    let event = ClientEvent::from_parts(&name, data).map_err(|error| FrameError { ack, error })?;
+    Ok(ClientFrame { event, ack })
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a, T: Serialize> {
+    event: &'a str,
+    data: &'a T,
+}
+
+#[derive(Serialize)]
+struct AckOk<'a, T: Serialize> {
+    ack: u64,
+    ok: bool,
+    data: &'a T,
+}
+
+#[derive(Serialize)]
+struct AckError<'a> {
+    ack: u64,
+    ok: bool,
+    error: &'a ErrorBody,
+}
+
+fn to_frame<T: Serialize>(value: &T) -> ByteString {
+    // Serializing our own types cannot fail (string keys, no non-finite floats).
+    ByteString::from(serde_json::to_string(value).unwrap_or_else(|err| {
+        log::error!("frame serialization failed: {err}");
+        String::from("{\"event\":\"error\",\"data\":{\"code\":\"internal\",\"message\":\"serialization failed\"}}")
+    }))
+}
+
+/// `{"event": name, "data": data}`, serialized once.
+pub fn event_frame<T: Serialize>(event: &str, data: &T) -> ByteString {
+    to_frame(&EventFrame { event, data })
+}
+
+pub fn ack_ok<T: Serialize>(ack: u64, data: &T) -> ByteString {
+    to_frame(&AckOk { ack, ok: true, data })
+}
+
+pub fn ack_error(ack: u64, error: &AppError) -> ByteString {
+    to_frame(&AckError { ack, ok: false, error: &error.body })
+}
+
+/// The answer to a frame: an ack when the client asked for one; without an
+/// ack id only errors are worth a frame (`event: error`).
+pub fn reply_frame<T: Serialize>(ack: Option<u64>, result: &Result<T, AppError>) -> Option<ByteString> {
+    match (ack, result) {
+        (Some(ack), Ok(data)) => Some(ack_ok(ack, data)),
+        (Some(ack), Err(err)) => Some(ack_error(ack, err)),
+        (None, Ok(_)) => None,
+        (None, Err(err)) => Some(event_frame(events::ERROR, &err.body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_event_parses_with_its_ack() {
+        let id = Uuid::new_v4();
+        let frame = parse_client_frame(&format!(r#"{{"event":"leave-live-session","data":{{"sessionId":"{id}"}},"ack":7}}"#)).unwrap();
+        assert_eq!(frame.ack, Some(7));
+        assert_eq!(frame.event, ClientEvent::LeaveLiveSession(SessionRef { session_id: id }));
+    }
+
+    #[test]
+    fn bad_frames_get_distinct_codes_and_keep_the_ack_when_they_can() {
+        let err = parse_client_frame("{not json").unwrap_err();
+        assert_eq!((err.ack, err.error.code()), (None, "invalid_json"));
+        let err = parse_client_frame(r#"{"event":"fly","data":{},"ack":3}"#).unwrap_err();
+        assert_eq!((err.ack, err.error.code()), (Some(3), "unknown_event"));
+        let err = parse_client_frame(r#"{"event":"session-message","data":{"message":"hi"},"ack":4}"#).unwrap_err();
+        assert_eq!((err.ack, err.error.code()), (Some(4), "invalid_data"));
+        assert!(err.error.body.message.contains("sessionId"), "{}", err.error.body.message);
+        let err = parse_client_frame(r#"{"data":{},"ack":5}"#).unwrap_err();
+        assert_eq!((err.ack, err.error.code()), (Some(5), "invalid_frame"));
+    }
+
+    #[test]
+    fn replies_follow_the_envelope() {
+        assert_eq!(&*ack_ok(7, &serde_json::json!({})), r#"{"ack":7,"ok":true,"data":{}}"#);
+        let err = AppError::bad_request("x", "y");
+        assert_eq!(&*ack_error(8, &err), r#"{"ack":8,"ok":false,"error":{"code":"x","message":"y"}}"#);
+        let frame = reply_frame::<()>(None, &Err(err)).unwrap();
+        assert_eq!(&*frame, r#"{"event":"error","data":{"code":"x","message":"y"}}"#);
+        assert!(reply_frame(None, &Ok(())).is_none());
+    }
+}

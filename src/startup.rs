@@ -1,0 +1,149 @@
+//! Builds the whole server from one `Config`: database, actors, routes.
+//! `main` and the tests both start the application through here.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{middleware, web, App, HttpServer};
+
+use crate::auth::Authenticator;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::db::Db;
+use crate::engine::metrics::Metrics;
+use crate::engine::persistence::{ConnectionSource, PersistSettings, Persistence};
+use crate::engine::registry::Registry;
+use crate::engine::{DisconnectReason, EngineDeps};
+use crate::http;
+use crate::state::AppState;
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub fn build(config: Config, clock: SharedClock) -> Result<Self, String> {
+        Self::build_with_source(config, clock, None)
+    }
+
+    /// As `build`, with the persistence actor taking its connections from
+    /// `source` instead of the pool (tests use it to cut the database off).
+    pub fn build_with_source(
+        config: Config,
+        clock: SharedClock,
+        source: Option<Arc<dyn ConnectionSource>>,
+    ) -> Result<Self, String> {
+        let db = Db::connect(&config.database_url, config.backend(), config.db_pool_size)?;
+        let metrics = Arc::new(Metrics::default());
+        let source = source.unwrap_or_else(|| Arc::new(db.pool.clone()));
+        let persistence = Persistence::start(
+            source,
+            PersistSettings {
+                batch_max: config.persist_batch_max.max(1),
+                linger: Duration::from_millis(config.persist_flush_ms),
+                capacity: config.persist_queue_capacity.max(1),
+                retry_max: Duration::from_millis(config.persist_retry_max_ms.max(50)),
+            },
+            Arc::clone(&metrics),
+        );
+        let deps = Arc::new(EngineDeps {
+            config: config.clone(),
+            db: db.clone(),
+            clock: clock.clone(),
+            persistence: persistence.clone(),
+            metrics: Arc::clone(&metrics),
+        });
+        let registry = Registry::new(deps);
+        let state = web::Data::new(AppState {
+            auth: Authenticator::new(db.clone(), clock.clone()),
+            config: config.clone(),
+            db,
+            clock,
+            persistence,
+            registry,
+            metrics,
+        });
+
+        let listener = TcpListener::bind(&config.bind_addr).map_err(|err| format!("cannot listen on {}: {err}", config.bind_addr))?;
+        let port = listener.local_addr().map_err(|err| err.to_string())?.port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new().app_data(app_state.clone()).wrap(middleware::Logger::default()).configure(http::configure)
+        })
+        .workers(config.http_workers())
+        // Signals are ours: shutdown must close sockets and flush writes first.
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)
+        .map_err(|err| err.to_string())?
+        .run();
+        Ok(Self { server, port, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Graceful stop: no new connections, every socket closed with 1001, every
+/// buffered write committed, then the server stops. Returns whether all
+/// writes made it within the configured timeout.
+pub async fn shutdown(state: &AppState, server: &ServerHandle) -> bool {
+    server.pause().await;
+    let sockets = state.registry.disconnect_all(DisconnectReason::ServerShutdown);
+    log::info!("shutting down: closing {sockets} socket(s)");
+    // Closing sockets leaves rooms, which writes attendance: let that happen
+    // before the final flush.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while state.registry.open_connections() > 0 && Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let flushed = state.persistence.drain(Duration::from_secs(state.config.shutdown_timeout_secs)).await;
+    if flushed {
+        log::info!("all buffered writes committed");
+    } else {
+        log::error!("shutdown timeout: some buffered writes were not committed");
+    }
+    server.stop(true).await;
+    flushed
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(err) => {
+                log::error!("cannot listen for SIGTERM ({err}); only Ctrl-C stops gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
