@@ -1,0 +1,313 @@
+//! `spawn_app()` and the clients the tests talk through.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use actix_codec::Framed;
+use chrono::Utc;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use classroom::clock::ManualClock;
+use classroom::config::{Backend, Config};
+use classroom::engine::persistence::ConnectionSource;
+use classroom::startup::Application;
+use classroom::state::AppState;
+
+/// A database of its own for one test: a SQLite file in a temporary folder,
+/// or a fresh schema in the PostgreSQL that DATABASE_URL names.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn fresh_database() -> TestDatabase {
+    let base = std::env::var("DATABASE_URL").unwrap_or_default();
+    if classroom::config::backend_of(&base) == Backend::Postgres {
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(&base).expect("PostgreSQL from DATABASE_URL");
+        conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create schema");
+        let separator = if base.contains('?') { '&' } else { '?' };
+        TestDatabase { url: format!("{base}{separator}options=-csearch_path%3D{schema}"), _dir: None }
+    } else {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("test.db").to_string_lossy().into_owned();
+        TestDatabase { url, _dir: Some(dir) }
+    }
+}
+
+/// A configuration for tests: loopback, random port, small thread counts.
+pub fn test_config(database: &TestDatabase) -> Config {
+    let mut config = Config::from_env();
+    config.database_url = database.url.clone();
+    config.bind_addr = "127.0.0.1:0".into();
+    config.http_workers = 1;
+    config.room_arbiters = 2;
+    config
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub state: web::Data<AppState>,
+    pub clock: ManualClock,
+    pub client: awc::Client,
+    pub database: TestDatabase,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, None).await
+}
+
+/// Starts a server with `adjust` applied to the test configuration and,
+/// optionally, the persistence actor reading connections from `source`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config), source: Option<Arc<dyn ConnectionSource>>) -> TestApp {
+    let database = fresh_database();
+    let mut config = test_config(&database);
+    adjust(&mut config);
+    let clock = ManualClock::new(Utc::now());
+    let app = Application::build_with_source(config, Arc::new(clock.clone()), source).expect("app builds");
+    let port = app.port();
+    let state = app.state();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        state,
+        clock,
+        client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        database,
+    }
+}
+
+/// A signed-in user of a test.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub token: String,
+    pub name: String,
+}
+
+impl TestApp {
+    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        let url = format!("{}{}", self.address, path);
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, url);
+        if let Some(token) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let mut response = match body {
+            Some(body) => req.send_json(&body).await,
+            None => req.send().await,
+        }
+        .expect("request sent");
+        let status = response.status().as_u16();
+        let bytes = response.body().limit(16 * 1024 * 1024).await.expect("body");
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.request("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.request("POST", path, Some(token), Some(body)).await
+    }
+
+    /// Registers a user with the given role; the email is made unique.
+    pub async fn register(&self, name: &str, role: &str) -> TestUser {
+        let email = format!("{}-{}@example.com", name.to_lowercase(), uuid::Uuid::new_v4().simple());
+        let (status, body) = self
+            .request(
+                "POST",
+                "/api/auth/register",
+                None,
+                Some(json!({ "email": email, "password": "correct horse", "name": name, "role": role })),
+            )
+            .await;
+        assert_eq!(status, 201, "register {name}: {body}");
+        TestUser {
+            id: body["user"]["id"].as_str().expect("id").to_string(),
+            token: body["token"].as_str().expect("token").to_string(),
+            name: name.to_string(),
+        }
+    }
+
+    /// A course taught by `instructor` with `students` enrolled.
+    pub async fn course_with(&self, instructor: &TestUser, students: &[&TestUser]) -> String {
+        let (status, course) = self.post("/api/courses", &instructor.token, json!({ "title": "Rust 101" })).await;
+        assert_eq!(status, 201, "{course}");
+        let course_id = course["id"].as_str().expect("course id").to_string();
+        for student in students {
+            let (status, body) = self.post(&format!("/api/courses/{course_id}/enroll"), &student.token, json!({})).await;
+            assert_eq!(status, 201, "{body}");
+        }
+        course_id
+    }
+
+    /// A live session of the course starting `starts_in_minutes` from the test clock's now.
+    pub async fn session_in(&self, instructor: &TestUser, course_id: &str, starts_in_minutes: i64, max: Option<i32>) -> String {
+        let start = classroom::clock::Clock::now(&self.clock) + chrono::Duration::minutes(starts_in_minutes);
+        let (status, session) = self
+            .post(
+                "/api/live-sessions",
+                &instructor.token,
+                json!({
+                    "courseId": course_id,
+                    "title": "Ownership",
+                    "scheduledStartTime": start,
+                    "scheduledEndTime": start + chrono::Duration::hours(1),
+                    "maxAttendees": max,
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{session}");
+        session["id"].as_str().expect("session id").to_string()
+    }
+
+    pub async fn connect(&self, user: &TestUser) -> WsClient {
+        WsClient::connect(&format!("ws://127.0.0.1:{}/ws?token={}", self.port, user.token)).await
+    }
+}
+
+/// A WebSocket client that answers pings and sorts acks from events.
+pub struct WsClient {
+    framed: Framed<BoxedSocket, Codec>,
+    next_ack: u64,
+    /// Events read while waiting for something else.
+    pending: VecDeque<Value>,
+    /// Whether to answer server pings (off to play a dead client).
+    pub answer_pings: bool,
+}
+
+/// How long a test waits for a frame that should come.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub enum Incoming {
+    Json(Value),
+    Closed(Option<u16>),
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> WsClient {
+        let (_, framed) = awc::Client::new()
+            .ws(url)
+            .max_frame_size(1024 * 1024)
+            .connect()
+            .await
+            .expect("websocket connects");
+        WsClient { framed, next_ack: 1, pending: VecDeque::new(), answer_pings: true }
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.framed.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// The next JSON frame or the close, answering pings on the way.
+    pub async fn next_incoming(&mut self, wait: Duration) -> Option<Incoming> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.framed.next()).await.ok()?;
+            match frame {
+                None => return Some(Incoming::Closed(None)),
+                Some(Err(err)) => panic!("websocket error: {err}"),
+                Some(Ok(Frame::Text(bytes))) => {
+                    return Some(Incoming::Json(serde_json::from_slice(&bytes).expect("server frames are JSON")))
+                }
+                Some(Ok(Frame::Ping(payload))) => {
+                    if self.answer_pings {
+                        let _ = self.framed.send(Message::Pong(payload)).await;
+                    }
+                }
+                Some(Ok(Frame::Close(reason))) => return Some(Incoming::Closed(reason.map(|r| u16::from(r.code)))),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// The next JSON frame (acks and events alike).
+    pub async fn next_json(&mut self) -> Value {
+        if let Some(event) = self.pending.pop_front() {
+            return event;
+        }
+        match self.next_incoming(WAIT).await {
+            Some(Incoming::Json(value)) => value,
+            Some(Incoming::Closed(code)) => panic!("socket closed ({code:?}) while a frame was expected"),
+            None => panic!("no frame within {WAIT:?}"),
+        }
+    }
+
+    /// Sends an event with a fresh ack id and returns the ack, keeping any
+    /// events that arrive first for `next_event`.
+    pub async fn request(&mut self, event: &str, data: Value) -> Value {
+        let ack = self.next_ack;
+        self.next_ack += 1;
+        self.send_text(json!({ "event": event, "data": data, "ack": ack }).to_string()).await;
+        self.ack(ack).await
+    }
+
+    /// Waits for the ack with this id.
+    pub async fn ack(&mut self, ack: u64) -> Value {
+        loop {
+            match self.next_incoming(WAIT).await {
+                Some(Incoming::Json(value)) if value["ack"] == json!(ack) => return value,
+                Some(Incoming::Json(value)) => self.pending.push_back(value),
+                Some(Incoming::Closed(code)) => panic!("socket closed ({code:?}) while waiting for ack {ack}"),
+                None => panic!("no ack {ack} within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The next event with this name, skipping (and keeping) others.
+    pub async fn next_event(&mut self, name: &str) -> Value {
+        if let Some(position) = self.pending.iter().position(|v| v["event"] == name) {
+            return self.pending.remove(position).expect("present");
+        }
+        loop {
+            match self.next_incoming(WAIT).await {
+                Some(Incoming::Json(value)) if value["event"] == name => return value,
+                Some(Incoming::Json(value)) => self.pending.push_back(value),
+                Some(Incoming::Closed(code)) => panic!("socket closed ({code:?}) while waiting for {name}"),
+                None => panic!("no {name} event within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Whether an event with this name arrives within `wait` (for "must not arrive" checks).
+    pub async fn receives_within(&mut self, name: &str, wait: Duration) -> bool {
+        if self.pending.iter().any(|v| v["event"] == name) {
+            return true;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_incoming(left).await {
+                Some(Incoming::Json(value)) if value["event"] == name => return true,
+                Some(Incoming::Json(value)) => self.pending.push_back(value),
+                _ => return false,
+            }
+        }
+    }
+
+    /// Waits for the server to close the socket; returns the close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match self.next_incoming(WAIT).await {
+                Some(Incoming::Closed(code)) => return code,
+                Some(Incoming::Json(value)) => self.pending.push_back(value),
+                None => panic!("socket not closed within {WAIT:?}"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.framed.send(Message::Close(None)).await;
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: a real server on a random port, real HTTP and
+//! WebSocket clients, a fresh database per test (a SQLite file, or with
+//! DATABASE_URL=postgres://... a fresh PostgreSQL schema).
+
+mod auth;
+mod helpers;
+mod persistence;
+mod rooms;
+mod shutdown;
+mod ws;
