@@ -256,6 +256,24 @@ impl LiveSessionRoom {
         Ok(JoinOutcome::Entered)
     }
 
+    /// Puts back a person who was already admitted before the room was
+    /// rebuilt (a restarted actor): no window or capacity check, no news.
+    pub fn restore(&mut self, joiner: &Joiner, connection: Uuid, now: DateTime<Utc>) {
+        if let Some(present) = self.participants.get_mut(&joiner.user_id) {
+            present.connections.insert(connection);
+            return;
+        }
+        let role = if joiner.user_id == self.facts.instructor_id { Role::Instructor } else { joiner.role };
+        let participant = Participant {
+            user_id: joiner.user_id,
+            name: joiner.name.clone(),
+            role,
+            joined_at: now,
+            connections: HashSet::from([connection]),
+        };
+        self.participants.insert(joiner.user_id, participant);
+    }
+
     /// Removes one connection; true when it was the person's last, so they left.
     pub fn leave(&mut self, user_id: Uuid, connection: Uuid) -> bool {
         let Some(present) = self.participants.get_mut(&user_id) else { return false };
@@ -383,6 +401,15 @@ mod tests {
         assert!(room.is_present(ada.user_id));
         assert!(room.leave(ada.user_id, tab_b));
         assert!(room.is_empty());
+    }
+
+    #[test]
+    fn a_restored_person_skips_the_checks_but_counts() {
+        let (mut room, _) = room(Some(1));
+        let ada = student("Ada");
+        room.restore(&ada, Uuid::new_v4(), at(9, 0));
+        assert!(room.is_present(ada.user_id));
+        assert_eq!(room.join(&student("Bob"), Uuid::new_v4(), at(14, 0)), Err(JoinRefusal::Full { capacity: 1 }));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::rate_limit::TokenBucket;
 use crate::domain::Role;
-use crate::engine::live_session::{Join, JoinReply, Leave, PostMessage, Typing};
+use crate::engine::live_session::{Connection, Join, JoinReply, Leave, PostMessage, Typing};
 use crate::engine::registry::{ConnectionHandle, Registry};
 use crate::engine::{Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
@@ -43,6 +43,11 @@ impl ConnectionActor {
         let config = &registry.deps.config;
         let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
         Self { id: Uuid::new_v4(), user, registry, last_heard: Instant::now(), rate, sessions: HashSet::new() }
+    }
+
+    /// This socket as rooms see it.
+    fn as_connection(&self, ctx: &mut ws::WebsocketContext<Self>) -> Connection {
+        Connection { id: self.id, push: ctx.address().recipient(), disconnect: ctx.address().recipient() }
     }
 
     fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: bytestring::ByteString) {
@@ -97,18 +102,14 @@ impl ConnectionActor {
             ClientEvent::JoinLiveSession(join) => {
                 let registry = Arc::clone(&self.registry);
                 let user = self.user.clone();
-                let (push, disconnect) = (ctx.address().recipient(), ctx.address().recipient());
-                let connection_id = self.id;
+                let connection = self.as_connection(ctx);
                 let session_id = join.session_id;
                 let work = async move {
                     authorize_session_member(&registry, &user, session_id).await?;
                     let message = || Join {
                         user: user.clone(),
-                        connection_id,
-                        push: push.clone(),
-                        disconnect: disconnect.clone(),
+                        connection: connection.clone(),
                         since_message_id: join.since_message_id,
-                        reattach: false,
                     };
                     join_room(&registry, session_id, message).await
                 };
@@ -137,7 +138,7 @@ impl ConnectionActor {
                 // Sent now, not inside the future, so messages reach the room in frame order.
                 let stored = room.send(PostMessage {
                     user: self.user.clone(),
-                    connection_id: self.id,
+                    connection: self.as_connection(ctx),
                     text: post.message,
                     client_msg_id: post.client_msg_id,
                 });
@@ -151,7 +152,7 @@ impl ConnectionActor {
                     Ok(room) => room,
                     Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
                 };
-                let relayed = room.send(Typing { user: self.user.clone(), connection_id: self.id });
+                let relayed = room.send(Typing { user: self.user.clone(), connection: self.as_connection(ctx) });
                 self.answer(ctx, ack, async move {
                     relayed.await.map_err(room_gone)??;
                     Ok(json!({}))
@@ -277,36 +278,18 @@ impl Handler<Disconnect> for ConnectionActor {
     }
 }
 
-/// A room actor was restarted: a socket that had joined it enters again,
-/// quietly (the others never saw it leave).
+/// A restarted room asks: had this socket joined it? If so the answer is
+/// who it is and how to reach it, and the room takes it back quietly.
 #[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomRestarted {
+#[rtype(result = "Option<(AuthUser, Connection)>")]
+pub struct MembershipQuery {
     pub session_id: Uuid,
 }
 
-impl Handler<RoomRestarted> for ConnectionActor {
-    type Result = ();
+impl Handler<MembershipQuery> for ConnectionActor {
+    type Result = Option<(AuthUser, Connection)>;
 
-    fn handle(&mut self, restarted: RoomRestarted, ctx: &mut Self::Context) {
-        if !self.sessions.contains(&restarted.session_id) {
-            return;
-        }
-        let join = Join {
-            user: self.user.clone(),
-            connection_id: self.id,
-            push: ctx.address().recipient(),
-            disconnect: ctx.address().recipient(),
-            since_message_id: None,
-            reattach: true,
-        };
-        let session_id = restarted.session_id;
-        let rejoined = self.registry.live_session(session_id).send(join);
-        ctx.spawn(rejoined.into_actor(self).map(move |result, act, _| {
-            if !matches!(result, Ok(Ok(_))) {
-                log::warn!("connection {} could not re-attach to session {session_id}", act.id);
-                act.sessions.remove(&session_id);
-            }
-        }));
+    fn handle(&mut self, query: MembershipQuery, ctx: &mut Self::Context) -> Self::Result {
+        self.sessions.contains(&query.session_id).then(|| (self.user.clone(), self.as_connection(ctx)))
     }
 }

@@ -7,7 +7,7 @@
 //! commit. The last few hundred messages stay in memory so a reconnecting
 //! client catches up without touching the database.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,8 @@ const RECENT_MESSAGES: usize = 256;
 const MAX_REPLAY: i64 = 1_000;
 /// One `user-typing` per person per this many seconds reaches the room.
 const TYPING_THROTTLE_SECS: i64 = 2;
+/// Messages a room actor's mailbox holds before senders wait.
+const ROOM_MAILBOX_CAPACITY: usize = 1 << 20;
 /// An empty room's actor stops after this long.
 const IDLE_STOP_AFTER: Duration = Duration::from_secs(60);
 
@@ -55,6 +57,9 @@ pub struct LiveSessionActor {
     recent: VecDeque<ChatMessage>,
     last_typing: HashMap<Uuid, DateTime<Utc>>,
     idle_stop: Option<SpawnHandle>,
+    /// People who were in the room when the previous actor died: their
+    /// sockets are let back in without the join checks.
+    awaiting_return: HashSet<Uuid>,
 }
 
 /// What the room is rebuilt from.
@@ -89,6 +94,7 @@ impl LiveSessionActor {
             recent: VecDeque::new(),
             last_typing: HashMap::new(),
             idle_stop: None,
+            awaiting_return: HashSet::new(),
         }
     }
 
@@ -124,26 +130,55 @@ impl LiveSessionActor {
             self.schedule_idle_stop(ctx);
             return;
         }
-        // The previous actor of this room died with people in it: their
-        // sockets are still open, so ask them back; whoever does not come
-        // back within a heartbeat timeout is recorded as gone.
-        for user_id in &stored.present {
-            for handle in self.registry.connections_of(*user_id) {
-                handle.addr.do_send(crate::engine::connection::RoomRestarted { session_id: self.session_id });
+        // The previous actor of this room died with people in it. Their
+        // sockets are still open: ask each whether it had joined, and take
+        // those back before handling anything else (`wait`), so no frame of
+        // the new room misses them. Whoever does not come back within a
+        // heartbeat timeout is recorded as gone.
+        self.awaiting_return = stored.present.iter().copied().collect();
+        let session_id = self.session_id;
+        let questions: Vec<_> = stored
+            .present
+            .iter()
+            .flat_map(|user_id| self.registry.connections_of(*user_id))
+            .map(|handle| handle.addr.send(crate::engine::connection::MembershipQuery { session_id }))
+            .collect();
+        let answers = tokio::time::timeout(Duration::from_secs(2), futures_util::future::join_all(questions));
+        ctx.wait(answers.into_actor(self).map(|answers, act, _| {
+            for (user, connection) in answers.unwrap_or_default().into_iter().flatten().flatten() {
+                act.welcome_back(&user, &connection);
             }
-        }
-        let present = stored.present;
+        }));
         ctx.run_later(self.registry.deps.config.ws_client_timeout(), move |act, ctx| {
-            let Some(room) = act.room.as_ref() else { return };
             let now = act.now();
-            let absent: Vec<Uuid> = present.iter().copied().filter(|user| !room.is_present(*user)).collect();
-            for user_id in absent {
+            for user_id in std::mem::take(&mut act.awaiting_return) {
                 act.record_leave(user_id, now, ctx);
             }
             if act.members.is_empty() {
                 act.schedule_idle_stop(ctx);
             }
         });
+    }
+
+    /// Lets a socket of someone who was in the room before a restart back
+    /// in, quietly. True if the socket is (now) a member.
+    fn welcome_back(&mut self, user: &AuthUser, connection: &Connection) -> bool {
+        if self.members.contains_key(&connection.id) {
+            return true;
+        }
+        let now = self.now();
+        let Some(room) = self.room.as_mut() else { return false };
+        if !self.awaiting_return.contains(&user.id) && !room.is_present(user.id) {
+            return false;
+        }
+        let joiner = Joiner { user_id: user.id, name: user.name.clone(), role: user.role };
+        room.restore(&joiner, connection.id, now);
+        self.awaiting_return.remove(&user.id);
+        self.members.insert(
+            connection.id,
+            Member { user_id: user.id, push: connection.push.clone(), disconnect: connection.disconnect.clone() },
+        );
+        true
     }
 
     /// The session is gone (or unreadable): answer callers, then stop for good.
@@ -246,15 +281,16 @@ impl LiveSessionActor {
         let now = self.now();
         let room = self.room.as_mut().ok_or_else(|| AppError::not_found("live session"))?;
         let joiner = Joiner { user_id: join.user.id, name: join.user.name.clone(), role: join.user.role };
-        let outcome = room.join(&joiner, join.connection_id, now)?;
+        let outcome = room.join(&joiner, join.connection.id, now)?;
+        self.awaiting_return.remove(&join.user.id);
         self.members.insert(
-            join.connection_id,
-            Member { user_id: join.user.id, push: join.push.clone(), disconnect: join.disconnect.clone() },
+            join.connection.id,
+            Member { user_id: join.user.id, push: join.connection.push.clone(), disconnect: join.connection.disconnect.clone() },
         );
         if let Some(handle) = self.idle_stop.take() {
             ctx.cancel_future(handle);
         }
-        if outcome == JoinOutcome::Entered && !join.reattach {
+        if outcome == JoinOutcome::Entered {
             let (session, user) = (self.session_id.to_string(), join.user.id.to_string());
             self.persist_in_background(
                 "a join",
@@ -271,6 +307,10 @@ impl LiveSessionActor {
             );
             self.broadcast(frame, Some(join.user.id), ctx);
         }
+        self.reply_for_joiner()
+    }
+
+    fn reply_for_joiner(&self) -> AppResult<JoinReply> {
         let room = self.room()?;
         Ok(JoinReply {
             session: SessionView::new(&room.facts, room.attendee_count()),
@@ -352,8 +392,9 @@ impl Actor for LiveSessionActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // Room traffic must not block on a full mailbox: senders keep order.
-        ctx.set_mailbox_capacity(usize::MAX);
+        // Senders must not park on a full mailbox (parked sends lose their
+        // order); memory is bounded upstream by the per-socket rate limit.
+        ctx.set_mailbox_capacity(ROOM_MAILBOX_CAPACITY);
         self.load_state(ctx);
     }
 }
@@ -366,16 +407,21 @@ impl actix::Supervised for LiveSessionActor {
     }
 }
 
-/// A socket enters the room (or, with `reattach`, returns to a restarted room).
+/// A socket as a room sees it: where its frames go and how to close it.
+#[derive(Clone)]
+pub struct Connection {
+    pub id: Uuid,
+    pub push: Recipient<Push>,
+    pub disconnect: Recipient<Disconnect>,
+}
+
+/// A socket enters the room.
 #[derive(Message)]
 #[rtype(result = "AppResult<JoinReply>")]
 pub struct Join {
     pub user: AuthUser,
-    pub connection_id: Uuid,
-    pub push: Recipient<Push>,
-    pub disconnect: Recipient<Disconnect>,
+    pub connection: Connection,
     pub since_message_id: Option<Uuid>,
-    pub reattach: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -390,7 +436,7 @@ impl Handler<Join> for LiveSessionActor {
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
         let admitted = self.admit(&join, ctx);
         if let (Ok(_), Some(since)) = (&admitted, join.since_message_id) {
-            self.replay_since(since, join.connection_id, ctx);
+            self.replay_since(since, join.connection.id, ctx);
         }
         Box::pin(async move { admitted })
     }
@@ -417,7 +463,7 @@ impl Handler<Leave> for LiveSessionActor {
 #[rtype(result = "AppResult<ChatMessage>")]
 pub struct PostMessage {
     pub user: AuthUser,
-    pub connection_id: Uuid,
+    pub connection: Connection,
     pub text: String,
     pub client_msg_id: Option<String>,
 }
@@ -427,10 +473,10 @@ impl Handler<PostMessage> for LiveSessionActor {
 
     fn handle(&mut self, post: PostMessage, ctx: &mut Context<Self>) -> Self::Result {
         let prepared = (|| {
-            let room = self.room()?;
-            if !self.members.contains_key(&post.connection_id) {
+            if !self.welcome_back(&post.user, &post.connection) {
                 return Err(AppError::forbidden("Join the session before sending messages."));
             }
+            let room = self.room()?;
             validate_client_msg_id(&post.client_msg_id)?;
             let text = validate_message(&post.text)?;
             Ok((room.facts.chat_room_id, text))
@@ -493,7 +539,7 @@ impl Handler<PostMessage> for LiveSessionActor {
 #[rtype(result = "AppResult<()>")]
 pub struct Typing {
     pub user: AuthUser,
-    pub connection_id: Uuid,
+    pub connection: Connection,
 }
 
 impl Handler<Typing> for LiveSessionActor {
@@ -501,7 +547,7 @@ impl Handler<Typing> for LiveSessionActor {
 
     fn handle(&mut self, typing: Typing, ctx: &mut Context<Self>) -> AppResult<()> {
         self.room()?;
-        if !self.members.contains_key(&typing.connection_id) {
+        if !self.welcome_back(&typing.user, &typing.connection) {
             return Err(AppError::forbidden("Join the session first."));
         }
         let now = self.now();
