@@ -114,13 +114,17 @@ pub async fn shutdown(state: &AppState, server: &ServerHandle) -> bool {
     while state.registry.open_connections() > 0 && Instant::now() < deadline {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
-    let flushed = state.persistence.drain(Duration::from_secs(state.config.shutdown_timeout_secs)).await;
+    let timeout = Duration::from_secs(state.config.shutdown_timeout_secs);
+    let flushed = state.persistence.drain(timeout).await;
+    // Requests already on open keep-alive connections still finish (and
+    // write) while the server stops; drain once more after them.
+    server.stop(true).await;
+    let flushed = flushed && state.persistence.drain(timeout).await;
     if flushed {
         log::info!("all buffered writes committed");
     } else {
         log::error!("shutdown timeout: some buffered writes were not committed");
     }
-    server.stop(true).await;
     flushed
 }
 

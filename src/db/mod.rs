@@ -46,8 +46,10 @@ pub struct ConnectionFactory {
 /// SQLite settings for every connection: WAL so readers never wait for the
 /// writer, FULL sync so an acknowledged write survives a crash, a busy
 /// timeout so a reader meeting a checkpoint waits instead of failing.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+/// The busy timeout comes first so that the WAL switch of connections
+/// opened together waits for the others instead of failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
 
 impl ConnectionFactory {
     pub fn new(url: &str, backend: Backend) -> Self {

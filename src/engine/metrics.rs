@@ -23,7 +23,7 @@ pub struct Metrics {
     pub persist_queue_depth: AtomicU64,
     /// Batches committed since start.
     pub persist_batches: AtomicU64,
-    /// Writes committed since start.
+    /// Writes committed since start (refused ones not counted).
     pub persist_writes: AtomicU64,
     /// Size of the last batch committed.
     pub persist_last_batch_size: AtomicU64,
@@ -43,9 +43,10 @@ pub struct Gauges {
 }
 
 impl Metrics {
-    pub fn record_batch(&self, size: usize, took: Duration) {
+    /// A batch of `size` writes, of which `committed` were stored (the rest refused).
+    pub fn record_batch(&self, size: usize, committed: usize, took: Duration) {
         self.persist_batches.fetch_add(1, Ordering::Relaxed);
-        self.persist_writes.fetch_add(size as u64, Ordering::Relaxed);
+        self.persist_writes.fetch_add(committed as u64, Ordering::Relaxed);
         self.persist_last_batch_size.store(size as u64, Ordering::Relaxed);
         self.persist_flush_micros.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }

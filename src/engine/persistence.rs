@@ -255,7 +255,8 @@ impl PersistenceActor {
             act.in_flight = 0;
             match joined {
                 Ok((batch, BatchOutcome::Committed(refusals))) => {
-                    act.metrics.record_batch(batch.len(), started.elapsed());
+                    let committed = refusals.iter().filter(|refusal| refusal.is_none()).count();
+                    act.metrics.record_batch(batch.len(), committed, started.elapsed());
                     act.backoff = None;
                     for (write, refusal) in batch.into_iter().zip(refusals) {
                         write.finish(refusal.map(PersistError::Rejected));

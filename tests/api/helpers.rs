@@ -58,7 +58,8 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub clock: ManualClock,
     pub client: awc::Client,
-    pub database: TestDatabase,
+    /// Kept so the test's database (a temporary folder) lives as long as the app.
+    _database: TestDatabase,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -68,7 +69,12 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server with `adjust` applied to the test configuration and,
 /// optionally, the persistence actor reading connections from `source`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config), source: Option<Arc<dyn ConnectionSource>>) -> TestApp {
-    let database = fresh_database();
+    start_on(fresh_database(), adjust, source)
+}
+
+/// As `spawn_app_with`, on a database the caller made (so it can reach the
+/// same database from a pool of its own).
+pub fn start_on(database: TestDatabase, adjust: impl FnOnce(&mut Config), source: Option<Arc<dyn ConnectionSource>>) -> TestApp {
     let mut config = test_config(&database);
     adjust(&mut config);
     let clock = ManualClock::new(Utc::now());
@@ -82,7 +88,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config), source: Option<Arc
         state,
         clock,
         client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
-        database,
+        _database: database,
     }
 }
 
@@ -91,7 +97,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config), source: Option<Arc
 pub struct TestUser {
     pub id: String,
     pub token: String,
-    pub name: String,
 }
 
 impl TestApp {
@@ -136,7 +141,6 @@ impl TestApp {
         TestUser {
             id: body["user"]["id"].as_str().expect("id").to_string(),
             token: body["token"].as_str().expect("token").to_string(),
-            name: name.to_string(),
         }
     }
 
