@@ -88,6 +88,14 @@ pub struct Config {
     #[arg(long, env = "JOIN_EARLY_MINUTES", default_value_t = 5)]
     pub join_early_minutes: i64,
 
+    /// An active session is ended automatically this many minutes after its scheduled end.
+    #[arg(long, env = "AUTO_END_GRACE_MINUTES", default_value_t = 30)]
+    pub auto_end_grace_minutes: i64,
+
+    /// How often the scheduler looks for due reminders and overdue sessions, in seconds.
+    #[arg(long, env = "SCHEDULER_INTERVAL_SECS", default_value_t = 15)]
+    pub scheduler_interval_secs: u64,
+
     /// On SIGTERM, how long to wait for buffered writes to reach the database.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,

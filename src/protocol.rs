@@ -20,6 +20,9 @@ pub mod events {
     pub const NEW_MESSAGE: &str = "new-message";
     pub const USER_TYPING: &str = "user-typing";
     pub const SESSION_STATUS_CHANGED: &str = "session-status-changed";
+    pub const SESSION_UPDATED: &str = "session-updated";
+    pub const QUESTIONS_UPDATED: &str = "questions-updated";
+    pub const NOTIFICATION: &str = "notification";
 }
 
 /// The envelope as it arrives, before the event name is looked at.
@@ -56,6 +59,37 @@ pub struct SessionMessage {
     pub client_msg_id: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AskQuestionData {
+    pub session_id: Uuid,
+    pub question: String,
+    /// Hide my name from classmates (the instructor still sees it).
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionRef {
+    pub session_id: Uuid,
+    pub question_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PinQuestionData {
+    pub session_id: Uuid,
+    pub question_id: Uuid,
+    /// false unpins; default true.
+    #[serde(default = "yes")]
+    pub pinned: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// Every event a client may send.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientEvent {
@@ -63,6 +97,11 @@ pub enum ClientEvent {
     LeaveLiveSession(SessionRef),
     SessionMessage(SessionMessage),
     TypingInSession(SessionRef),
+    AskQuestion(AskQuestionData),
+    UpvoteQuestion(QuestionRef),
+    AnswerQuestion(QuestionRef),
+    PinQuestion(PinQuestionData),
+    DismissQuestion(QuestionRef),
 }
 
 impl ClientEvent {
@@ -76,6 +115,11 @@ impl ClientEvent {
             "leave-live-session" => ClientEvent::LeaveLiveSession(data_of(name, data)?),
             "session-message" => ClientEvent::SessionMessage(data_of(name, data)?),
             "typing-in-session" => ClientEvent::TypingInSession(data_of(name, data)?),
+            "ask-question" => ClientEvent::AskQuestion(data_of(name, data)?),
+            "upvote-question" => ClientEvent::UpvoteQuestion(data_of(name, data)?),
+            "answer-question" => ClientEvent::AnswerQuestion(data_of(name, data)?),
+            "pin-question" => ClientEvent::PinQuestion(data_of(name, data)?),
+            "dismiss-question" => ClientEvent::DismissQuestion(data_of(name, data)?),
             other => {
                 return Err(AppError::bad_request("unknown_event", format!("There is no event named {other:?}.")))
             }

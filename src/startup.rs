@@ -15,6 +15,7 @@ use crate::db::Db;
 use crate::engine::metrics::Metrics;
 use crate::engine::persistence::{ConnectionSource, PersistSettings, Persistence};
 use crate::engine::registry::Registry;
+use crate::engine::scheduler::SchedulerActor;
 use crate::engine::{DisconnectReason, EngineDeps};
 use crate::http;
 use crate::state::AppState;
@@ -58,7 +59,9 @@ impl Application {
             metrics: Arc::clone(&metrics),
         });
         let registry = Registry::new(deps);
+        let scheduler = SchedulerActor::start(Arc::clone(&registry));
         let state = web::Data::new(AppState {
+            scheduler,
             auth: Authenticator::new(db.clone(), clock.clone()),
             config: config.clone(),
             db,

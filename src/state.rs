@@ -9,6 +9,7 @@ use crate::db::Db;
 use crate::engine::metrics::Metrics;
 use crate::engine::persistence::Persistence;
 use crate::engine::registry::Registry;
+use crate::engine::scheduler::SchedulerActor;
 
 pub struct AppState {
     pub config: Config,
@@ -19,4 +20,6 @@ pub struct AppState {
     pub persistence: Persistence,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
+    /// Reminders and automatic ends; tests send it `Tick` to run a pass now.
+    pub scheduler: actix::Addr<SchedulerActor>,
 }

@@ -47,3 +47,26 @@ pub fn messages_after(
         .select((ChatMessageRow::as_select(), users::name))
         .load(conn)
 }
+
+/// Up to `limit` messages of a room before `before_seq` (all when None),
+/// oldest first.
+pub fn messages_before(
+    conn: &mut AnyConnection,
+    room_id: &str,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<(ChatMessageRow, String)>> {
+    let mut query = chat_messages::table
+        .inner_join(users::table)
+        .filter(chat_messages::room_id.eq(room_id))
+        .order(chat_messages::seq.desc())
+        .limit(limit)
+        .select((ChatMessageRow::as_select(), users::name))
+        .into_boxed();
+    if let Some(seq) = before_seq {
+        query = query.filter(chat_messages::seq.lt(seq));
+    }
+    let mut newest_first = query.load(conn)?;
+    newest_first.reverse();
+    Ok(newest_first)
+}

@@ -41,3 +41,8 @@ pub fn is_enrolled(conn: &mut AnyConnection, course_id: &str, user_id: &str) -> 
     ))
     .get_result(conn)
 }
+
+/// Students enrolled in a course.
+pub fn enrolled_user_ids(conn: &mut AnyConnection, course_id: &str) -> QueryResult<Vec<String>> {
+    enrollments::table.filter(enrollments::course_id.eq(course_id)).select(enrollments::user_id).load(conn)
+}

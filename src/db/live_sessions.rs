@@ -4,8 +4,86 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::models::{AttendeeRow, LiveSessionRow};
-use crate::db::schema::{live_session_attendees, live_sessions};
-use crate::db::AnyConnection;
+use crate::db::schema::{courses, enrollments, live_session_attendees, live_sessions, users};
+use crate::db::{to_db_time, AnyConnection};
+use crate::domain::live_session::SessionFacts;
+
+/// Which sessions a listing wants.
+#[derive(Debug, Default, Clone)]
+pub struct SessionFilter {
+    /// Scheduled to start at or after this time.
+    pub from: Option<NaiveDateTime>,
+    /// Scheduled to start before this time.
+    pub to: Option<NaiveDateTime>,
+    pub course_id: Option<String>,
+    pub status: Option<String>,
+}
+
+/// Sessions of the courses a user teaches or is enrolled in (every session
+/// for an admin), soonest first.
+pub fn list_visible(conn: &mut AnyConnection, user_id: &str, admin: bool, filter: &SessionFilter) -> QueryResult<Vec<LiveSessionRow>> {
+    let mut query = live_sessions::table.select(LiveSessionRow::as_select()).into_boxed();
+    if !admin {
+        let taught = courses::table.filter(courses::instructor_id.eq(user_id.to_string())).select(courses::id);
+        let enrolled = enrollments::table.filter(enrollments::user_id.eq(user_id.to_string())).select(enrollments::course_id);
+        query = query.filter(live_sessions::course_id.eq_any(taught).or(live_sessions::course_id.eq_any(enrolled)));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(live_sessions::scheduled_start_time.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(live_sessions::scheduled_start_time.lt(to));
+    }
+    if let Some(course_id) = &filter.course_id {
+        query = query.filter(live_sessions::course_id.eq(course_id.clone()));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(live_sessions::status.eq(status.clone()));
+    }
+    query.order((live_sessions::scheduled_start_time.asc(), live_sessions::id.asc())).load(conn)
+}
+
+/// Sessions whose reminders or automatic end may be due: scheduled to start
+/// before `starts_before`, and not over.
+pub fn needing_attention(conn: &mut AnyConnection, starts_before: NaiveDateTime) -> QueryResult<Vec<LiveSessionRow>> {
+    live_sessions::table
+        .filter(live_sessions::status.eq_any(["scheduled", "active"]))
+        .filter(live_sessions::scheduled_start_time.lt(starts_before).or(live_sessions::status.eq("active")))
+        .select(LiveSessionRow::as_select())
+        .load(conn)
+}
+
+/// Writes the room's view of a session (every editable field and the status).
+pub fn save_facts(conn: &mut AnyConnection, facts: &SessionFacts, updated_at: NaiveDateTime) -> QueryResult<()> {
+    let updated = diesel::update(live_sessions::table.find(facts.id.to_string()))
+        .set((
+            live_sessions::title.eq(&facts.title),
+            live_sessions::description.eq(&facts.description),
+            live_sessions::scheduled_start_time.eq(to_db_time(facts.scheduled_start)),
+            live_sessions::scheduled_end_time.eq(to_db_time(facts.scheduled_end)),
+            live_sessions::actual_start_time.eq(facts.actual_start.map(to_db_time)),
+            live_sessions::actual_end_time.eq(facts.actual_end.map(to_db_time)),
+            live_sessions::max_attendees.eq(facts.max_attendees),
+            live_sessions::status.eq(facts.status.as_str()),
+            live_sessions::recording_url.eq(&facts.recording_url),
+            live_sessions::updated_at.eq(updated_at),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(diesel::result::Error::NotFound);
+    }
+    Ok(())
+}
+
+/// Attendance rows of a session with each person's name.
+pub fn attendees(conn: &mut AnyConnection, session_id: &str) -> QueryResult<Vec<(AttendeeRow, String)>> {
+    live_session_attendees::table
+        .inner_join(users::table)
+        .filter(live_session_attendees::session_id.eq(session_id))
+        .order((live_session_attendees::joined_at.asc(), live_session_attendees::user_id.asc()))
+        .select((AttendeeRow::as_select(), users::name))
+        .load(conn)
+}
 
 pub fn insert(conn: &mut AnyConnection, session: &LiveSessionRow) -> QueryResult<()> {
     diesel::insert_into(live_sessions::table).values(session).execute(conn).map(|_| ())

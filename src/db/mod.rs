@@ -8,6 +8,8 @@ pub mod chat;
 pub mod courses;
 pub mod live_sessions;
 pub mod models;
+pub mod notifications;
+pub mod questions;
 pub mod schema;
 pub mod tokens;
 pub mod users;

@@ -99,3 +99,31 @@ pub struct AttendeeRow {
     pub last_joined_at: NaiveDateTime,
     pub seconds_present: i64,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = session_questions)]
+pub struct QuestionRow {
+    pub id: String,
+    pub session_id: String,
+    pub asker_id: String,
+    pub text: String,
+    pub anonymous: bool,
+    pub status: String,
+    pub pinned: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub data_json: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub read_at: Option<NaiveDateTime>,
+}

@@ -179,7 +179,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    session_questions (id) {
+        id -> Text,
+        session_id -> Text,
+        asker_id -> Text,
+        text -> Text,
+        anonymous -> Bool,
+        status -> Text,
+        pinned -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    question_votes (question_id, user_id) {
+        question_id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(auth_tokens -> users (user_id));
+diesel::joinable!(session_questions -> users (asker_id));
+diesel::joinable!(question_votes -> session_questions (question_id));
 diesel::joinable!(courses -> users (instructor_id));
 diesel::joinable!(enrollments -> courses (course_id));
 diesel::joinable!(enrollments -> users (user_id));
@@ -208,4 +232,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     office_hours,
     office_hours_queue,
     notifications,
+    session_questions,
+    question_votes,
 );

@@ -144,6 +144,54 @@ impl From<InvalidTransition> for AppError {
     }
 }
 
+/// Edits to a session (the body of `PUT /api/live-sessions/:id`); absent
+/// fields stay as they are, `null` clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionChanges {
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub description: Option<Option<String>>,
+    pub scheduled_start_time: Option<DateTime<Utc>>,
+    pub scheduled_end_time: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub max_attendees: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub recording_url: Option<Option<String>>,
+}
+
+/// Tells a field sent as `null` (Some(None)) from one not sent (None).
+fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_URL_BYTES: usize = 500;
+
+/// Checks a title; returns it trimmed.
+pub fn validate_title(title: &str) -> Result<String, AppError> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
+        return Err(AppError::bad_request("invalid_title", format!("A title needs 1 to {MAX_TITLE_CHARS} characters.")));
+    }
+    Ok(title.to_string())
+}
+
+/// Checks a schedule and a capacity, for new sessions and edits alike.
+pub fn validate_schedule(start: DateTime<Utc>, end: DateTime<Utc>, max_attendees: Option<i32>) -> Result<(), AppError> {
+    if end <= start {
+        return Err(AppError::bad_request("invalid_schedule", "The session must end after it starts."));
+    }
+    if max_attendees.is_some_and(|max| max < 1) {
+        return Err(AppError::bad_request("invalid_capacity", "maxAttendees must be at least 1."));
+    }
+    Ok(())
+}
+
 /// A person in the room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
@@ -299,6 +347,47 @@ impl LiveSessionRoom {
         self.participants.is_empty()
     }
 
+    /// Applies edits, all or none. The schedule and capacity can change only
+    /// before the start; title, description and recording link until the
+    /// session is cancelled.
+    pub fn apply_changes(&mut self, changes: &SessionChanges) -> Result<(), AppError> {
+        if self.facts.status == SessionStatus::Cancelled {
+            return Err(AppError::conflict("session_over", "A cancelled session cannot be edited."));
+        }
+        let reschedules =
+            changes.scheduled_start_time.is_some() || changes.scheduled_end_time.is_some() || changes.max_attendees.is_some();
+        if reschedules && self.facts.status != SessionStatus::Scheduled {
+            return Err(AppError::conflict(
+                "already_started",
+                "The schedule and capacity can only change before the session starts.",
+            ));
+        }
+        let mut next = self.facts.clone();
+        if let Some(title) = &changes.title {
+            next.title = validate_title(title)?;
+        }
+        if let Some(description) = &changes.description {
+            next.description = description.clone();
+        }
+        next.scheduled_start = changes.scheduled_start_time.unwrap_or(next.scheduled_start);
+        next.scheduled_end = changes.scheduled_end_time.unwrap_or(next.scheduled_end);
+        if let Some(max) = changes.max_attendees {
+            next.max_attendees = max;
+        }
+        validate_schedule(next.scheduled_start, next.scheduled_end, next.max_attendees)?;
+        if let Some(url) = &changes.recording_url {
+            if let Some(url) = url {
+                let web = url.starts_with("https://") || url.starts_with("http://");
+                if !web || url.len() > MAX_URL_BYTES {
+                    return Err(AppError::bad_request("invalid_recording_url", "The recording link must be an http(s) URL."));
+                }
+            }
+            next.recording_url = url.clone();
+        }
+        self.facts = next;
+        Ok(())
+    }
+
     pub fn start(&mut self, now: DateTime<Utc>) -> Result<(), InvalidTransition> {
         self.transition(SessionStatus::Active, &[SessionStatus::Scheduled])?;
         self.facts.actual_start = Some(now);
@@ -410,6 +499,24 @@ mod tests {
         room.restore(&ada, Uuid::new_v4(), at(9, 0));
         assert!(room.is_present(ada.user_id));
         assert_eq!(room.join(&student("Bob"), Uuid::new_v4(), at(14, 0)), Err(JoinRefusal::Full { capacity: 1 }));
+    }
+
+    #[test]
+    fn edits_are_checked_and_the_schedule_freezes_at_the_start() {
+        let (mut room, _) = room(None);
+        let bad = SessionChanges { scheduled_end_time: Some(at(13, 0)), ..Default::default() };
+        assert_eq!(room.apply_changes(&bad).unwrap_err().code(), "invalid_schedule");
+        assert_eq!(room.facts.scheduled_end, at(15, 0), "a refused edit changes nothing");
+        let good = SessionChanges { title: Some(" Lifetimes ".into()), max_attendees: Some(Some(3)), ..Default::default() };
+        room.apply_changes(&good).unwrap();
+        assert_eq!((room.facts.title.as_str(), room.facts.max_attendees), ("Lifetimes", Some(3)));
+        room.start(at(14, 0)).unwrap();
+        let late = SessionChanges { max_attendees: Some(None), ..Default::default() };
+        assert_eq!(room.apply_changes(&late).unwrap_err().code(), "already_started");
+        let link = SessionChanges { recording_url: Some(Some("https://example.com/rec".into())), ..Default::default() };
+        room.apply_changes(&link).unwrap();
+        let not_a_link = SessionChanges { recording_url: Some(Some("javascript:alert(1)".into())), ..Default::default() };
+        assert_eq!(room.apply_changes(&not_a_link).unwrap_err().code(), "invalid_recording_url");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 pub mod chat;
 pub mod live_session;
 pub mod presence;
+pub mod questions;
 pub mod rate_limit;
+pub mod reminders;
 
 use serde::{Deserialize, Serialize};
 

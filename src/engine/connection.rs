@@ -21,7 +21,9 @@ use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::rate_limit::TokenBucket;
 use crate::domain::Role;
-use crate::engine::live_session::{Connection, Join, JoinReply, Leave, PostMessage, Typing};
+use crate::engine::live_session::{
+    AskQuestion, Connection, Join, JoinReply, Leave, ModerateQuestion, Moderation, PostMessage, Typing, UpvoteQuestion,
+};
 use crate::engine::registry::{ConnectionHandle, Registry};
 use crate::engine::{Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
@@ -97,6 +99,23 @@ impl ConnectionActor {
         Ok(self.registry.live_session(session_id))
     }
 
+    fn moderate(
+        &mut self,
+        session_id: Uuid,
+        question_id: Uuid,
+        action: Moderation,
+        ack: Option<u64>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let room = match self.joined(session_id) {
+            Ok(room) => room,
+            Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+        };
+        let moderated =
+            room.send(ModerateQuestion { user: self.user.clone(), connection: self.as_connection(ctx), question_id, action });
+        self.answer(ctx, ack, async move { Ok(json!({ "question": moderated.await.map_err(room_gone)?? })) });
+    }
+
     fn dispatch(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut ws::WebsocketContext<Self>) {
         match event {
             ClientEvent::JoinLiveSession(join) => {
@@ -122,10 +141,17 @@ impl ConnectionActor {
             }
             ClientEvent::LeaveLiveSession(leave) => {
                 if self.sessions.remove(&leave.session_id) {
-                    if let Some(room) = self.registry.existing_live_session(leave.session_id) {
-                        room.do_send(Leave { user_id: self.user.id, connection_id: self.id });
-                    }
-                    self.reply(ctx, ack, Ok(json!({})));
+                    // The ack waits for the room, so the leave time is the time of the request.
+                    let left = self
+                        .registry
+                        .existing_live_session(leave.session_id)
+                        .map(|room| room.send(Leave { user_id: self.user.id, connection_id: self.id }));
+                    self.answer(ctx, ack, async move {
+                        if let Some(left) = left {
+                            left.await.map_err(room_gone)?;
+                        }
+                        Ok(json!({}))
+                    });
                 } else {
                     self.reply::<()>(ctx, ack, Err(AppError::bad_request("not_in_session", "You are not in that session.")));
                 }
@@ -146,6 +172,38 @@ impl ConnectionActor {
                     let message = stored.await.map_err(room_gone)??;
                     Ok(json!({ "message": message }))
                 });
+            }
+            ClientEvent::AskQuestion(ask) => {
+                let room = match self.joined(ask.session_id) {
+                    Ok(room) => room,
+                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+                };
+                let asked = room.send(AskQuestion {
+                    user: self.user.clone(),
+                    connection: self.as_connection(ctx),
+                    text: ask.question,
+                    anonymous: ask.anonymous,
+                });
+                self.answer(ctx, ack, async move { Ok(json!({ "question": asked.await.map_err(room_gone)?? })) });
+            }
+            ClientEvent::UpvoteQuestion(vote) => {
+                let room = match self.joined(vote.session_id) {
+                    Ok(room) => room,
+                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+                };
+                let voted = room.send(UpvoteQuestion {
+                    user: self.user.clone(),
+                    connection: self.as_connection(ctx),
+                    question_id: vote.question_id,
+                });
+                self.answer(ctx, ack, async move { Ok(json!({ "question": voted.await.map_err(room_gone)?? })) });
+            }
+            ClientEvent::AnswerQuestion(target) => self.moderate(target.session_id, target.question_id, Moderation::Answer, ack, ctx),
+            ClientEvent::DismissQuestion(target) => {
+                self.moderate(target.session_id, target.question_id, Moderation::Dismiss, ack, ctx)
+            }
+            ClientEvent::PinQuestion(pin) => {
+                self.moderate(pin.session_id, pin.question_id, Moderation::Pin(pin.pinned), ack, ctx)
             }
             ClientEvent::TypingInSession(typing) => {
                 let room = match self.joined(typing.session_id) {

@@ -7,6 +7,7 @@ pub mod live_session;
 pub mod metrics;
 pub mod persistence;
 pub mod registry;
+pub mod scheduler;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 //! rebuilds its state from the database, when the old one is gone.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::engine::connection::ConnectionActor;
 use crate::engine::live_session::LiveSessionActor;
 use crate::engine::metrics::Gauges;
+use crate::engine::scheduler::Tick;
 use crate::engine::{Disconnect, DisconnectReason, EngineDeps};
 
 /// An open socket of a user.
@@ -31,6 +32,8 @@ pub struct Registry {
     next_arbiter: AtomicUsize,
     live_sessions: DashMap<Uuid, Addr<LiveSessionActor>>,
     connections: DashMap<Uuid, Vec<ConnectionHandle>>,
+    /// The reminder scheduler, set once at start-up.
+    scheduler: OnceLock<Recipient<Tick>>,
 }
 
 impl Registry {
@@ -42,6 +45,7 @@ impl Registry {
             next_arbiter: AtomicUsize::new(0),
             live_sessions: DashMap::new(),
             connections: DashMap::new(),
+            scheduler: OnceLock::new(),
         })
     }
 
@@ -76,6 +80,17 @@ impl Registry {
     /// already took its place.
     pub fn remove_live_session(&self, session_id: Uuid, addr: &Addr<LiveSessionActor>) {
         self.live_sessions.remove_if(&session_id, |_, current| current == addr);
+    }
+
+    pub fn set_scheduler(&self, scheduler: Recipient<Tick>) {
+        let _ = self.scheduler.set(scheduler);
+    }
+
+    /// Asks the scheduler to look at sessions now rather than at its next tick.
+    pub fn poke_scheduler(&self) {
+        if let Some(scheduler) = self.scheduler.get() {
+            scheduler.do_send(Tick);
+        }
     }
 
     /// Room actors alive now, if any, without starting one.

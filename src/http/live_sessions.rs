@@ -1,21 +1,36 @@
-//! Live sessions over REST. This part: create and read; the room itself is
-//! the WebSocket's (`engine::live_session`).
+//! Live sessions over REST: the calendar (create, list, read, edit, cancel),
+//! start and end, attendance, chat history and Q&A. Reads go to the pool;
+//! every change goes through the session's room actor, the one owner of the
+//! session's state, exactly as WebSocket events do.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db::models::{ChatRoomRow, LiveSessionRow};
-use crate::db::{self, to_db_time, AnyConnection};
-use crate::domain::live_session::{SessionStatus, SessionView};
+use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
+use crate::domain::chat::ChatMessage;
+use crate::domain::live_session::{validate_schedule, validate_title, SessionChanges, SessionStatus, SessionView};
+use crate::domain::questions::{Audience, QuestionView};
+use crate::engine::live_session::{command_room, SessionCommand};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/live-sessions", web::post().to(create_session)).route("/live-sessions/{id}", web::get().to(get_session));
+    cfg.route("/live-sessions", web::post().to(create_session))
+        .route("/live-sessions", web::get().to(list_sessions))
+        .route("/live-sessions/{id}", web::get().to(get_session))
+        .route("/live-sessions/{id}", web::put().to(update_session))
+        .route("/live-sessions/{id}", web::delete().to(cancel_session))
+        .route("/live-sessions/{id}/start", web::post().to(start_session))
+        .route("/live-sessions/{id}/end", web::post().to(end_session))
+        .route("/live-sessions/{id}/attendees", web::get().to(attendees))
+        .route("/live-sessions/{id}/attendance", web::get().to(attendance_summary))
+        .route("/live-sessions/{id}/messages", web::get().to(messages))
+        .route("/live-sessions/{id}/questions", web::get().to(questions));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -29,19 +44,9 @@ pub struct CreateSession {
     pub max_attendees: Option<i32>,
 }
 
-const MAX_TITLE_CHARS: usize = 200;
-
 fn validate(body: &CreateSession) -> AppResult<String> {
-    let title = body.title.trim().to_string();
-    if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return Err(AppError::bad_request("invalid_title", format!("A title needs 1 to {MAX_TITLE_CHARS} characters.")));
-    }
-    if body.scheduled_end_time <= body.scheduled_start_time {
-        return Err(AppError::bad_request("invalid_schedule", "The session must end after it starts."));
-    }
-    if body.max_attendees.is_some_and(|max| max < 1) {
-        return Err(AppError::bad_request("invalid_capacity", "maxAttendees must be at least 1."));
-    }
+    let title = validate_title(&body.title)?;
+    validate_schedule(body.scheduled_start_time, body.scheduled_end_time, body.max_attendees)?;
     Ok(title)
 }
 
@@ -114,18 +119,222 @@ pub async fn create_session(state: web::Data<AppState>, user: AuthUser, body: we
     responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn get_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
-    let id = path.into_inner().to_string();
-    let view = state
+    let row = visible_session(&state, &user, path.into_inner()).await?;
+    let view = state.db.read(move |conn| view_of(conn, &row)).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// The session, if the user may see it: 404 for an unknown id, 403 for
+/// someone outside its course.
+async fn visible_session(state: &AppState, user: &AuthUser, id: Uuid) -> AppResult<LiveSessionRow> {
+    let user = user.clone();
+    state
         .db
         .read(move |conn| {
-            let row = db::live_sessions::find(conn, &id)?.ok_or_else(|| AppError::not_found("live session"))?;
+            let row = db::live_sessions::find(conn, &id.to_string())?.ok_or_else(|| AppError::not_found("live session"))?;
             if !may_see(conn, &user, &row)? {
                 return Err(AppError::forbidden("You are not enrolled in this session's course."));
             }
-            view_of(conn, &row)
+            Ok(row)
+        })
+        .await
+}
+
+/// Whether the user leads this session (its instructor or an admin).
+fn leads(user: &AuthUser, row: &LiveSessionRow) -> bool {
+    user.role == Role::Admin || row.instructor_id == user.id.to_string()
+}
+
+async fn command(state: &AppState, user: AuthUser, id: Uuid, command: SessionCommand) -> AppResult<SessionView> {
+    visible_session(state, &user, id).await?;
+    command_room(&state.registry, id, Some(user), command).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// Sessions starting at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Sessions starting before this time.
+    pub to: Option<DateTime<Utc>>,
+    pub course_id: Option<Uuid>,
+    pub status: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/live-sessions", params(ListQuery),
+    responses((status = 200, body = [SessionView]), (status = 400, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn list_sessions(state: web::Data<AppState>, user: AuthUser, query: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+    let query = query.into_inner();
+    if let Some(status) = &query.status {
+        if SessionStatus::parse(status).is_none() {
+            return Err(AppError::bad_request("invalid_status", "status is scheduled, active, ended or cancelled."));
+        }
+    }
+    let filter = db::live_sessions::SessionFilter {
+        from: query.from.map(to_db_time),
+        to: query.to.map(to_db_time),
+        course_id: query.course_id.map(|id| id.to_string()),
+        status: query.status,
+    };
+    let views = state
+        .db
+        .read(move |conn| {
+            let rows = db::live_sessions::list_visible(conn, &user.id.to_string(), user.role == Role::Admin, &filter)?;
+            rows.iter().map(|row| view_of(conn, row)).collect::<AppResult<Vec<_>>>()
         })
         .await?;
+    Ok(HttpResponse::Ok().json(views))
+}
+
+#[utoipa::path(put, path = "/api/live-sessions/{id}", request_body = SessionChanges,
+    responses((status = 200, body = SessionView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn update_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    body: web::Json<SessionChanges>,
+) -> AppResult<HttpResponse> {
+    let view = command(&state, user, path.into_inner(), SessionCommand::Update(body.into_inner())).await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(delete, path = "/api/live-sessions/{id}",
+    responses((status = 204), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn cancel_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    command(&state, user, path.into_inner(), SessionCommand::Cancel).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/live-sessions/{id}/start",
+    responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn start_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(command(&state, user, path.into_inner(), SessionCommand::Start).await?))
+}
+
+#[utoipa::path(post, path = "/api/live-sessions/{id}/end",
+    responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn end_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(command(&state, user, path.into_inner(), SessionCommand::End).await?))
+}
+
+/// One person's attendance of a session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttendeeView {
+    pub user_id: Uuid,
+    pub name: String,
+    /// First time they came in.
+    pub joined_at: DateTime<Utc>,
+    /// Last time they left; null while present.
+    pub left_at: Option<DateTime<Utc>>,
+    /// Time present over every visit, the current one included.
+    pub seconds_present: i64,
+}
+
+async fn attendance(state: &AppState, user: &AuthUser, id: Uuid) -> AppResult<(LiveSessionRow, Vec<AttendeeView>)> {
+    let row = visible_session(state, user, id).await?;
+    if !leads(user, &row) {
+        return Err(AppError::forbidden("Attendance is for the session's instructor."));
+    }
+    let now = state.clock.now();
+    let session_id = row.id.clone();
+    let rows = state.db.read(move |conn| Ok(db::live_sessions::attendees(conn, &session_id)?)).await?;
+    let views = rows
+        .into_iter()
+        .map(|(attendee, name)| {
+            let open_visit = match attendee.left_at {
+                None => (now - from_db_time(attendee.last_joined_at)).num_seconds().max(0),
+                Some(_) => 0,
+            };
+            Ok(AttendeeView {
+                user_id: parse_id(&attendee.user_id).map_err(AppError::internal)?,
+                name,
+                joined_at: from_db_time(attendee.joined_at),
+                left_at: attendee.left_at.map(from_db_time),
+                seconds_present: attendee.seconds_present + open_visit,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok((row, views))
+}
+
+#[utoipa::path(get, path = "/api/live-sessions/{id}/attendees",
+    responses((status = 200, body = [AttendeeView]), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn attendees(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    let (_, views) = attendance(&state, &user, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// Attendance in numbers, for the instructor after (or during) a session.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AttendanceSummary {
+    pub session_id: Uuid,
+    /// Students who came at least once (the instructor not counted).
+    pub attendee_count: usize,
+    pub total_minutes: f64,
+    pub average_minutes: f64,
+}
+
+#[utoipa::path(get, path = "/api/live-sessions/{id}/attendance",
+    responses((status = 200, body = AttendanceSummary), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn attendance_summary(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    let session_id = path.into_inner();
+    let (row, views) = attendance(&state, &user, session_id).await?;
+    let students: Vec<&AttendeeView> = views.iter().filter(|a| a.user_id.to_string() != row.instructor_id).collect();
+    let total_minutes = students.iter().map(|a| a.seconds_present as f64).sum::<f64>() / 60.0;
+    let average_minutes = if students.is_empty() { 0.0 } else { total_minutes / students.len() as f64 };
+    Ok(HttpResponse::Ok().json(AttendanceSummary {
+        session_id,
+        attendee_count: students.len(),
+        total_minutes: (total_minutes * 10.0).round() / 10.0,
+        average_minutes: (average_minutes * 10.0).round() / 10.0,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HistoryQuery {
+    /// A message id: only messages before it.
+    pub before: Option<Uuid>,
+    /// At most this many (default 50, at most 200).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/live-sessions/{id}/messages", params(HistoryQuery),
+    responses((status = 200, body = [ChatMessage]), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn messages(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>, query: web::Query<HistoryQuery>) -> AppResult<HttpResponse> {
+    let row = visible_session(&state, &user, path.into_inner()).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let before = query.before;
+    let page = state
+        .db
+        .read(move |conn| {
+            let before_seq = match before {
+                Some(id) => Some(
+                    db::chat::seq_of(conn, &row.chat_room_id, &id.to_string())?
+                        .ok_or_else(|| AppError::bad_request("unknown_message", "`before` names no message of this session."))?,
+                ),
+                None => None,
+            };
+            Ok(db::chat::messages_before(conn, &row.chat_room_id, before_seq, limit)?)
+        })
+        .await?;
+    let messages: Vec<ChatMessage> = page.into_iter().filter_map(|(row, name)| crate::engine::live_session::message_from_row(row, name)).collect();
+    Ok(HttpResponse::Ok().json(messages))
+}
+
+#[utoipa::path(get, path = "/api/live-sessions/{id}/questions",
+    responses((status = 200, body = [QuestionView]), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn questions(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    let row = visible_session(&state, &user, path.into_inner()).await?;
+    let audience = if leads(&user, &row) { Audience::Leaders } else { Audience::Classmates };
+    let board = state.db.read(move |conn| db::questions::load_board(conn, &row.id)).await?;
+    Ok(HttpResponse::Ok().json(board.views(audience)))
 }
 
 #[cfg(test)]

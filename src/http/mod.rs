@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod courses;
 pub mod live_sessions;
+pub mod notifications;
 pub mod ops;
 pub mod ws;
 
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::configure)
             .configure(courses::configure)
             .configure(live_sessions::configure)
+            .configure(notifications::configure)
             .route("/openapi.json", web::get().to(ops::openapi)),
     );
 }

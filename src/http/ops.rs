@@ -55,6 +55,17 @@ impl Modify for BearerAuth {
         crate::http::courses::enroll,
         crate::http::live_sessions::create_session,
         crate::http::live_sessions::get_session,
+        crate::http::live_sessions::list_sessions,
+        crate::http::live_sessions::update_session,
+        crate::http::live_sessions::cancel_session,
+        crate::http::live_sessions::start_session,
+        crate::http::live_sessions::end_session,
+        crate::http::live_sessions::attendees,
+        crate::http::live_sessions::attendance_summary,
+        crate::http::live_sessions::messages,
+        crate::http::live_sessions::questions,
+        crate::http::notifications::list_notifications,
+        crate::http::notifications::mark_read,
     ),
     modifiers(&BearerAuth)
 )]

@@ -6,5 +6,6 @@ mod auth;
 mod helpers;
 mod persistence;
 mod rooms;
+mod sessions;
 mod shutdown;
 mod ws;

@@ -24,6 +24,7 @@ use crate::db::models::ChatMessageRow;
 use crate::db::{self, parse_id, to_db_time, AnyConnection};
 use crate::domain::chat::{validate_client_msg_id, validate_message, ChatMessage};
 use crate::domain::live_session::{JoinOutcome, Joiner, LiveSessionRoom, ParticipantView, SessionFacts, SessionView};
+use crate::domain::questions::{Audience, QuestionBoard, QuestionView};
 use crate::engine::registry::Registry;
 use crate::engine::{Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
@@ -40,9 +41,17 @@ const ROOM_MAILBOX_CAPACITY: usize = 1 << 20;
 /// An empty room's actor stops after this long.
 const IDLE_STOP_AFTER: Duration = Duration::from_secs(60);
 
+mod lifecycle;
+mod questions;
+
+pub use lifecycle::{command_room, RoomCommand, SessionCommand};
+pub use questions::{AskQuestion, ModerateQuestion, Moderation, UpvoteQuestion};
+
 /// A socket in the room.
 struct Member {
     user_id: Uuid,
+    /// Whether this person leads the session (sees who asked anonymously).
+    leads: bool,
     push: Recipient<Push>,
     disconnect: Recipient<Disconnect>,
 }
@@ -60,12 +69,14 @@ pub struct LiveSessionActor {
     /// People who were in the room when the previous actor died: their
     /// sockets are let back in without the join checks.
     awaiting_return: HashSet<Uuid>,
+    questions: QuestionBoard,
 }
 
 /// What the room is rebuilt from.
 struct Stored {
     facts: SessionFacts,
     last_seq: i64,
+    questions: QuestionBoard,
     /// People the database counts as present: after a crash or restart their
     /// sockets are asked to re-attach.
     present: Vec<Uuid>,
@@ -80,7 +91,8 @@ fn load(conn: &mut AnyConnection, session_id: Uuid) -> AppResult<Option<Stored>>
         .map(|id| parse_id(id))
         .collect::<Result<Vec<_>, _>>()
         .map_err(AppError::internal)?;
-    Ok(Some(Stored { facts, last_seq, present }))
+    let questions = db::questions::load_board(conn, &row.id)?;
+    Ok(Some(Stored { facts, last_seq, questions, present }))
 }
 
 impl LiveSessionActor {
@@ -95,6 +107,7 @@ impl LiveSessionActor {
             last_typing: HashMap::new(),
             idle_stop: None,
             awaiting_return: HashSet::new(),
+            questions: QuestionBoard::new(),
         }
     }
 
@@ -126,6 +139,7 @@ impl LiveSessionActor {
         let early_join = chrono::Duration::minutes(self.registry.deps.config.join_early_minutes);
         self.room = Some(LiveSessionRoom::new(stored.facts, early_join));
         self.next_seq = stored.last_seq + 1;
+        self.questions = stored.questions;
         if stored.present.is_empty() {
             self.schedule_idle_stop(ctx);
             return;
@@ -173,10 +187,11 @@ impl LiveSessionActor {
         }
         let joiner = Joiner { user_id: user.id, name: user.name.clone(), role: user.role };
         room.restore(&joiner, connection.id, now);
+        let leads = room.leads(user.id, user.role);
         self.awaiting_return.remove(&user.id);
         self.members.insert(
             connection.id,
-            Member { user_id: user.id, push: connection.push.clone(), disconnect: connection.disconnect.clone() },
+            Member { user_id: user.id, leads, push: connection.push.clone(), disconnect: connection.disconnect.clone() },
         );
         true
     }
@@ -201,14 +216,17 @@ impl LiveSessionActor {
     }
 
     /// Sends one frame to every socket in the room except those of `except`.
-    /// A socket whose queue is full is a slow consumer and is let go.
     fn broadcast(&mut self, frame: ByteString, except: Option<Uuid>, ctx: &mut Context<Self>) {
+        self.fan_out(|member| (Some(member.user_id) != except).then(|| frame.clone()), ctx);
+    }
+
+    /// Sends each socket the frame `frame_for` picks (frames are shared, not
+    /// copied). A socket whose queue is full is a slow consumer and is let go.
+    fn fan_out(&mut self, frame_for: impl Fn(&Member) -> Option<ByteString>, ctx: &mut Context<Self>) {
         let mut dropped = Vec::new();
         for (connection_id, member) in &self.members {
-            if Some(member.user_id) == except {
-                continue;
-            }
-            match member.push.try_send(Push(frame.clone())) {
+            let Some(frame) = frame_for(member) else { continue };
+            match member.push.try_send(Push(frame)) {
                 Ok(()) => {}
                 Err(SendError::Full(_)) => {
                     self.registry.deps.metrics.slow_consumers_closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -282,10 +300,16 @@ impl LiveSessionActor {
         let room = self.room.as_mut().ok_or_else(|| AppError::not_found("live session"))?;
         let joiner = Joiner { user_id: join.user.id, name: join.user.name.clone(), role: join.user.role };
         let outcome = room.join(&joiner, join.connection.id, now)?;
+        let leads = room.leads(join.user.id, join.user.role);
         self.awaiting_return.remove(&join.user.id);
         self.members.insert(
             join.connection.id,
-            Member { user_id: join.user.id, push: join.connection.push.clone(), disconnect: join.connection.disconnect.clone() },
+            Member {
+                user_id: join.user.id,
+                leads,
+                push: join.connection.push.clone(),
+                disconnect: join.connection.disconnect.clone(),
+            },
         );
         if let Some(handle) = self.idle_stop.take() {
             ctx.cancel_future(handle);
@@ -307,14 +331,12 @@ impl LiveSessionActor {
             );
             self.broadcast(frame, Some(join.user.id), ctx);
         }
-        self.reply_for_joiner()
-    }
-
-    fn reply_for_joiner(&self) -> AppResult<JoinReply> {
+        let audience = if leads { Audience::Leaders } else { Audience::Classmates };
         let room = self.room()?;
         Ok(JoinReply {
             session: SessionView::new(&room.facts, room.attendee_count()),
             participants: room.participants().map(ParticipantView::from).collect(),
+            questions: self.questions.views(audience),
         })
     }
 
@@ -374,7 +396,8 @@ fn new_message_frame(session_id: Uuid, message: &ChatMessage) -> ByteString {
     event_frame(events::NEW_MESSAGE, &NewMessage { session_id, message })
 }
 
-fn message_from_row(row: ChatMessageRow, sender_name: String) -> Option<ChatMessage> {
+/// A stored message as the wire shows it (None for a row with a bad id).
+pub fn message_from_row(row: ChatMessageRow, sender_name: String) -> Option<ChatMessage> {
     Some(ChatMessage {
         id: parse_id(&row.id).ok()?,
         room_id: parse_id(&row.room_id).ok()?,
@@ -428,6 +451,8 @@ pub struct Join {
 pub struct JoinReply {
     pub session: SessionView,
     pub participants: Vec<ParticipantView>,
+    /// The Q&A list as this person may see it (added to the contract).
+    pub questions: Vec<QuestionView>,
 }
 
 impl Handler<Join> for LiveSessionActor {

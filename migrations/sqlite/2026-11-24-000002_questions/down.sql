@@ -1,0 +1,2 @@
+DROP TABLE question_votes;
+DROP TABLE session_questions;

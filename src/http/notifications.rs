@@ -1,0 +1,75 @@
+//! A user's notifications (session reminders): list, mark read.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::db::models::NotificationRow;
+use crate::db::{self, from_db_time, to_db_time};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/notifications", web::get().to(list_notifications))
+        .route("/notifications/{id}/read", web::post().to(mark_read));
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationView {
+    pub id: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    /// Details for the client, e.g. `{"sessionId": ...}`.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl NotificationView {
+    pub fn from_row(row: &NotificationRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            kind: row.kind.clone(),
+            title: row.title.clone(),
+            body: row.body.clone(),
+            data: row.data_json.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default(),
+            created_at: from_db_time(row.created_at),
+            read_at: row.read_at.map(from_db_time),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// Only unread ones.
+    #[serde(default)]
+    pub unread: bool,
+    /// At most this many (default 50, at most 200).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/notifications", params(ListQuery),
+    responses((status = 200, body = [NotificationView])), security(("bearer" = [])))]
+pub async fn list_notifications(state: web::Data<AppState>, user: AuthUser, query: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let (user_id, unread) = (user.id.to_string(), query.unread);
+    let rows = state.db.read(move |conn| Ok(db::notifications::list_for_user(conn, &user_id, unread, limit)?)).await?;
+    Ok(HttpResponse::Ok().json(rows.iter().map(NotificationView::from_row).collect::<Vec<_>>()))
+}
+
+#[utoipa::path(post, path = "/api/notifications/{id}/read",
+    responses((status = 204), (status = 404, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn mark_read(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+    let (id, user_id, now) = (path.into_inner().to_string(), user.id.to_string(), to_db_time(state.clock.now()));
+    let found = state.persistence.write(move |conn| db::notifications::mark_read(conn, &id, &user_id, now)).await?;
+    if !found {
+        return Err(AppError::not_found("notification"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,253 @@
+//! Use case 1 over REST and sockets: the calendar, who may do what, status
+//! changes pushed live, Q&A, attendance, chat history, reminders and the
+//! automatic end. Time moves on the test clock; nothing sleeps.
+
+use std::time::Duration;
+
+use chrono::Duration as Minutes;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp, TestUser};
+
+/// An instructor, two enrolled students and an outsider around one course.
+struct Class {
+    grace: TestUser,
+    ada: TestUser,
+    bob: TestUser,
+    eve: TestUser,
+    course: String,
+}
+
+async fn class(app: &TestApp) -> Class {
+    let grace = app.register("Grace", "instructor").await;
+    let ada = app.register("Ada", "student").await;
+    let bob = app.register("Bob", "student").await;
+    let eve = app.register("Eve", "student").await;
+    let course = app.course_with(&grace, &[&ada, &bob]).await;
+    Class { grace, ada, bob, eve, course }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[actix_web::test]
+async fn the_calendar_shows_my_sessions_in_a_range() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    let today = app.session_in(&c.grace, &c.course, 60, None).await;
+    let next_week = app.session_in(&c.grace, &c.course, 7 * 24 * 60, None).await;
+    let now = classroom::clock::Clock::now(&app.clock);
+    let range = format!(
+        "/api/live-sessions?from={}&to={}",
+        urlencode(now),
+        urlencode(now + Minutes::days(2))
+    );
+    let (status, list) = app.get(&range, &c.ada.token).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(ids(&list), vec![today.clone()]);
+    let (_, all) = app.get(&format!("/api/live-sessions?courseId={}", c.course), &c.ada.token).await;
+    assert_eq!(ids(&all), vec![today.clone(), next_week]);
+    let (_, none) = app.get("/api/live-sessions", &c.eve.token).await;
+    assert_eq!(none, json!([]), "an outsider sees no session");
+    let (status, bad) = app.get("/api/live-sessions?status=paused", &c.ada.token).await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_status")));
+    let (status, _) = app.get("/api/live-sessions?from=yesterday", &c.ada.token).await;
+    assert_eq!(status, 400);
+}
+
+fn urlencode(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true).replace(':', "%3A").replace('+', "%2B")
+}
+
+#[actix_web::test]
+async fn only_the_instructor_changes_a_session() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    let (status, refused) = app
+        .post(
+            "/api/live-sessions",
+            &c.ada.token,
+            json!({ "courseId": c.course, "title": "Mine", "scheduledStartTime": "2026-12-01T10:00:00Z", "scheduledEndTime": "2026-12-01T11:00:00Z" }),
+        )
+        .await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (status, bad) = app
+        .post(
+            "/api/live-sessions",
+            &c.grace.token,
+            json!({ "courseId": c.course, "title": "Backwards", "scheduledStartTime": "2026-12-01T11:00:00Z", "scheduledEndTime": "2026-12-01T10:00:00Z" }),
+        )
+        .await;
+    assert_eq!((status, bad["error"]["code"].as_str()), (400, Some("invalid_schedule")));
+
+    let session = app.session_in(&c.grace, &c.course, 30, Some(10)).await;
+    let path = format!("/api/live-sessions/{session}");
+    for (method, suffix) in [("PUT", ""), ("DELETE", ""), ("POST", "/start"), ("POST", "/end")] {
+        let body = (method == "PUT").then(|| json!({ "title": "Hijacked" }));
+        let (status, _) = app.request(method, &format!("{path}{suffix}"), Some(&c.ada.token), body.clone()).await;
+        assert_eq!(status, 403, "a student may not {method} {suffix}");
+        let (status, _) = app.request(method, &format!("{path}{suffix}"), Some(&c.eve.token), body).await;
+        assert_eq!(status, 403, "an outsider may not {method} {suffix}");
+    }
+    for suffix in ["/attendees", "/attendance"] {
+        assert_eq!(app.get(&format!("{path}{suffix}"), &c.ada.token).await.0, 403, "{suffix} is the instructor's");
+    }
+    assert_eq!(app.get(&format!("{path}/messages"), &c.eve.token).await.0, 403);
+    assert_eq!(app.get(&format!("/api/live-sessions/{}", uuid::Uuid::new_v4()), &c.ada.token).await.0, 404);
+
+    let (status, edited) = app.request("PUT", &path, Some(&c.grace.token), Some(json!({ "title": "Lifetimes", "maxAttendees": 0 }))).await;
+    assert_eq!((status, edited["error"]["code"].as_str()), (400, Some("invalid_capacity")));
+    let (status, edited) = app.request("PUT", &path, Some(&c.grace.token), Some(json!({ "title": "Lifetimes", "description": "'a" }))).await;
+    assert_eq!((status, edited["title"].as_str(), edited["description"].as_str()), (200, Some("Lifetimes"), Some("'a")));
+    let (status, _) = app.request("PUT", &path, Some(&c.grace.token), Some(json!({ "colour": "red" }))).await;
+    assert_eq!(status, 400, "unknown fields are refused");
+    assert_eq!(app.get(&path, &c.ada.token).await.1["title"], "Lifetimes", "the edit is stored");
+}
+
+#[actix_web::test]
+async fn a_whole_session_start_to_end_with_q_and_a_and_attendance() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    let session = app.session_in(&c.grace, &c.course, 3, None).await;
+    let path = format!("/api/live-sessions/{session}");
+
+    // Bob watches his dashboard (not in the room) and still hears of the start.
+    let mut bob_dashboard = app.connect(&c.bob).await;
+    bob_dashboard.next_event("connected").await;
+    let mut grace = app.connect(&c.grace).await;
+    let mut ada = app.connect(&c.ada).await;
+    assert_eq!(grace.request("join-live-session", json!({ "sessionId": session })).await["ok"], true);
+    assert_eq!(ada.request("join-live-session", json!({ "sessionId": session })).await["ok"], true);
+
+    let (status, started) = app.post(&format!("{path}/start"), &c.grace.token, json!({})).await;
+    assert_eq!((status, started["status"].as_str()), (200, Some("active")));
+    assert!(started["actualStartTime"].is_string());
+    let pushed = ada.next_event("session-status-changed").await;
+    assert_eq!(pushed["data"]["status"], "active");
+    assert_eq!(bob_dashboard.next_event("session-status-changed").await["data"]["status"], "active");
+    let (status, again) = app.post(&format!("{path}/start"), &c.grace.token, json!({})).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("invalid_status_change")));
+
+    // Q&A: an anonymous question, an upvote, answered by the instructor.
+    let asked = ada.request("ask-question", json!({ "sessionId": session, "question": "What is 'static?", "anonymous": true })).await;
+    assert_eq!(asked["ok"], true, "{asked}");
+    let question = asked["data"]["question"]["id"].clone();
+    let seen_by_grace = grace.next_event("questions-updated").await;
+    assert_eq!(seen_by_grace["data"]["questions"][0]["askedBy"]["name"], "Ada", "the instructor sees who asked");
+    let mut bob = app.connect(&c.bob).await;
+    let joined = bob.request("join-live-session", json!({ "sessionId": session })).await;
+    assert!(joined["data"]["questions"][0]["askedBy"].is_null(), "classmates do not: {joined}");
+    assert_eq!(ada.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await["error"]["code"], "own_question");
+    let voted = bob.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await;
+    assert_eq!(voted["data"]["question"]["votes"], 1);
+    assert_eq!(bob.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await["error"]["code"], "already_voted");
+    let refused = bob.request("answer-question", json!({ "sessionId": session, "questionId": question })).await;
+    assert_eq!(refused["error"]["code"], "forbidden", "students do not moderate");
+    let answered = grace.request("answer-question", json!({ "sessionId": session, "questionId": question })).await;
+    assert_eq!(answered["data"]["question"]["status"], "answered");
+    let mut last = Value::Null;
+    while last["data"]["questions"][0]["status"] != "answered" {
+        last = ada.next_event("questions-updated").await;
+    }
+    assert_eq!(last["data"]["questions"][0]["votes"], 1);
+    let (_, stored) = app.get(&format!("{path}/questions"), &c.bob.token).await;
+    assert_eq!((stored[0]["status"].as_str(), stored[0]["votes"].as_u64()), (Some("answered"), Some(1)), "Q&A is stored");
+
+    // Chat history with paging, newest last.
+    for n in 0..5 {
+        ada.request("session-message", json!({ "sessionId": session, "message": format!("m{n}") })).await;
+    }
+    let (_, page) = app.get(&format!("{path}/messages?limit=2"), &c.bob.token).await;
+    let texts = |page: &Value| page.as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(texts(&page), vec!["m3", "m4"]);
+    let (_, older) = app.get(&format!("{path}/messages?limit=2&before={}", page[0]["id"].as_str().unwrap()), &c.bob.token).await;
+    assert_eq!(texts(&older), vec!["m1", "m2"]);
+
+    // Twenty minutes in Ada leaves and comes back; the session ends ten minutes later.
+    app.clock.advance(Minutes::minutes(20));
+    ada.request("leave-live-session", json!({ "sessionId": session })).await;
+    app.clock.advance(Minutes::minutes(5));
+    ada.request("join-live-session", json!({ "sessionId": session })).await;
+    app.clock.advance(Minutes::minutes(10));
+    let (status, ended) = app.post(&format!("{path}/end"), &c.grace.token, json!({})).await;
+    assert_eq!((status, ended["status"].as_str()), (200, Some("ended")));
+    assert_eq!(ada.next_event("session-status-changed").await["data"]["status"], "ended");
+    let late = ada.request("session-message", json!({ "sessionId": session, "message": "hello?" })).await;
+    assert_eq!(late["error"]["code"], "forbidden", "the room is closed");
+    let rejoin = ada.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(rejoin["error"]["code"], "session_over");
+
+    let (_, attendees) = app.get(&format!("{path}/attendees"), &c.grace.token).await;
+    let ada_row = attendees.as_array().unwrap().iter().find(|a| a["name"] == "Ada").expect("Ada attended").clone();
+    assert!(ada_row["leftAt"].is_string(), "still present at the end means a leave time: {ada_row}");
+    assert_eq!(ada_row["secondsPresent"], 30 * 60, "20 + 10 minutes, the break not counted");
+    let (_, summary) = app.get(&format!("{path}/attendance"), &c.grace.token).await;
+    assert_eq!(summary["attendeeCount"], 2, "Ada and Bob: {summary}");
+    assert!(summary["averageMinutes"].as_f64().unwrap() > 0.0);
+}
+
+#[actix_web::test]
+async fn reminders_arrive_once_online_and_are_stored_for_the_others() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    let session = app.session_in(&c.grace, &c.course, 20, None).await;
+    let mut ada = app.connect(&c.ada).await;
+    ada.next_event("connected").await;
+
+    let tick = || app.state.scheduler.send(classroom::engine::scheduler::Tick);
+    tick().await.unwrap();
+    assert!(!ada.receives_within("notification", Duration::from_millis(100)).await, "20 minutes out: nothing yet");
+
+    app.clock.advance(Minutes::minutes(6));
+    tick().await.unwrap();
+    tick().await.unwrap();
+    let first = ada.next_event("notification").await;
+    assert_eq!(first["data"]["kind"], "session_reminder_15min");
+    assert_eq!(first["data"]["data"]["sessionId"].as_str(), Some(session.as_str()));
+    assert!(!ada.receives_within("notification", Duration::from_millis(200)).await, "a second pass sends nothing again");
+
+    app.clock.advance(Minutes::minutes(10));
+    tick().await.unwrap();
+    assert_eq!(ada.next_event("notification").await["data"]["kind"], "session_reminder_5min");
+    app.post(&format!("/api/live-sessions/{session}/start"), &c.grace.token, json!({})).await;
+    assert_eq!(ada.next_event("notification").await["data"]["kind"], "session_reminder_started", "the start is announced at once");
+
+    // Bob was offline: his reminders wait for him, each once.
+    let (_, bobs) = app.get("/api/notifications", &c.bob.token).await;
+    let kinds: Vec<&str> = bobs.as_array().unwrap().iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.len(), 3, "{bobs}");
+    for kind in ["session_reminder_15min", "session_reminder_5min", "session_reminder_started"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
+    assert_eq!(app.get("/api/notifications", &c.eve.token).await.1, json!([]), "not enrolled, not reminded");
+    let id = bobs[0]["id"].as_str().unwrap();
+    assert_eq!(app.post(&format!("/api/notifications/{id}/read"), &c.eve.token, json!({})).await.0, 404, "not hers");
+    assert_eq!(app.post(&format!("/api/notifications/{id}/read"), &c.bob.token, json!({})).await.0, 204);
+    let (_, unread) = app.get("/api/notifications?unread=true", &c.bob.token).await;
+    assert_eq!(unread.as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn a_session_left_running_ends_by_itself_and_cancelled_ones_stay_closed() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    let session = app.session_in(&c.grace, &c.course, 0, None).await;
+    app.post(&format!("/api/live-sessions/{session}/start"), &c.grace.token, json!({})).await;
+    let mut ada = app.connect(&c.ada).await;
+    ada.request("join-live-session", json!({ "sessionId": session })).await;
+
+    app.clock.advance(Minutes::minutes(60 + app.state.config.auto_end_grace_minutes - 1));
+    app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
+    assert_eq!(app.get(&format!("/api/live-sessions/{session}"), &c.ada.token).await.1["status"], "active", "within the grace");
+    app.clock.advance(Minutes::minutes(2));
+    app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
+    assert_eq!(ada.next_event("session-status-changed").await["data"]["status"], "ended");
+    assert_eq!(app.get(&format!("/api/live-sessions/{session}"), &c.ada.token).await.1["status"], "ended");
+
+    let other = app.session_in(&c.grace, &c.course, 60, None).await;
+    assert_eq!(app.request("DELETE", &format!("/api/live-sessions/{other}"), Some(&c.grace.token), None).await.0, 204);
+    assert_eq!(app.get(&format!("/api/live-sessions/{other}"), &c.ada.token).await.1["status"], "cancelled");
+    let (status, body) = app.post(&format!("/api/live-sessions/{other}/start"), &c.grace.token, json!({})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("invalid_status_change")));
+}
