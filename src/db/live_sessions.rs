@@ -143,14 +143,21 @@ pub fn present_user_ids(conn: &mut AnyConnection, session_id: &str) -> QueryResu
         .load(conn)
 }
 
+/// The room's view of a stored session (with its instructor's name).
+pub fn load_facts(conn: &mut AnyConnection, row: &LiveSessionRow) -> crate::error::AppResult<SessionFacts> {
+    let instructor_name = users::table.find(&row.instructor_id).select(users::name).first::<String>(conn)?;
+    to_facts(row, instructor_name).map_err(crate::error::AppError::internal)
+}
+
 /// The room's view of a stored session.
-pub fn to_facts(row: &LiveSessionRow) -> Result<crate::domain::live_session::SessionFacts, String> {
+pub fn to_facts(row: &LiveSessionRow, instructor_name: String) -> Result<crate::domain::live_session::SessionFacts, String> {
     use crate::db::{from_db_time, parse_id};
     use crate::domain::live_session::{SessionFacts, SessionStatus};
     Ok(SessionFacts {
         id: parse_id(&row.id)?,
         course_id: parse_id(&row.course_id)?,
         instructor_id: parse_id(&row.instructor_id)?,
+        instructor_name,
         chat_room_id: parse_id(&row.chat_room_id)?,
         title: row.title.clone(),
         description: row.description.clone(),

@@ -50,6 +50,7 @@ pub struct SessionFacts {
     pub id: Uuid,
     pub course_id: Uuid,
     pub instructor_id: Uuid,
+    pub instructor_name: String,
     pub chat_room_id: Uuid,
     pub title: String,
     pub description: Option<String>,
@@ -68,6 +69,8 @@ pub struct SessionFacts {
 pub struct SessionView {
     pub id: Uuid,
     pub instructor_id: Uuid,
+    /// (added to the contract) for session cards.
+    pub instructor_name: String,
     pub course_id: Uuid,
     pub title: String,
     pub description: Option<String>,
@@ -87,6 +90,7 @@ impl SessionView {
         Self {
             id: facts.id,
             instructor_id: facts.instructor_id,
+            instructor_name: facts.instructor_name.clone(),
             course_id: facts.course_id,
             title: facts.title.clone(),
             description: facts.description.clone(),
@@ -430,6 +434,7 @@ mod tests {
             id: Uuid::new_v4(),
             course_id: Uuid::new_v4(),
             instructor_id: instructor,
+            instructor_name: "Grace".into(),
             chat_room_id: Uuid::new_v4(),
             title: "Rust 101".into(),
             description: None,

@@ -52,7 +52,7 @@ fn validate(body: &CreateSession) -> AppResult<String> {
 
 /// A session as stored, with the number of people present now.
 fn view_of(conn: &mut AnyConnection, row: &LiveSessionRow) -> AppResult<SessionView> {
-    let facts = db::live_sessions::to_facts(row).map_err(AppError::internal)?;
+    let facts = db::live_sessions::load_facts(conn, row)?;
     let present = db::live_sessions::present_user_ids(conn, &row.id)?;
     let attendees = present.iter().filter(|id| **id != row.instructor_id).count();
     Ok(SessionView::new(&facts, attendees))
@@ -111,7 +111,11 @@ pub async fn create_session(state: web::Data<AppState>, user: AuthUser, body: we
             db::live_sessions::insert(conn, &stored)
         })
         .await?;
-    let facts = db::live_sessions::to_facts(&session).map_err(AppError::internal)?;
+    // An admin may schedule for a course; the card names its instructor.
+    let instructor_id = session.instructor_id.clone();
+    let instructor = state.db.read(move |conn| Ok(db::users::find(conn, &instructor_id)?)).await?;
+    let instructor_name = instructor.map(|row| row.name).unwrap_or_default();
+    let facts = db::live_sessions::to_facts(&session, instructor_name).map_err(AppError::internal)?;
     Ok(HttpResponse::Created().json(SessionView::new(&facts, 0)))
 }
 

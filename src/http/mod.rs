@@ -5,6 +5,7 @@ pub mod courses;
 pub mod live_sessions;
 pub mod notifications;
 pub mod ops;
+pub mod ui;
 pub mod ws;
 
 use actix_web::web;
@@ -44,5 +45,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(live_sessions::configure)
             .configure(notifications::configure)
             .route("/openapi.json", web::get().to(ops::openapi)),
-    );
+    )
+    .configure(ui::configure);
 }

@@ -7,5 +7,6 @@ mod helpers;
 mod persistence;
 mod rooms;
 mod sessions;
+mod ui;
 mod shutdown;
 mod ws;

@@ -84,7 +84,7 @@ struct Stored {
 
 fn load(conn: &mut AnyConnection, session_id: Uuid) -> AppResult<Option<Stored>> {
     let Some(row) = db::live_sessions::find(conn, &session_id.to_string())? else { return Ok(None) };
-    let facts = db::live_sessions::to_facts(&row).map_err(AppError::internal)?;
+    let facts = db::live_sessions::load_facts(conn, &row)?;
     let last_seq = db::chat::last_seq(conn, &row.chat_room_id)?;
     let present = db::live_sessions::present_user_ids(conn, &row.id)?
         .iter()

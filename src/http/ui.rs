@@ -1,0 +1,55 @@
+//! The browser UI: the files of `web/`, embedded into the release binary
+//! (a debug build reads them from disk, so edits show on reload). Any other
+//! path that is not the API falls back to `index.html`, the app's shell.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag};
+use actix_web::{web, HttpRequest, HttpResponse};
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "web/"]
+struct Assets;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.default_service(web::get().to(serve));
+}
+
+async fn serve(req: HttpRequest) -> HttpResponse {
+    let path = req.path().trim_start_matches('/');
+    if path.starts_with("api/") || path == "ws" {
+        return actix_web::ResponseError::error_response(&crate::error::AppError::not_found("route"));
+    }
+    match Assets::get(path).filter(|_| !path.is_empty()) {
+        Some(file) => respond(&req, path, file),
+        None => match Assets::get("index.html") {
+            Some(index) => respond(&req, "index.html", index),
+            None => actix_web::ResponseError::error_response(&crate::error::AppError::not_found("page")),
+        },
+    }
+}
+
+fn respond(req: &HttpRequest, path: &str, file: rust_embed::EmbeddedFile) -> HttpResponse {
+    let etag = EntityTag::new_strong(hex::encode(&file.metadata.sha256_hash()[..16]));
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_matches('"') == etag.tag());
+    // The shell must always be revalidated; assets too (no build step adds
+    // content hashes to their names), but an unchanged one costs a 304.
+    let cache = CacheControl(vec![CacheDirective::NoCache]);
+    if fresh {
+        return HttpResponse::NotModified().insert_header(cache).insert_header(header::ETag(etag)).finish();
+    }
+    let mime = if path.ends_with(".js") || path.ends_with(".mjs") {
+        "text/javascript; charset=utf-8".to_string()
+    } else {
+        file.metadata.mimetype().to_string()
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, mime))
+        .insert_header(cache)
+        .insert_header(header::ETag(etag))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(file.data.into_owned())
+}

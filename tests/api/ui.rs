@@ -1,0 +1,28 @@
+//! The web UI is served by the binary itself.
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn the_ui_is_served_with_its_assets_and_a_fallback() {
+    let app = spawn_app().await;
+    let get = |path: &str| app.client.get(format!("{}{path}", app.address)).send();
+
+    let mut index = get("/").await.unwrap();
+    assert_eq!(index.status(), 200);
+    let html = String::from_utf8(index.body().await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("/js/app.js"), "{html}");
+
+    let script = get("/js/app.js").await.unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(script.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/javascript"));
+    let etag = script.headers().get("etag").unwrap().clone();
+    let again = app.client.get(format!("{}/js/app.js", app.address)).insert_header(("If-None-Match", etag)).send().await.unwrap();
+    assert_eq!(again.status(), 304, "an unchanged asset is not sent again");
+
+    let mut deep = get("/sessions/somewhere").await.unwrap();
+    assert_eq!(deep.status(), 200, "unknown paths get the app shell");
+    assert!(String::from_utf8(deep.body().await.unwrap().to_vec()).unwrap().contains("<main"));
+
+    let (status, body) = app.request("GET", "/api/nothing-here", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "the API never falls back to HTML");
+}

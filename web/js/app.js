@@ -1,0 +1,83 @@
+// The app shell: header with connection state and my status, and a small
+// hash router that gives each page a way to clean up after itself.
+import { h, mount } from './dom.js';
+import { store } from './store.js';
+import { realtime } from './socket.js';
+import { toast } from './components/toasts.js';
+import { statusMenu } from './components/status-menu.js';
+import { loginPage, registerPage } from './pages/auth.js';
+import { dashboardPage } from './pages/dashboard.js';
+import { sessionsPage } from './pages/sessions.js';
+import { roomPage } from './pages/room.js';
+import { attendancePage } from './pages/attendance.js';
+import { api } from './api.js';
+
+const routes = [
+  [/^#\/login$/, loginPage, false],
+  [/^#\/register$/, registerPage, false],
+  [/^#\/dashboard$/, dashboardPage, true],
+  [/^#\/sessions$/, sessionsPage, true],
+  [/^#\/sessions\/(?<id>[0-9a-f-]{36})$/, roomPage, true],
+  [/^#\/sessions\/(?<id>[0-9a-f-]{36})\/attendance$/, attendancePage, true],
+];
+
+const CONNECTION_WORDS = {
+  open: 'Connected', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline',
+};
+
+let cleanups = [];
+let stopWatchingConnection = () => {};
+
+function renderHeader() {
+  const topbar = document.getElementById('topbar');
+  if (!store.me) {
+    mount(topbar, h('a', { class: 'brand', href: '#/login' }, 'Classroom'));
+    return;
+  }
+  const conn = h('span', { class: 'conn', id: 'connection-state', role: 'status', 'aria-live': 'polite', dataset: { state: realtime.state } }, CONNECTION_WORDS[realtime.state]);
+  stopWatchingConnection();
+  stopWatchingConnection = realtime.on('state', (state) => { conn.dataset.state = state; conn.textContent = CONNECTION_WORDS[state]; });
+  mount(topbar,
+    h('a', { class: 'brand', href: '#/dashboard' }, 'Classroom'),
+    h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/dashboard' }, 'Dashboard'), h('a', { href: '#/sessions' }, 'Sessions')),
+    conn,
+    statusMenu(),
+    h('span', { class: 'muted' }, store.me.name),
+    h('button', { onclick: signOut }, 'Sign out'));
+}
+
+async function signOut() {
+  try { await api.post('/api/auth/logout'); } catch { /* signing out locally regardless */ }
+  realtime.disconnect();
+  store.signOut();
+  location.hash = '#/login';
+}
+
+async function route() {
+  for (const fn of cleanups) { try { fn(); } catch { /* page already gone */ } }
+  cleanups = [];
+  const hash = location.hash || (store.me ? '#/dashboard' : '#/login');
+  const main = document.getElementById('main');
+  for (const [pattern, page, needsAuth] of routes) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    if (needsAuth && !store.me) { location.hash = '#/login'; return; }
+    if (!needsAuth && store.me) { location.hash = '#/dashboard'; return; }
+    await page(main, { params: match.groups || {}, cleanup: (fn) => cleanups.push(fn) });
+    return;
+  }
+  location.hash = store.me ? '#/dashboard' : '#/login';
+}
+
+store.onChange(() => {
+  renderHeader();
+  if (store.token) realtime.connect(store.token);
+  else realtime.disconnect();
+});
+
+realtime.on('notification', (n) => toast(n.title));
+
+renderHeader();
+if (store.token) realtime.connect(store.token);
+window.addEventListener('hashchange', route);
+route();

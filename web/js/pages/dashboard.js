@@ -1,0 +1,116 @@
+// The dashboard: my courses, upcoming sessions, notifications and the
+// classmates online now.
+import { h, mount, formatTime } from '../dom.js';
+import { api } from '../api.js';
+import { store } from '../store.js';
+import { realtime } from '../socket.js';
+import { sessionCard } from '../components/session-card.js';
+import { person, rememberPresence } from '../components/presence.js';
+import { toast, withBusy } from '../components/toasts.js';
+
+export async function dashboardPage(main, { cleanup }) {
+  const courses = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading courses'));
+  const upcoming = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading sessions'));
+  const notifications = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading notifications'));
+  const online = h('div', { class: 'stack', id: 'online-list' }, h('p', { class: 'loading' }, 'Loading'));
+
+  mount(main,
+    h('h1', {}, `Hello, ${store.me.name}`),
+    h('div', { class: 'grid' },
+      h('section', { class: 'card', 'aria-label': 'Upcoming sessions' }, h('h2', {}, 'Upcoming sessions'), upcoming),
+      h('section', { class: 'card', 'aria-label': 'Notifications' }, h('h2', {}, 'Notifications'), notifications),
+      h('section', { class: 'card', 'aria-label': 'Classmates online' }, h('h2', {}, 'Online now'), online),
+      h('section', { class: 'card', 'aria-label': 'My courses' }, h('h2', {}, 'My courses'), courses)));
+
+  let courseTitles = new Map();
+  async function loadCourses() {
+    try {
+      const list = await api.get('/api/courses');
+      courseTitles = new Map(list.map((c) => [c.id, c.title]));
+      mount(courses,
+        list.length ? list.map((c) => h('div', {},
+          h('strong', {}, c.title),
+          store.isInstructor() ? h('div', { class: 'muted' }, 'Course code: ', h('code', { class: 'course-code' }, c.id)) : null))
+          : h('p', { class: 'empty' }, store.isInstructor() ? 'No courses yet.' : 'You are not enrolled in a course yet.'),
+        store.isInstructor() ? createCourseForm() : enrollForm());
+    } catch (error) {
+      mount(courses, h('p', { class: 'error-text' }, `Could not load courses: ${error.message}`));
+    }
+  }
+
+  function createCourseForm() {
+    const title = h('input', { id: 'course-title', maxlength: 200, required: true });
+    const button = h('button', { type: 'submit' }, 'Create course');
+    return h('form', {
+      class: 'stack',
+      onsubmit: (event) => {
+        event.preventDefault();
+        withBusy(button, async () => {
+          await api.post('/api/courses', { title: title.value });
+          toast('Course created.');
+          await loadCourses();
+        });
+      },
+    }, h('label', { for: 'course-title' }, 'New course title'), title, button);
+  }
+
+  function enrollForm() {
+    const code = h('input', { id: 'course-code', required: true, placeholder: 'Paste the code from your instructor' });
+    const button = h('button', { type: 'submit' }, 'Enroll');
+    return h('form', {
+      class: 'stack',
+      onsubmit: (event) => {
+        event.preventDefault();
+        withBusy(button, async () => {
+          await api.post(`/api/courses/${encodeURIComponent(code.value.trim())}/enroll`);
+          toast('Enrolled.');
+          await Promise.all([loadCourses(), loadSessions()]);
+        });
+      },
+    }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, button);
+  }
+
+  async function loadSessions() {
+    try {
+      const from = new Date(Date.now() - 3 * 3600 * 1000).toISOString();
+      const list = (await api.get(`/api/live-sessions?from=${encodeURIComponent(from)}`))
+        .filter((s) => s.status === 'scheduled' || s.status === 'active')
+        .slice(0, 6);
+      mount(upcoming, list.length
+        ? list.map((s) => sessionCard(s, { courseTitle: courseTitles.get(s.courseId), isLeader: s.instructorId === store.me.id }))
+        : h('p', { class: 'empty' }, 'Nothing scheduled. ', h('a', { href: '#/sessions' }, 'See the calendar')));
+    } catch (error) {
+      mount(upcoming, h('p', { class: 'error-text' }, `Could not load sessions: ${error.message}`));
+    }
+  }
+
+  async function loadNotifications() {
+    try {
+      const list = await api.get('/api/notifications?limit=10');
+      mount(notifications, list.length ? list.map((n) => h('div', { class: `notification${n.readAt ? ' muted' : ''}` },
+        h('strong', {}, n.title), h('div', { class: 'muted' }, formatTime(n.createdAt)),
+        n.data && n.data.sessionId ? h('a', { href: `#/sessions/${n.data.sessionId}` }, 'Open session') : null,
+        n.readAt ? null : h('button', { onclick: async (e) => withBusy(e.currentTarget, async () => { await api.post(`/api/notifications/${n.id}/read`); await loadNotifications(); }) }, 'Mark read')))
+        : h('p', { class: 'empty' }, 'No notifications.'));
+    } catch (error) {
+      mount(notifications, h('p', { class: 'error-text' }, `Could not load notifications: ${error.message}`));
+    }
+  }
+
+  async function loadOnline() {
+    try {
+      const list = (await api.get('/api/presence/online')).filter((p) => p.userId !== store.me.id);
+      list.forEach(rememberPresence);
+      mount(online, list.length ? list.map((p) => person(p.userId, p.name, p.activity ? h('span', { class: 'muted' }, p.activity) : null))
+        : h('p', { class: 'empty' }, 'Nobody else is online.'));
+    } catch (error) {
+      mount(online, h('p', { class: 'error-text' }, `Could not load who is online: ${error.message}`));
+    }
+  }
+
+  await loadCourses();
+  await Promise.all([loadSessions(), loadNotifications(), loadOnline()]);
+  cleanup(realtime.on('notification', () => loadNotifications()));
+  cleanup(realtime.on('session-status-changed', () => loadSessions()));
+  cleanup(realtime.on('presence-updated', () => loadOnline()));
+}

@@ -1,0 +1,190 @@
+// Live sessions: a week calendar, a filtered list, and for instructors the
+// dialog to schedule or edit a session.
+import { h, mount, formatClock } from '../dom.js';
+import { api } from '../api.js';
+import { store } from '../store.js';
+import { realtime } from '../socket.js';
+import { sessionCard } from '../components/session-card.js';
+import { toast } from '../components/toasts.js';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function startOfWeek(date) {
+  const d = new Date(date);
+  d.setHours(0, 0, 0, 0);
+  const monday = (d.getDay() + 6) % 7;
+  return new Date(d.getTime() - monday * DAY_MS);
+}
+
+/** A datetime-local value for a Date, in the browser's time zone. */
+function localInput(date) {
+  const d = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 16);
+}
+
+export async function sessionsPage(main, { cleanup }) {
+  let weekStart = startOfWeek(new Date());
+  let courses = [];
+  const calendar = h('div', { class: 'calendar', role: 'grid', 'aria-label': 'Week calendar' });
+  const weekLabel = h('strong', { 'aria-live': 'polite' });
+  const list = h('div', { class: 'grid', 'aria-label': 'Session list' });
+  const courseFilter = h('select', { id: 'filter-course', 'aria-label': 'Course' }, h('option', { value: '' }, 'All my courses'));
+  const statusFilter = h('select', { id: 'filter-status', 'aria-label': 'Status' },
+    h('option', { value: '' }, 'Any status'), ['scheduled', 'active', 'ended', 'cancelled'].map((s) => h('option', { value: s }, s)));
+  const dialog = sessionDialog(() => refresh());
+
+  mount(main,
+    h('div', { class: 'row' }, h('h1', {}, 'Live sessions'),
+      store.isInstructor() ? h('button', { class: 'primary', id: 'new-session', onclick: () => dialog.open(null, courses) }, 'New session') : null),
+    h('section', { class: 'stack', 'aria-label': 'Calendar' },
+      h('div', { class: 'row' },
+        h('button', { onclick: () => { weekStart = new Date(weekStart.getTime() - 7 * DAY_MS); loadWeek(); }, 'aria-label': 'Previous week' }, '‹'),
+        h('button', { onclick: () => { weekStart = startOfWeek(new Date()); loadWeek(); } }, 'This week'),
+        h('button', { onclick: () => { weekStart = new Date(weekStart.getTime() + 7 * DAY_MS); loadWeek(); }, 'aria-label': 'Next week' }, '›'),
+        weekLabel),
+      calendar),
+    h('section', { class: 'stack', 'aria-label': 'List', style: 'margin-top:1.5rem' },
+      h('h2', {}, 'All sessions'),
+      h('div', { class: 'row' }, courseFilter, statusFilter),
+      list),
+    dialog.element);
+
+  const courseTitle = (id) => (courses.find((c) => c.id === id) || {}).title;
+
+  async function loadWeek() {
+    const from = weekStart;
+    const to = new Date(weekStart.getTime() + 7 * DAY_MS);
+    weekLabel.textContent = `${from.toLocaleDateString()} – ${new Date(to.getTime() - 1).toLocaleDateString()}`;
+    try {
+      const sessions = await api.get(`/api/live-sessions?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+      const today = new Date().toDateString();
+      mount(calendar, Array.from({ length: 7 }, (_, i) => {
+        const day = new Date(from.getTime() + i * DAY_MS);
+        const events = sessions.filter((s) => new Date(s.scheduledStartTime).toDateString() === day.toDateString());
+        return h('div', { class: `day${day.toDateString() === today ? ' today' : ''}`, role: 'gridcell' },
+          h('h3', {}, day.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' })),
+          events.map((s) => h('a', { class: `event ${s.status}`, href: `#/sessions/${s.id}`, title: `${s.title} (${s.status})` },
+            `${formatClock(s.scheduledStartTime)} ${s.title}`)));
+      }));
+    } catch (error) {
+      mount(calendar, h('p', { class: 'error-text' }, `Could not load the calendar: ${error.message}`));
+    }
+  }
+
+  async function loadList() {
+    const params = new URLSearchParams();
+    if (courseFilter.value) params.set('courseId', courseFilter.value);
+    if (statusFilter.value) params.set('status', statusFilter.value);
+    try {
+      const sessions = await api.get(`/api/live-sessions?${params}`);
+      mount(list, sessions.length
+        ? sessions.map((s) => sessionCard(s, {
+          courseTitle: courseTitle(s.courseId),
+          isLeader: s.instructorId === store.me.id || store.me.role === 'admin',
+          onEdit: (session) => dialog.open(session, courses),
+        }))
+        : h('p', { class: 'empty' }, 'No sessions match.'));
+    } catch (error) {
+      mount(list, h('p', { class: 'error-text' }, `Could not load sessions: ${error.message}`));
+    }
+  }
+
+  async function refresh() {
+    await Promise.all([loadWeek(), loadList()]);
+  }
+
+  courseFilter.addEventListener('change', loadList);
+  statusFilter.addEventListener('change', loadList);
+  try {
+    courses = await api.get('/api/courses');
+    courses.forEach((c) => courseFilter.append(h('option', { value: c.id }, c.title)));
+  } catch (error) {
+    toast(`Could not load courses: ${error.message}`, { kind: 'error' });
+  }
+  await refresh();
+  // Join buttons open at the five-minute mark without a reload.
+  const timer = setInterval(loadList, 30000);
+  cleanup(() => clearInterval(timer));
+  cleanup(realtime.on('session-status-changed', refresh));
+  cleanup(realtime.on('session-updated', refresh));
+}
+
+/** The instructor's create and edit dialog. */
+function sessionDialog(onSaved) {
+  const title = h('input', { id: 's-title', maxlength: 200, required: true });
+  const description = h('textarea', { id: 's-description', rows: 2 });
+  const course = h('select', { id: 's-course', required: true });
+  const start = h('input', { id: 's-start', type: 'datetime-local', required: true });
+  const end = h('input', { id: 's-end', type: 'datetime-local', required: true });
+  const max = h('input', { id: 's-max', type: 'number', min: 1 });
+  const recording = h('input', { id: 's-recording', type: 'url', placeholder: 'https://…' });
+  const error = h('p', { class: 'error-text', role: 'alert' });
+  const save = h('button', { class: 'primary', type: 'submit' }, 'Save');
+  const heading = h('h2', { id: 's-heading' });
+  let editing = null;
+
+  const form = h('form', { method: 'dialog', class: 'stack', 'aria-labelledby': 's-heading' },
+    heading,
+    h('label', { for: 's-course' }, 'Course'), course,
+    h('label', { for: 's-title' }, 'Title'), title,
+    h('label', { for: 's-description' }, 'Description'), description,
+    h('label', { for: 's-start' }, 'Starts'), start,
+    h('label', { for: 's-end' }, 'Ends'), end,
+    h('label', { for: 's-max' }, 'Capacity (optional)'), max,
+    h('label', { for: 's-recording' }, 'Recording link (optional)'), recording,
+    error,
+    h('div', { class: 'row' }, save, h('button', { type: 'button', onclick: () => dialog.close() }, 'Close')));
+  const dialog = h('dialog', { 'aria-labelledby': 's-heading' }, form);
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    error.textContent = '';
+    save.disabled = true;
+    const body = {
+      title: title.value,
+      description: description.value.trim() || null,
+      scheduledStartTime: new Date(start.value).toISOString(),
+      scheduledEndTime: new Date(end.value).toISOString(),
+      maxAttendees: max.value ? Number(max.value) : null,
+    };
+    try {
+      if (editing) {
+        if (editing.status !== 'scheduled') {
+          delete body.scheduledStartTime; delete body.scheduledEndTime; delete body.maxAttendees;
+        }
+        await api.put(`/api/live-sessions/${editing.id}`, { ...body, recordingUrl: recording.value.trim() || null });
+      } else {
+        await api.post('/api/live-sessions', { ...body, courseId: course.value });
+      }
+      dialog.close();
+      toast(editing ? 'Session updated.' : 'Session scheduled.');
+      onSaved();
+    } catch (err) {
+      error.textContent = err.message;
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  return {
+    element: dialog,
+    open(session, courses) {
+      editing = session;
+      heading.textContent = session ? 'Edit session' : 'New session';
+      course.replaceChildren(...courses.filter((c) => c.instructorId === store.me.id || store.me.role === 'admin').map((c) => h('option', { value: c.id }, c.title)));
+      course.disabled = Boolean(session);
+      const soon = new Date(Date.now() + 60 * 60000);
+      title.value = session ? session.title : '';
+      description.value = session ? session.description || '' : '';
+      if (session) course.value = session.courseId;
+      start.value = localInput(session ? new Date(session.scheduledStartTime) : soon);
+      end.value = localInput(session ? new Date(session.scheduledEndTime) : new Date(soon.getTime() + 60 * 60000));
+      max.value = session && session.maxAttendees ? session.maxAttendees : '';
+      recording.value = session ? session.recordingUrl || '' : '';
+      recording.parentElement && (recording.disabled = !session);
+      error.textContent = courses.length ? '' : 'Create a course first (on the dashboard).';
+      dialog.showModal();
+      title.focus();
+    },
+  };
+}
