@@ -7,7 +7,29 @@ use std::time::Duration;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp, TestUser, WsClient};
+
+/// Grace (instructor) and Ada (student) in a session that is open now, each
+/// with a socket that has joined it.
+struct TwoInARoom {
+    ada: TestUser,
+    session: String,
+    grace_socket: WsClient,
+    ada_socket: WsClient,
+}
+
+async fn two_in_a_room(app: &TestApp) -> TwoInARoom {
+    let grace = app.register("Grace", "instructor").await;
+    let ada = app.register("Ada", "student").await;
+    let course = app.course_with(&grace, &[&ada]).await;
+    let session = app.session_in(&grace, &course, 0, None).await;
+    let mut grace_socket = app.connect(&grace).await;
+    let mut ada_socket = app.connect(&ada).await;
+    for socket in [&mut grace_socket, &mut ada_socket] {
+        assert_eq!(socket.request("join-live-session", json!({ "sessionId": session })).await["ok"], true);
+    }
+    TwoInARoom { ada, session, grace_socket, ada_socket }
+}
 
 #[actix_web::test]
 async fn joins_follow_the_window_membership_and_capacity() {
@@ -64,15 +86,7 @@ async fn joins_follow_the_window_membership_and_capacity() {
 #[actix_web::test]
 async fn chat_is_acked_after_storage_and_reaches_everyone_in_order() {
     let app = spawn_app().await;
-    let grace = app.register("Grace", "instructor").await;
-    let ada = app.register("Ada", "student").await;
-    let course = app.course_with(&grace, &[&ada]).await;
-    let session = app.session_in(&grace, &course, 0, None).await;
-    let mut grace_socket = app.connect(&grace).await;
-    let mut ada_socket = app.connect(&ada).await;
-    for socket in [&mut grace_socket, &mut ada_socket] {
-        assert_eq!(socket.request("join-live-session", json!({ "sessionId": session })).await["ok"], true);
-    }
+    let TwoInARoom { session, mut grace_socket, mut ada_socket, .. } = two_in_a_room(&app).await;
 
     let refused = ada_socket.request("session-message", json!({ "sessionId": session, "message": "   " })).await;
     assert_eq!(refused["error"]["code"], "empty_message");
@@ -123,14 +137,7 @@ async fn chat_is_acked_after_storage_and_reaches_everyone_in_order() {
 #[actix_web::test]
 async fn a_reconnecting_client_catches_up_from_its_last_message() {
     let app = spawn_app().await;
-    let grace = app.register("Grace", "instructor").await;
-    let ada = app.register("Ada", "student").await;
-    let course = app.course_with(&grace, &[&ada]).await;
-    let session = app.session_in(&grace, &course, 0, None).await;
-    let mut grace_socket = app.connect(&grace).await;
-    grace_socket.request("join-live-session", json!({ "sessionId": session })).await;
-    let mut ada_socket = app.connect(&ada).await;
-    ada_socket.request("join-live-session", json!({ "sessionId": session })).await;
+    let TwoInARoom { ada, session, mut grace_socket, mut ada_socket } = two_in_a_room(&app).await;
 
     let first = grace_socket.request("session-message", json!({ "sessionId": session, "message": "welcome" })).await;
     let last_seen = first["data"]["message"]["id"].clone();
@@ -153,15 +160,8 @@ async fn a_reconnecting_client_catches_up_from_its_last_message() {
 #[actix_web::test]
 async fn a_room_that_panics_is_replaced_and_its_sockets_carry_on() {
     let app = spawn_app().await;
-    let grace = app.register("Grace", "instructor").await;
-    let ada = app.register("Ada", "student").await;
-    let course = app.course_with(&grace, &[&ada]).await;
-    let session = app.session_in(&grace, &course, 0, None).await;
+    let TwoInARoom { session, mut grace_socket, mut ada_socket, .. } = two_in_a_room(&app).await;
     let session_id = Uuid::parse_str(&session).unwrap();
-    let mut grace_socket = app.connect(&grace).await;
-    let mut ada_socket = app.connect(&ada).await;
-    grace_socket.request("join-live-session", json!({ "sessionId": session })).await;
-    ada_socket.request("join-live-session", json!({ "sessionId": session })).await;
     let before = ada_socket.request("session-message", json!({ "sessionId": session, "message": "before" })).await;
     assert_eq!(before["ok"], true);
     grace_socket.next_event("new-message").await;
