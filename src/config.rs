@@ -99,6 +99,15 @@ pub struct Config {
     /// On SIGTERM, how long to wait for buffered writes to reach the database.
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+
+    /// A connected user with no activity from any of their sockets for this
+    /// many seconds shows as `away`.
+    #[arg(long, env = "PRESENCE_IDLE_SECS", default_value_t = 300)]
+    pub presence_idle_secs: u64,
+
+    /// How long a user's presence actor stays after their last socket closed, in seconds.
+    #[arg(long, env = "PRESENCE_LINGER_SECS", default_value_t = 60)]
+    pub presence_linger_secs: u64,
 }
 
 impl Config {

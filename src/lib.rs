@@ -13,5 +13,6 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod protocol;
+pub mod seed;
 pub mod startup;
 pub mod state;

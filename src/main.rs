@@ -25,6 +25,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write many load-test users, a course, sessions and tokens straight to
+    /// the database (see docs/benchmarks.md).
+    SeedLoad(classroom::seed::SeedArgs),
 }
 
 #[actix_web::main]
@@ -34,6 +37,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Migrate => Db::connect(&cli.config.database_url, cli.config.backend(), 2).map(|_| ()),
+        Command::SeedLoad(args) => classroom::seed::run(&cli.config, &args).map(|summary| println!("{summary}")),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -23,6 +23,8 @@ pub mod events {
     pub const SESSION_UPDATED: &str = "session-updated";
     pub const QUESTIONS_UPDATED: &str = "questions-updated";
     pub const NOTIFICATION: &str = "notification";
+    /// A watched user's presence changed: `{userId, status, activity, lastSeenAt}`.
+    pub const PRESENCE_UPDATED: &str = "presence-updated";
 }
 
 /// The envelope as it arrives, before the event name is looked at.
@@ -102,6 +104,8 @@ pub enum ClientEvent {
     AnswerQuestion(QuestionRef),
     PinQuestion(PinQuestionData),
     DismissQuestion(QuestionRef),
+    /// `{status?, activity?, expiresAt?}`; also the client's heartbeat (`{}`).
+    UpdatePresence(crate::domain::presence::PresenceUpdate),
 }
 
 impl ClientEvent {
@@ -120,6 +124,7 @@ impl ClientEvent {
             "answer-question" => ClientEvent::AnswerQuestion(data_of(name, data)?),
             "pin-question" => ClientEvent::PinQuestion(data_of(name, data)?),
             "dismiss-question" => ClientEvent::DismissQuestion(data_of(name, data)?),
+            "update-presence" => ClientEvent::UpdatePresence(data_of(name, data)?),
             other => {
                 return Err(AppError::bad_request("unknown_event", format!("There is no event named {other:?}.")))
             }

@@ -80,6 +80,9 @@ impl Application {
         .workers(config.http_workers())
         // Signals are ours: shutdown must close sockets and flush writes first.
         .disable_signals()
+        // Without it Nagle holds a small frame (an ack right after a
+        // new-message) until the client's delayed ACK, up to 40 ms.
+        .tcp_nodelay(true)
         .shutdown_timeout(5)
         .listen(listener)
         .map_err(|err| err.to_string())?

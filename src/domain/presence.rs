@@ -16,11 +16,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::error::AppError;
+
 /// Longest activity line accepted, counted in characters, not bytes.
 pub const MAX_ACTIVITY_CHARS: usize = 100;
 
 /// A status as it is shown to others (and stored in `user_presence.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PresenceStatus {
     /// Connected and active recently, or manually "available".
@@ -95,7 +97,7 @@ impl From<ManualStatus> for PresenceStatus {
 }
 
 /// What watchers may see; the user's own view ignores these.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrivacySettings {
     /// Watchers never see the activity line.
@@ -107,6 +109,29 @@ pub struct PrivacySettings {
     /// the same whether they are connected or not: watchers can tell the setting
     /// is on, never whether the user is there.
     pub appear_offline: bool,
+}
+
+/// New privacy settings as asked for; a field left out keeps its value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrivacyChange {
+    /// Watchers never see my activity line.
+    pub hide_activity: Option<bool>,
+    /// Watchers never see when I was last seen.
+    pub hide_last_seen: Option<bool>,
+    /// Watchers see me offline (I keep working normally).
+    pub appear_offline: Option<bool>,
+}
+
+impl PrivacyChange {
+    /// `current` with the given fields replaced.
+    pub fn applied_to(self, current: PrivacySettings) -> PrivacySettings {
+        PrivacySettings {
+            hide_activity: self.hide_activity.unwrap_or(current.hide_activity),
+            hide_last_seen: self.hide_last_seen.unwrap_or(current.hide_last_seen),
+            appear_offline: self.appear_offline.unwrap_or(current.appear_offline),
+        }
+    }
 }
 
 /// Presence as sent on the wire.
@@ -134,6 +159,12 @@ pub enum PresenceError {
     ExpiryNotInFuture,
     /// An expiry was given without a manual status to expire.
     ExpiryWithoutStatus,
+    /// A status that cannot be picked by hand ("offline" included: that is
+    /// [`PrivacySettings::appear_offline`]).
+    InvalidStatus {
+        /// The refused text.
+        given: String,
+    },
 }
 
 impl fmt::Display for PresenceError {
@@ -148,11 +179,130 @@ impl fmt::Display for PresenceError {
                 write!(f, "the status expiry must be in the future")
             }
             PresenceError::ExpiryWithoutStatus => write!(f, "an expiry needs a status to expire"),
+            PresenceError::InvalidStatus { given } => write!(
+                f,
+                "status {given:?} cannot be set; use online, away, busy or dnd, or null to clear it"
+            ),
         }
     }
 }
 
 impl std::error::Error for PresenceError {}
+
+impl From<PresenceError> for AppError {
+    /// Every refusal is bad input (400), each with its own code.
+    fn from(err: PresenceError) -> Self {
+        let code = match &err {
+            PresenceError::ActivityTooLong { .. } => "activity_too_long",
+            PresenceError::ExpiryNotInFuture => "expiry_not_in_future",
+            PresenceError::ExpiryWithoutStatus => "expiry_without_status",
+            PresenceError::InvalidStatus { .. } => "invalid_status",
+        };
+        let mut message = err.to_string();
+        if let Some(first) = message.get(0..1) {
+            message = first.to_uppercase() + &message[1..] + ".";
+        }
+        AppError::bad_request(code, message)
+    }
+}
+
+/// Reads a field that may be absent (outer `None`: leave it alone) or `null`
+/// (`Some(None)`: clear it), which plain `Option` cannot tell apart.
+fn absent_or_nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A change asked for by the user, as it arrives (the `update-presence` event
+/// and `PUT /api/presence/status` share it). Absent fields stay as they are;
+/// `null` clears. Unknown fields are refused so a typo is not silently ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PresenceUpdate {
+    /// `online`, `away`, `busy` or `dnd` sets a manual status; `null` clears it.
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub status: Option<Option<String>>,
+    /// The activity line (at most 100 characters); `null` or blank clears it.
+    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[schema(value_type = Option<String>)]
+    pub activity: Option<Option<String>>,
+    /// When the manual status given with it ends by itself.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A [`PresenceUpdate`] whose status was understood.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PresenceChange {
+    /// `None`: unchanged; `Some(None)`: cleared; `Some(Some(s))`: set.
+    pub status: Option<Option<ManualStatus>>,
+    /// Only with a status being set.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `None`: unchanged; `Some(None)`: cleared; `Some(Some(text))`: set.
+    pub activity: Option<Option<String>>,
+}
+
+impl PresenceUpdate {
+    /// Parses the status text; [`PresenceError::InvalidStatus`] for anything
+    /// that is not a manual status.
+    pub fn into_change(self) -> Result<PresenceChange, PresenceError> {
+        let status = match self.status {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(text)) => {
+                Some(Some(ManualStatus::parse(&text).ok_or(PresenceError::InvalidStatus { given: text })?))
+            }
+        };
+        Ok(PresenceChange { status, expires_at: self.expires_at, activity: self.activity })
+    }
+}
+
+/// The activity line the engine sets while a user is in a live session; a
+/// long title is shortened (with an ellipsis) to fit [`MAX_ACTIVITY_CHARS`].
+pub fn live_session_activity(title: &str) -> String {
+    const PREFIX: &str = "In live session: ";
+    let room = MAX_ACTIVITY_CHARS - PREFIX.chars().count();
+    let title = title.trim();
+    if title.chars().count() <= room {
+        return format!("{PREFIX}{title}");
+    }
+    let short: String = title.chars().take(room - 1).collect();
+    format!("{PREFIX}{}…", short.trim_end())
+}
+
+/// One person's presence as REST answers and acks carry it:
+/// `{userId, name, status, activity, lastSeenAt}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPresenceView {
+    /// Whose presence.
+    pub user_id: Uuid,
+    /// Their display name.
+    pub name: String,
+    /// As the reader may see it (privacy applied unless it is their own).
+    pub status: PresenceStatus,
+    /// Null while offline or hidden.
+    pub activity: Option<String>,
+    /// Null when never seen or hidden.
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl UserPresenceView {
+    /// Names a view.
+    pub fn new(user_id: Uuid, name: impl Into<String>, view: PresenceView) -> Self {
+        Self {
+            user_id,
+            name: name.into(),
+            status: view.status,
+            activity: view.activity,
+            last_seen_at: view.last_seen_at,
+        }
+    }
+}
 
 /// Presence of one user: their open connections, manual status, activity line
 /// and privacy settings, and the rules that turn these into views.
@@ -293,6 +443,41 @@ impl Presence {
         self.activity = activity;
         self.mark_active(now);
         Ok(())
+    }
+
+    /// Applies a whole [`PresenceChange`] or none of it: everything is checked
+    /// before anything changes. Counts as activity. An empty change is a
+    /// heartbeat (activity only), which is what a client's periodic
+    /// `update-presence {}` is.
+    pub fn apply(&mut self, change: PresenceChange, now: DateTime<Utc>) -> Result<(), PresenceError> {
+        match (change.status, change.expires_at) {
+            (None | Some(None), Some(_)) => return Err(PresenceError::ExpiryWithoutStatus),
+            (Some(Some(_)), Some(at)) if at <= now => return Err(PresenceError::ExpiryNotInFuture),
+            _ => {}
+        }
+        let activity = change.activity.map(|text| text.filter(|text| !text.trim().is_empty()));
+        if let Some(Some(text)) = &activity {
+            let chars = text.chars().count();
+            if chars > MAX_ACTIVITY_CHARS {
+                return Err(PresenceError::ActivityTooLong { chars });
+            }
+        }
+        if let Some(status) = change.status {
+            self.manual = status;
+            self.manual_expires_at = change.expires_at;
+        }
+        if let Some(activity) = activity {
+            self.activity = activity;
+        }
+        self.mark_active(now);
+        Ok(())
+    }
+
+    /// Whether [`Presence::watcher_view_changed`] would return a view now,
+    /// without recording it: lets the owner decide to publish (later, coalesced)
+    /// without spending the change.
+    pub fn watcher_view_pending(&self, now: DateTime<Utc>) -> bool {
+        self.published.as_ref() != Some(&self.view_for_watcher(now))
     }
 
     /// Replaces the privacy settings.
@@ -606,6 +791,79 @@ mod tests {
         p.connect(Uuid::new_v4(), at(0));
         assert_eq!(p.effective_status(at(0)), Dnd);
         assert_eq!(p.effective_status(at(30)), Away, "the stored expiry still applies");
+    }
+
+    #[test]
+    fn apply_changes_all_or_nothing() {
+        let (mut p, _) = connected();
+        let change = |status: Option<Option<ManualStatus>>, expires_at, activity: Option<Option<&str>>| PresenceChange {
+            status,
+            expires_at,
+            activity: activity.map(|a| a.map(String::from)),
+        };
+        let too_long = "x".repeat(MAX_ACTIVITY_CHARS + 1);
+        let refused = p.apply(change(Some(Some(ManualStatus::Busy)), None, Some(Some(&too_long))), at(1));
+        assert_eq!(refused, Err(PresenceError::ActivityTooLong { chars: 101 }));
+        assert_eq!(p.effective_status(at(1)), Online, "the valid status was not applied either");
+        let refused = p.apply(change(None, Some(at(9)), None), at(1));
+        assert_eq!(refused, Err(PresenceError::ExpiryWithoutStatus), "an expiry alone has nothing to expire");
+
+        p.apply(change(Some(Some(ManualStatus::Busy)), Some(at(10)), Some(Some("Taking quiz"))), at(1)).unwrap();
+        assert_eq!((p.effective_status(at(2)), p.activity()), (Busy, Some("Taking quiz")));
+        p.apply(change(None, None, Some(Some("Viewing course: X"))), at(3)).unwrap();
+        assert_eq!(p.manual_status(at(3)), Some((ManualStatus::Busy, Some(at(10)))), "absent status is kept");
+        p.apply(change(Some(None), None, None), at(4)).unwrap();
+        assert_eq!((p.effective_status(at(4)), p.activity()), (Online, Some("Viewing course: X")));
+        p.apply(change(None, None, Some(None)), at(5)).unwrap();
+        assert_eq!(p.activity(), None, "null clears");
+        p.apply(PresenceChange::default(), at(8)).unwrap();
+        assert_eq!((p.last_seen_at(), p.effective_status(at(12))), (Some(at(8)), Online), "a heartbeat is activity");
+    }
+
+    #[test]
+    fn pending_views_are_reported_without_being_spent() {
+        let (mut p, a) = connected();
+        assert!(p.watcher_view_pending(at(0)), "nothing published yet");
+        assert!(p.watcher_view_pending(at(0)), "asking does not publish");
+        p.watcher_view_changed(at(0));
+        p.touch(a, at(1));
+        assert!(!p.watcher_view_pending(at(1)), "a heartbeat is no news");
+        assert!(p.watcher_view_pending(at(6)), "turned away");
+        p.set_privacy(PrivacySettings { appear_offline: true, ..Default::default() });
+        p.watcher_view_changed(at(6));
+        p.disconnect(a, at(7));
+        assert!(!p.watcher_view_pending(at(7)), "an invisible user leaving changes nothing for watchers");
+    }
+
+    #[test]
+    fn updates_parse_absent_null_and_values_apart() {
+        let parse = |json: &str| serde_json::from_str::<PresenceUpdate>(json).map(|u| u.into_change());
+        let empty = parse("{}").unwrap().unwrap();
+        assert_eq!(empty, PresenceChange::default());
+        let cleared = parse(r#"{"status":null,"activity":null}"#).unwrap().unwrap();
+        assert_eq!((cleared.status, cleared.activity), (Some(None), Some(None)));
+        let set = parse(r#"{"status":"dnd","activity":"Taking quiz"}"#).unwrap().unwrap();
+        assert_eq!((set.status, set.activity.flatten().as_deref()), (Some(Some(ManualStatus::Dnd)), Some("Taking quiz")));
+        let offline = parse(r#"{"status":"offline"}"#).unwrap().unwrap_err();
+        assert_eq!(AppError::from(offline).code(), "invalid_status");
+        assert!(parse(r#"{"statsu":"busy"}"#).is_err(), "unknown fields are refused");
+    }
+
+    #[test]
+    fn privacy_changes_replace_only_what_they_name() {
+        let current = PrivacySettings { hide_activity: true, ..Default::default() };
+        let change: PrivacyChange = serde_json::from_str(r#"{"appearOffline":true}"#).unwrap();
+        let next = change.applied_to(current);
+        assert_eq!(next, PrivacySettings { hide_activity: true, hide_last_seen: false, appear_offline: true });
+        assert!(serde_json::from_str::<PrivacyChange>(r#"{"invisible":true}"#).is_err());
+    }
+
+    #[test]
+    fn session_activity_fits_the_limit() {
+        assert_eq!(live_session_activity("Rust 101"), "In live session: Rust 101");
+        let long = live_session_activity(&"t".repeat(300));
+        assert_eq!(long.chars().count(), MAX_ACTIVITY_CHARS);
+        assert!(long.ends_with('…'));
     }
 
     #[test]

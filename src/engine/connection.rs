@@ -38,13 +38,23 @@ pub struct ConnectionActor {
     rate: TokenBucket,
     /// Live sessions this socket has joined.
     sessions: HashSet<Uuid>,
+    /// Frames count as presence activity at most once a second.
+    presence_touch: crate::engine::presence::TouchThrottle,
 }
 
 impl ConnectionActor {
     pub fn new(user: AuthUser, registry: Arc<Registry>) -> Self {
         let config = &registry.deps.config;
         let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
-        Self { id: Uuid::new_v4(), user, registry, last_heard: Instant::now(), rate, sessions: HashSet::new() }
+        Self {
+            id: Uuid::new_v4(),
+            user,
+            registry,
+            last_heard: Instant::now(),
+            rate,
+            sessions: HashSet::new(),
+            presence_touch: Default::default(),
+        }
     }
 
     /// This socket as rooms see it.
@@ -70,6 +80,9 @@ impl ConnectionActor {
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         self.registry.deps.metrics.frames_in.fetch_add(1, Ordering::Relaxed);
+        // Every client frame is activity for presence (heartbeats included);
+        // throttled to one Touch a second, so it costs nearly nothing.
+        self.presence_touch.touch(&self.registry, self.user.id, self.id);
         let frame = match protocol::parse_client_frame(text) {
             Ok(frame) => frame,
             Err(bad) => return self.reply::<()>(ctx, bad.ack, Err(bad.error)),
@@ -136,11 +149,16 @@ impl ConnectionActor {
                     if result.is_ok() {
                         act.sessions.insert(session_id);
                     }
+                    if let Ok(reply) = &result {
+                        let title = &reply.session.title;
+                        crate::engine::presence::joined_session(&act.registry, act.user.id, act.id, session_id, title);
+                    }
                     act.reply(ctx, ack, result);
                 }));
             }
             ClientEvent::LeaveLiveSession(leave) => {
                 if self.sessions.remove(&leave.session_id) {
+                    crate::engine::presence::left_session(&self.registry, self.user.id, self.id, leave.session_id);
                     // The ack waits for the room, so the leave time is the time of the request.
                     let left = self
                         .registry
@@ -205,6 +223,15 @@ impl ConnectionActor {
             ClientEvent::PinQuestion(pin) => {
                 self.moderate(pin.session_id, pin.question_id, Moderation::Pin(pin.pinned), ack, ctx)
             }
+            ClientEvent::UpdatePresence(update) => {
+                let change = match update.into_change() {
+                    Ok(change) => change,
+                    Err(err) => return self.reply::<()>(ctx, ack, Err(err.into())),
+                };
+                // Sent now, not inside the future, so changes keep their frame order.
+                let updated = crate::engine::presence::update(&self.registry, self.user.id, Some(self.id), change);
+                self.answer(ctx, ack, async move { Ok(json!({ "presence": updated.await? })) });
+            }
             ClientEvent::TypingInSession(typing) => {
                 let room = match self.joined(typing.session_id) {
                     Ok(room) => room,
@@ -263,6 +290,7 @@ impl Actor for ConnectionActor {
         // Bounded: a room that finds this full treats the socket as a slow consumer.
         ctx.set_mailbox_capacity(config.ws_outbound_queue);
         self.registry.register_connection(self.user.id, ConnectionHandle { id: self.id, addr: ctx.address() });
+        crate::engine::presence::connected(&self.registry, self.user.id, self.id);
         let metrics = &self.registry.deps.metrics;
         metrics.connections_open.fetch_add(1, Ordering::Relaxed);
         metrics.connections_total.fetch_add(1, Ordering::Relaxed);
@@ -281,6 +309,7 @@ impl Actor for ConnectionActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.registry.unregister_connection(self.user.id, self.id);
+        crate::engine::presence::disconnected(&self.registry, self.user.id, self.id);
         self.registry.deps.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
         for session_id in self.sessions.drain() {
             if let Some(room) = self.registry.existing_live_session(session_id) {

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod live_session;
 pub mod metrics;
 pub mod persistence;
+pub mod presence;
 pub mod registry;
 pub mod scheduler;
 

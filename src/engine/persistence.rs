@@ -258,6 +258,8 @@ impl PersistenceActor {
                     let committed = refusals.iter().filter(|refusal| refusal.is_none()).count();
                     act.metrics.record_batch(batch.len(), committed, started.elapsed());
                     act.backoff = None;
+                    // The gauge first: whoever hears "stored" must not then read a stale depth.
+                    act.publish_depth();
                     for (write, refusal) in batch.into_iter().zip(refusals) {
                         write.finish(refusal.map(PersistError::Rejected));
                     }

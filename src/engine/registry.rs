@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::engine::connection::ConnectionActor;
 use crate::engine::live_session::LiveSessionActor;
 use crate::engine::metrics::Gauges;
+use crate::engine::presence::PresenceActor;
 use crate::engine::scheduler::Tick;
 use crate::engine::{Disconnect, DisconnectReason, EngineDeps};
 
@@ -31,6 +32,8 @@ pub struct Registry {
     arbiters: Vec<Arbiter>,
     next_arbiter: AtomicUsize,
     live_sessions: DashMap<Uuid, Addr<LiveSessionActor>>,
+    /// One presence actor per user with sockets open (or lingering after the last).
+    presence: DashMap<Uuid, Addr<PresenceActor>>,
     connections: DashMap<Uuid, Vec<ConnectionHandle>>,
     /// The reminder scheduler, set once at start-up.
     scheduler: OnceLock<Recipient<Tick>>,
@@ -44,6 +47,7 @@ impl Registry {
             arbiters,
             next_arbiter: AtomicUsize::new(0),
             live_sessions: DashMap::new(),
+            presence: DashMap::new(),
             connections: DashMap::new(),
             scheduler: OnceLock::new(),
         })
@@ -80,6 +84,54 @@ impl Registry {
     /// already took its place.
     pub fn remove_live_session(&self, session_id: Uuid, addr: &Addr<LiveSessionActor>) {
         self.live_sessions.remove_if(&session_id, |_, current| current == addr);
+    }
+
+    /// The presence actor of a user, started (or restarted after a panic) if
+    /// needed; it counts the user's sockets from `connections_of` when it starts.
+    pub fn presence(self: &Arc<Self>, user_id: Uuid) -> Addr<PresenceActor> {
+        if let Some(addr) = self.presence.get(&user_id) {
+            if addr.connected() {
+                return addr.clone();
+            }
+        }
+        let mut entry = self.presence.entry(user_id).or_insert_with(|| self.spawn_presence(user_id));
+        if !entry.connected() {
+            log::warn!("presence actor of {user_id} died; starting a fresh one");
+            self.deps.metrics.room_restarts.fetch_add(1, Ordering::Relaxed);
+            *entry = self.spawn_presence(user_id);
+        }
+        entry.clone()
+    }
+
+    fn spawn_presence(self: &Arc<Self>, user_id: Uuid) -> Addr<PresenceActor> {
+        let registry = Arc::clone(self);
+        Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| PresenceActor::new(user_id, registry))
+    }
+
+    /// The presence actor of a user if one is alive, without starting one.
+    pub fn existing_presence(&self, user_id: Uuid) -> Option<Addr<PresenceActor>> {
+        self.presence.get(&user_id).filter(|addr| addr.connected()).map(|addr| addr.clone())
+    }
+
+    /// Forgets a presence actor that is stopping for good, unless a newer one
+    /// already took its place.
+    pub fn remove_presence(&self, user_id: Uuid, addr: &Addr<PresenceActor>) {
+        self.presence.remove_if(&user_id, |_, current| current == addr);
+    }
+
+    /// Puts a presence actor that its supervisor restarted (a message reached
+    /// it while it stopped) back in its slot, if the slot is free or its actor
+    /// dead. False if another one is alive there.
+    pub fn readopt_presence(&self, user_id: Uuid, addr: Addr<PresenceActor>) -> bool {
+        let mut entry = self.presence.entry(user_id).or_insert_with(|| addr.clone());
+        if *entry == addr {
+            return true;
+        }
+        if !entry.connected() {
+            *entry = addr;
+            return true;
+        }
+        false
     }
 
     pub fn set_scheduler(&self, scheduler: Recipient<Tick>) {
@@ -138,6 +190,13 @@ impl Registry {
 
     pub fn gauges(&self) -> Gauges {
         let live_sessions = self.live_sessions.iter().filter(|addr| addr.connected()).count();
-        Gauges { actors_by_kind: vec![("live_session", live_sessions), ("connection", self.open_connections())] }
+        let presence = self.presence.iter().filter(|addr| addr.connected()).count();
+        Gauges {
+            actors_by_kind: vec![
+                ("live_session", live_sessions),
+                ("presence", presence),
+                ("connection", self.open_connections()),
+            ],
+        }
     }
 }

@@ -110,6 +110,33 @@ pub async fn enroll(state: web::Data<AppState>, user: AuthUser, path: web::Path<
         enrolled_at: to_db_time(state.clock.now()),
     };
     let created = state.persistence.write(move |conn| db::courses::enroll(conn, &row)).await?;
+    if created {
+        tell_contacts_changed(&state, course_id, user.id).await;
+    }
     let view = EnrollmentView { course_id, user_id: user.id };
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+}
+
+/// A new classmate: the presence actors of everyone in the course (the
+/// newcomer included) read their watchers again, so pushes reach the
+/// newcomer at once rather than after the watcher cache expires.
+async fn tell_contacts_changed(state: &AppState, course_id: Uuid, newcomer: Uuid) {
+    let id = course_id.to_string();
+    let members = state
+        .db
+        .read(move |conn| {
+            let mut members = db::courses::enrolled_user_ids(conn, &id)?;
+            if let Some(course) = db::courses::find(conn, &id)? {
+                members.push(course.instructor_id);
+            }
+            Ok(members)
+        })
+        .await
+        .unwrap_or_default();
+    let users = members.iter().filter_map(|id| parse_id(id).ok()).chain(std::iter::once(newcomer));
+    for user_id in users {
+        if let Some(presence) = state.registry.existing_presence(user_id) {
+            presence.do_send(crate::engine::presence::ContactsChanged);
+        }
+    }
 }

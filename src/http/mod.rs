@@ -5,6 +5,7 @@ pub mod courses;
 pub mod live_sessions;
 pub mod notifications;
 pub mod ops;
+pub mod presence;
 pub mod ui;
 pub mod ws;
 
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(courses::configure)
             .configure(live_sessions::configure)
             .configure(notifications::configure)
+            .configure(presence::configure)
             .route("/openapi.json", web::get().to(ops::openapi)),
     )
     .configure(ui::configure);

@@ -66,6 +66,12 @@ impl Modify for BearerAuth {
         crate::http::live_sessions::questions,
         crate::http::notifications::list_notifications,
         crate::http::notifications::mark_read,
+        crate::http::presence::put_status,
+        crate::http::presence::get_user,
+        crate::http::presence::online,
+        crate::http::presence::course,
+        crate::http::presence::get_privacy,
+        crate::http::presence::put_privacy,
     ),
     modifiers(&BearerAuth)
 )]

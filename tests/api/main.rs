@@ -5,6 +5,7 @@
 mod auth;
 mod helpers;
 mod persistence;
+mod presence;
 mod rooms;
 mod sessions;
 mod ui;

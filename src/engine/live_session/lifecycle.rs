@@ -80,9 +80,21 @@ impl Handler<RoomCommand> for LiveSessionActor {
         let persistence = self.registry.deps.persistence.clone();
         let db = self.registry.deps.db.clone();
         let course_id = facts.course_id.to_string();
+        // Whoever the change sends out leaves in the same transaction, so the
+        // answer to "end" already has complete attendance behind it.
+        let leaving: Vec<String> = sent_out.iter().map(Uuid::to_string).collect();
         let commit = async move {
             let saved = facts.clone();
-            persistence.write(move |conn| db::live_sessions::save_facts(conn, &saved, to_db_time(now))).await?;
+            persistence
+                .write(move |conn| {
+                    db::live_sessions::save_facts(conn, &saved, to_db_time(now))?;
+                    let session = saved.id.to_string();
+                    for user in &leaving {
+                        db::live_sessions::record_leave(conn, &session, user, to_db_time(now))?;
+                    }
+                    Ok(())
+                })
+                .await?;
             let enrolled = db.read(move |conn| Ok(db::courses::enrolled_user_ids(conn, &course_id)?)).await?;
             Ok::<_, AppError>(enrolled)
         };
@@ -108,9 +120,6 @@ impl Handler<RoomCommand> for LiveSessionActor {
             };
             act.notify_course(frame, &enrolled, ctx);
             if !sent_out.is_empty() {
-                for user_id in sent_out {
-                    act.record_leave(user_id, now, ctx);
-                }
                 act.members.clear();
                 act.schedule_idle_stop(ctx);
             }
