@@ -22,6 +22,7 @@ use crate::db;
 use crate::domain::rate_limit::TokenBucket;
 use crate::domain::Role;
 use crate::engine::live_session::{
+    LiveSessionActor,
     AskQuestion, Connection, Join, JoinReply, Leave, ModerateQuestion, Moderation, PostMessage, Typing, UpvoteQuestion,
 };
 use crate::engine::registry::{ConnectionHandle, Registry};
@@ -105,7 +106,7 @@ impl ConnectionActor {
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, ack, result)));
     }
 
-    fn joined(&self, session_id: Uuid) -> AppResult<actix::Addr<crate::engine::live_session::LiveSessionActor>> {
+    fn joined(&self, session_id: Uuid) -> AppResult<actix::Addr<LiveSessionActor>> {
         if !self.sessions.contains(&session_id) {
             return Err(AppError::forbidden("Join the session first."));
         }
@@ -120,13 +121,36 @@ impl ConnectionActor {
         ack: Option<u64>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        self.to_room(
+            session_id,
+            ack,
+            ctx,
+            |user, connection| ModerateQuestion { user, connection, question_id, action },
+            |question| json!({ "question": question }),
+        );
+    }
+
+    /// Sends a message to a room this socket has joined and answers the
+    /// frame with its result. Sent now, not inside a future, so the room
+    /// sees this socket's frames in the order they came.
+    fn to_room<M, T>(
+        &mut self,
+        session_id: Uuid,
+        ack: Option<u64>,
+        ctx: &mut ws::WebsocketContext<Self>,
+        message: impl FnOnce(AuthUser, Connection) -> M,
+        reply: impl FnOnce(T) -> serde_json::Value + 'static,
+    ) where
+        M: actix::Message<Result = AppResult<T>> + Send + 'static,
+        T: Send + 'static,
+        LiveSessionActor: Handler<M>,
+    {
         let room = match self.joined(session_id) {
             Ok(room) => room,
             Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
         };
-        let moderated =
-            room.send(ModerateQuestion { user: self.user.clone(), connection: self.as_connection(ctx), question_id, action });
-        self.answer(ctx, ack, async move { Ok(json!({ "question": moderated.await.map_err(room_gone)?? })) });
+        let sent = room.send(message(self.user.clone(), self.as_connection(ctx)));
+        self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(room_gone)??)) });
     }
 
     fn dispatch(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut ws::WebsocketContext<Self>) {
@@ -174,48 +198,27 @@ impl ConnectionActor {
                     self.reply::<()>(ctx, ack, Err(AppError::bad_request("not_in_session", "You are not in that session.")));
                 }
             }
-            ClientEvent::SessionMessage(post) => {
-                let room = match self.joined(post.session_id) {
-                    Ok(room) => room,
-                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
-                };
-                // Sent now, not inside the future, so messages reach the room in frame order.
-                let stored = room.send(PostMessage {
-                    user: self.user.clone(),
-                    connection: self.as_connection(ctx),
-                    text: post.message,
-                    client_msg_id: post.client_msg_id,
-                });
-                self.answer(ctx, ack, async move {
-                    let message = stored.await.map_err(room_gone)??;
-                    Ok(json!({ "message": message }))
-                });
-            }
-            ClientEvent::AskQuestion(ask) => {
-                let room = match self.joined(ask.session_id) {
-                    Ok(room) => room,
-                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
-                };
-                let asked = room.send(AskQuestion {
-                    user: self.user.clone(),
-                    connection: self.as_connection(ctx),
-                    text: ask.question,
-                    anonymous: ask.anonymous,
-                });
-                self.answer(ctx, ack, async move { Ok(json!({ "question": asked.await.map_err(room_gone)?? })) });
-            }
-            ClientEvent::UpvoteQuestion(vote) => {
-                let room = match self.joined(vote.session_id) {
-                    Ok(room) => room,
-                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
-                };
-                let voted = room.send(UpvoteQuestion {
-                    user: self.user.clone(),
-                    connection: self.as_connection(ctx),
-                    question_id: vote.question_id,
-                });
-                self.answer(ctx, ack, async move { Ok(json!({ "question": voted.await.map_err(room_gone)?? })) });
-            }
+            ClientEvent::SessionMessage(post) => self.to_room(
+                post.session_id,
+                ack,
+                ctx,
+                |user, connection| PostMessage { user, connection, text: post.message, client_msg_id: post.client_msg_id },
+                |message| json!({ "message": message }),
+            ),
+            ClientEvent::AskQuestion(ask) => self.to_room(
+                ask.session_id,
+                ack,
+                ctx,
+                |user, connection| AskQuestion { user, connection, text: ask.question, anonymous: ask.anonymous },
+                |question| json!({ "question": question }),
+            ),
+            ClientEvent::UpvoteQuestion(vote) => self.to_room(
+                vote.session_id,
+                ack,
+                ctx,
+                |user, connection| UpvoteQuestion { user, connection, question_id: vote.question_id },
+                |question| json!({ "question": question }),
+            ),
             ClientEvent::AnswerQuestion(target) => self.moderate(target.session_id, target.question_id, Moderation::Answer, ack, ctx),
             ClientEvent::DismissQuestion(target) => {
                 self.moderate(target.session_id, target.question_id, Moderation::Dismiss, ack, ctx)
@@ -232,17 +235,13 @@ impl ConnectionActor {
                 let updated = crate::engine::presence::update(&self.registry, self.user.id, Some(self.id), change);
                 self.answer(ctx, ack, async move { Ok(json!({ "presence": updated.await? })) });
             }
-            ClientEvent::TypingInSession(typing) => {
-                let room = match self.joined(typing.session_id) {
-                    Ok(room) => room,
-                    Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
-                };
-                let relayed = room.send(Typing { user: self.user.clone(), connection: self.as_connection(ctx) });
-                self.answer(ctx, ack, async move {
-                    relayed.await.map_err(room_gone)??;
-                    Ok(json!({}))
-                });
-            }
+            ClientEvent::TypingInSession(typing) => self.to_room(
+                typing.session_id,
+                ack,
+                ctx,
+                |user, connection| Typing { user, connection },
+                |()| json!({}),
+            ),
         }
     }
 }
