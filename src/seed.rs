@@ -61,8 +61,10 @@ pub struct SeedArgs {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeededUser {
+    /// User id (UUID).
     pub id: String,
     pub email: String,
+    /// Login token for `Authorization: Bearer` and `/ws?token=`.
     pub token: String,
     /// Index of the session (and course) this student belongs to.
     pub session: usize,
@@ -72,9 +74,11 @@ pub struct SeededUser {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeedOutput {
+    /// Teaches every course (its `session` is 0 and means nothing).
     pub instructor: SeededUser,
     /// One course per session, in the same order.
     pub courses: Vec<String>,
+    /// Live session ids, open for joining from now for `--session-hours`.
     pub sessions: Vec<String>,
     /// Students; each is enrolled in the course of `sessions[user.session]`.
     pub users: Vec<SeededUser>,

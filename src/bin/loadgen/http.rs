@@ -12,7 +12,9 @@ use tokio::net::TcpStream;
 /// A server to talk to: where it listens and the Host header it expects.
 #[derive(Clone, Debug)]
 pub struct Target {
+    /// Where to connect (always a loopback address).
     pub addr: SocketAddr,
+    /// `host:port` as written in `--url`, for the Host header.
     pub host: String,
 }
 
@@ -104,12 +106,15 @@ fn parse_response(answer: &[u8]) -> Result<(u16, Value), String> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tokens {
+    /// Live session ids.
     pub sessions: Vec<String>,
+    /// Students with their tokens.
     pub users: Vec<SeededUser>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SeededUser {
+    /// Login token.
     pub token: String,
     /// The session (index into `Tokens::sessions`) whose course this user is
     /// enrolled in; None when every user is in every session's course.
@@ -162,9 +167,10 @@ pub async fn setup_via_rest(target: &Target, users: usize, sessions: usize) -> R
     Ok(Tokens { sessions: session_ids, users: created })
 }
 
-async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output>
+/// Runs the futures as tasks, concurrently; a task that panicked is left out.
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();

@@ -175,7 +175,7 @@ struct Shared {
     close_codes: Mutex<Vec<u16>>,
     connect_gate: Semaphore,
     padding: String,
-    /// Per-user sends since the start, for the progress line.
+    /// Sockets open now (joined and not closed by the server).
     live_sockets: AtomicU64,
 }
 
@@ -530,7 +530,10 @@ impl Room {
         }
         let _ = self.control.send(Control { step, rate: 0.0, stop: false });
         let send_secs = started.elapsed().as_secs_f64();
-        // Drain: until every expected delivery and ack is in, or the bound.
+        // Let every socket see the stop (a send already under way still
+        // counts, and is waited for below), then drain: until every expected
+        // delivery and ack is in, or the bound.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let drain_until = Instant::now() + Duration::from_secs(drain);
         loop {
             let tally = stats::collect(false);
@@ -692,6 +695,19 @@ async fn connection(shared: Arc<Shared>, plan: Plan, mut control: watch::Receive
             }
         };
         tokio::select! {
+            // A new control first: a send must never follow an observed stop.
+            biased;
+            changed = control.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                current = *control.borrow();
+                if current.stop {
+                    conn.close().await;
+                    return;
+                }
+                next_send = schedule_first(&current, plan.index);
+            }
             ready = conn.stream.readable() => {
                 if ready.is_err() {
                     closed = Some(None);
@@ -744,17 +760,6 @@ async fn connection(shared: Arc<Shared>, plan: Plan, mut control: watch::Receive
                     });
                 }
                 next_send = schedule_next(&current, next_send);
-            }
-            changed = control.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                current = *control.borrow();
-                if current.stop {
-                    conn.close().await;
-                    return;
-                }
-                next_send = schedule_first(&current, plan.index);
             }
         }
     }

@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 /// Highest latency a histogram holds, in microseconds (a minute).
 const MAX_MICROS: u64 = 60_000_000;
 
+/// A latency histogram in microseconds, 1 µs to a minute, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
     // Bounds are constants that hdrhistogram accepts (low >= 1, high >= 2 * low, 3 digits).
     Histogram::new_with_bounds(1, MAX_MICROS, 3).unwrap_or_else(|_| unreachable!("valid histogram bounds"))
@@ -29,10 +30,13 @@ pub struct Tally {
     pub e2e: Histogram<u64>,
     /// Send to durable ack, microseconds.
     pub ack: Histogram<u64>,
+    /// Messages sent in the step.
     pub sent: u64,
     /// Deliveries the sends of this step should cause (room size per accepted message).
     pub expected: u64,
+    /// `new-message` frames of this step received.
     pub received: u64,
+    /// Acks of this step's messages, ok and errors.
     pub acks_ok: u64,
     pub acks_err: u64,
     /// `new-message` frames of an earlier step that arrived during this one.

@@ -35,6 +35,7 @@ pub enum Frame<'a> {
 
 /// One client socket after the upgrade.
 pub struct WsConn {
+    /// The socket, for `readable()`.
     pub stream: TcpStream,
     /// Bytes of a frame that has not fully arrived.
     partial: Vec<u8>,
