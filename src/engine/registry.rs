@@ -61,16 +61,29 @@ impl Registry {
     /// The actor of a live session, started (or restarted) if needed. The
     /// caller has checked that the session exists.
     pub fn live_session(self: &Arc<Self>, session_id: Uuid) -> Addr<LiveSessionActor> {
-        if let Some(addr) = self.live_sessions.get(&session_id) {
+        self.alive_or_spawn(&self.live_sessions, session_id, "live session", || self.spawn_live_session(session_id))
+    }
+
+    /// The live actor in `actors` for `id`, or a fresh one from `spawn` when
+    /// there is none or it died (a panic ends an actor's task without its
+    /// supervisor noticing, so the address is checked here).
+    fn alive_or_spawn<A: Actor>(
+        &self,
+        actors: &DashMap<Uuid, Addr<A>>,
+        id: Uuid,
+        kind: &str,
+        spawn: impl Fn() -> Addr<A>,
+    ) -> Addr<A> {
+        if let Some(addr) = actors.get(&id) {
             if addr.connected() {
                 return addr.clone();
             }
         }
-        let mut entry = self.live_sessions.entry(session_id).or_insert_with(|| self.spawn_live_session(session_id));
+        let mut entry = actors.entry(id).or_insert_with(&spawn);
         if !entry.connected() {
-            log::warn!("live session actor {session_id} died; starting a fresh one");
+            log::warn!("{kind} actor {id} died; starting a fresh one");
             self.deps.metrics.room_restarts.fetch_add(1, Ordering::Relaxed);
-            *entry = self.spawn_live_session(session_id);
+            *entry = spawn();
         }
         entry.clone()
     }
@@ -89,18 +102,7 @@ impl Registry {
     /// The presence actor of a user, started (or restarted after a panic) if
     /// needed; it counts the user's sockets from `connections_of` when it starts.
     pub fn presence(self: &Arc<Self>, user_id: Uuid) -> Addr<PresenceActor> {
-        if let Some(addr) = self.presence.get(&user_id) {
-            if addr.connected() {
-                return addr.clone();
-            }
-        }
-        let mut entry = self.presence.entry(user_id).or_insert_with(|| self.spawn_presence(user_id));
-        if !entry.connected() {
-            log::warn!("presence actor of {user_id} died; starting a fresh one");
-            self.deps.metrics.room_restarts.fetch_add(1, Ordering::Relaxed);
-            *entry = self.spawn_presence(user_id);
-        }
-        entry.clone()
+        self.alive_or_spawn(&self.presence, user_id, "presence", || self.spawn_presence(user_id))
     }
 
     fn spawn_presence(self: &Arc<Self>, user_id: Uuid) -> Addr<PresenceActor> {
