@@ -119,12 +119,18 @@ impl Authenticator {
 /// The token of a request: the `Authorization: Bearer` header, or for the
 /// WebSocket upgrade (browsers cannot set headers there) `?token=`.
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
-    if let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+    token_of(req.headers(), req.query_string())
+}
+
+/// As [`bearer_token`], from a request's headers and query string (the
+/// WebSocket upgrade is served outside actix-web, without an `HttpRequest`).
+pub fn token_of(headers: &actix_web::http::header::HeaderMap, query: &str) -> Option<String> {
+    if let Some(header) = headers.get(actix_web::http::header::AUTHORIZATION) {
         let value = header.to_str().ok()?;
         let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
         return Some(token.trim().to_string());
     }
-    web::Query::<TokenQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().token)
+    web::Query::<TokenQuery>::from_query(query).ok().and_then(|q| q.into_inner().token)
 }
 
 #[derive(serde::Deserialize)]

@@ -60,9 +60,14 @@ pub struct Config {
     #[arg(long, env = "WS_RATE_BURST", default_value_t = 40.0)]
     pub ws_rate_burst: f64,
 
-    /// Frames queued for one socket before it counts as a slow consumer and is closed.
+    /// Frames waiting in one socket's mailbox before it counts as a slow consumer and is closed.
     #[arg(long, env = "WS_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub ws_outbound_queue: usize,
+
+    /// Bytes written for one socket but not yet taken by its client (beyond
+    /// what the kernel buffers) before it counts as a slow consumer and is closed.
+    #[arg(long, env = "WS_OUTBOUND_BYTES", default_value_t = 1024 * 1024)]
+    pub ws_outbound_bytes: usize,
 
     /// Open sockets one user may hold at once.
     #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 10)]

@@ -5,8 +5,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_http::HttpService;
+use actix_service::{fn_service, map_config};
+use actix_web::dev::{AppConfig, Server, ServerHandle};
+use actix_web::{middleware, web, App};
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
@@ -74,19 +76,29 @@ impl Application {
         let listener = TcpListener::bind(&config.bind_addr).map_err(|err| format!("cannot listen on {}: {err}", config.bind_addr))?;
         let port = listener.local_addr().map_err(|err| err.to_string())?.port();
         let app_state = state.clone();
-        let server = HttpServer::new(move || {
-            App::new().app_data(app_state.clone()).wrap(middleware::Logger::default()).configure(http::configure)
-        })
-        .workers(config.http_workers())
-        // Signals are ours: shutdown must close sockets and flush writes first.
-        .disable_signals()
-        // Without it Nagle holds a small frame (an ack right after a
-        // new-message) until the client's delayed ACK, up to 40 ms.
-        .tcp_nodelay(true)
-        .shutdown_timeout(5)
-        .listen(listener)
-        .map_err(|err| err.to_string())?
-        .run();
+        // What actix-web's `HttpServer::listen` builds, plus an upgrade
+        // service: WebSocket upgrades bypass the App and get the raw stream.
+        let server = Server::build()
+            .workers(config.http_workers())
+            // Signals are ours: shutdown must close sockets and flush writes first.
+            .disable_signals()
+            .shutdown_timeout(5)
+            .listen("classroom", listener, move || {
+                let upgrade_state = app_state.clone();
+                let app = App::new()
+                    .app_data(app_state.clone())
+                    .wrap(middleware::Logger::default())
+                    .configure(http::configure);
+                HttpService::build()
+                    // Without it Nagle holds a small frame (an ack right after a
+                    // new-message) until the client's delayed ACK, up to 40 ms.
+                    .tcp_nodelay(true)
+                    .upgrade(fn_service(move |(req, framed)| http::ws::serve_upgrade(upgrade_state.clone(), req, framed)))
+                    .finish(map_config(app, |_| AppConfig::default()))
+                    .tcp()
+            })
+            .map_err(|err| err.to_string())?
+            .run();
         Ok(Self { server, port, state })
     }
 

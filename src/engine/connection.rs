@@ -2,17 +2,21 @@
 //! protocol (events, acks, errors), enforces the frame size and rate limits,
 //! pings the client, and routes events to room actors through the registry.
 //!
-//! This is the only module that touches actix-web-actors (deprecated
-//! upstream in favour of actix-ws, still maintained for actix-web 4): a move
-//! to actix-ws stays local to this file and `http::ws`.
+//! It owns its TCP stream directly (`engine::socket`): frames come in as a
+//! stream of the actor, and frames going out are queued and written once per
+//! round of messages by a [`Flush`] spawned for that round.
 
 use std::collections::HashSet;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_web_actors::ws;
+use actix_http::ws::{self, CloseCode, CloseReason, Frame, ProtocolError};
+use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -26,6 +30,7 @@ use crate::engine::live_session::{
     AskQuestion, Connection, Join, JoinReply, Leave, ModerateQuestion, Moderation, PostMessage, Typing, UpvoteQuestion,
 };
 use crate::engine::registry::{ConnectionHandle, Registry};
+use crate::engine::socket::{FrameReader, FrameWriter};
 use crate::engine::{Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
 use crate::protocol::{self, events, ClientEvent};
@@ -41,45 +46,93 @@ pub struct ConnectionActor {
     sessions: HashSet<Uuid>,
     /// Frames count as presence activity at most once a second.
     presence_touch: crate::engine::presence::TouchThrottle,
+    /// Frames on their way to the client.
+    writer: FrameWriter,
+    /// A [`Flush`] is spawned and will write what is queued.
+    flush_spawned: bool,
+    /// A close frame is queued: nothing more is sent, and the actor stops
+    /// once it is written (or after [`CLOSE_GRACE`]).
+    closing: bool,
 }
 
+/// How long a closing socket may take to accept its close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 impl ConnectionActor {
-    pub fn new(user: AuthUser, registry: Arc<Registry>) -> Self {
-        let config = &registry.deps.config;
-        let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
-        Self {
-            id: Uuid::new_v4(),
-            user,
-            registry,
-            last_heard: Instant::now(),
-            rate,
-            sessions: HashSet::new(),
-            presence_touch: Default::default(),
+    /// Starts the actor for a socket whose handshake has been answered, on
+    /// the current thread's arbiter. `already_read`: bytes that came with
+    /// the handshake request.
+    pub fn start_on(socket: tokio::net::TcpStream, already_read: BytesMut, user: AuthUser, registry: Arc<Registry>) {
+        // The handshake is written; from now on every frame is small and urgent.
+        if let Err(err) = socket.set_nodelay(true) {
+            log::debug!("TCP_NODELAY not set: {err}");
         }
+        let socket = Rc::new(socket);
+        let reader = FrameReader::new(Rc::clone(&socket), registry.deps.config.ws_max_frame_bytes, already_read);
+        let writer = FrameWriter::new(socket);
+        ConnectionActor::create(move |ctx| {
+            ctx.add_stream(reader);
+            let config = &registry.deps.config;
+            let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
+            Self {
+                id: Uuid::new_v4(),
+                user,
+                registry,
+                last_heard: Instant::now(),
+                rate,
+                sessions: HashSet::new(),
+                presence_touch: Default::default(),
+                writer,
+                flush_spawned: false,
+                closing: false,
+            }
+        });
     }
 
     /// This socket as rooms see it.
-    fn as_connection(&self, ctx: &mut ws::WebsocketContext<Self>) -> Connection {
+    fn as_connection(&self, ctx: &mut Context<Self>) -> Connection {
         Connection { id: self.id, push: ctx.address().recipient(), disconnect: ctx.address().recipient() }
     }
 
-    fn send(&self, ctx: &mut ws::WebsocketContext<Self>, frame: bytestring::ByteString) {
-        self.registry.deps.metrics.frames_out.fetch_add(1, Ordering::Relaxed);
-        ctx.text(frame);
+    /// Queues a frame; it leaves with the others of this round.
+    fn queue(&mut self, ctx: &mut Context<Self>, message: ws::Message) {
+        if self.closing {
+            return;
+        }
+        self.writer.queue(message);
+        if !self.flush_spawned {
+            self.flush_spawned = true;
+            ctx.spawn(Flush);
+        }
     }
 
-    fn reply<T: Serialize>(&self, ctx: &mut ws::WebsocketContext<Self>, ack: Option<u64>, result: AppResult<T>) {
+    fn send(&mut self, ctx: &mut Context<Self>, frame: bytestring::ByteString) {
+        self.registry.deps.metrics.frames_out.fetch_add(1, Ordering::Relaxed);
+        self.queue(ctx, ws::Message::Text(frame));
+    }
+
+    fn reply<T: Serialize>(&mut self, ctx: &mut Context<Self>, ack: Option<u64>, result: AppResult<T>) {
         if let Some(frame) = protocol::reply_frame(ack, &result) {
             self.send(ctx, frame);
         }
     }
 
-    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, reason: DisconnectReason) {
-        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::from(reason.code()), description: Some(reason.as_str().into()) }));
-        ctx.stop();
+    /// Sends a close frame and stops once it is written.
+    fn close(&mut self, ctx: &mut Context<Self>, reason: Option<CloseReason>) {
+        if self.closing {
+            return;
+        }
+        self.queue(ctx, ws::Message::Close(reason));
+        self.closing = true;
+        ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+    fn close_for(&mut self, ctx: &mut Context<Self>, reason: DisconnectReason) {
+        let reason = CloseReason { code: CloseCode::from(reason.code()), description: Some(reason.as_str().into()) };
+        self.close(ctx, Some(reason));
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
         self.registry.deps.metrics.frames_in.fetch_add(1, Ordering::Relaxed);
         // Every client frame is activity for presence (heartbeats included);
         // throttled to one Touch a second, so it costs nearly nothing.
@@ -98,7 +151,7 @@ impl ConnectionActor {
     }
 
     /// Runs `work` and answers the frame with its result, in the actor's context.
-    fn answer<T, F>(&self, ctx: &mut ws::WebsocketContext<Self>, ack: Option<u64>, work: F)
+    fn answer<T, F>(&self, ctx: &mut Context<Self>, ack: Option<u64>, work: F)
     where
         T: Serialize + 'static,
         F: std::future::Future<Output = AppResult<T>> + 'static,
@@ -119,7 +172,7 @@ impl ConnectionActor {
         question_id: Uuid,
         action: Moderation,
         ack: Option<u64>,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut Context<Self>,
     ) {
         self.to_room(
             session_id,
@@ -137,7 +190,7 @@ impl ConnectionActor {
         &mut self,
         session_id: Uuid,
         ack: Option<u64>,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut Context<Self>,
         message: impl FnOnce(AuthUser, Connection) -> M,
         reply: impl FnOnce(T) -> serde_json::Value + 'static,
     ) where
@@ -153,7 +206,7 @@ impl ConnectionActor {
         self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(room_gone)??)) });
     }
 
-    fn dispatch(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn dispatch(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut Context<Self>) {
         match event {
             ClientEvent::JoinLiveSession(join) => {
                 let registry = Arc::clone(&self.registry);
@@ -282,7 +335,7 @@ async fn authorize_session_member(registry: &Registry, user: &AuthUser, session_
 }
 
 impl Actor for ConnectionActor {
-    type Context = ws::WebsocketContext<Self>;
+    type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let config = &self.registry.deps.config;
@@ -297,9 +350,9 @@ impl Actor for ConnectionActor {
         ctx.run_interval(config.ws_ping_interval(), move |act, ctx| {
             if act.last_heard.elapsed() > timeout {
                 log::info!("connection {} of {} timed out", act.id, act.user.id);
-                act.close(ctx, DisconnectReason::HeartbeatTimeout);
+                act.close_for(ctx, DisconnectReason::HeartbeatTimeout);
             } else {
-                ctx.ping(b"");
+                act.queue(ctx, ws::Message::Ping(Bytes::new()));
             }
         });
         let hello = protocol::event_frame(events::CONNECTED, &json!({ "userId": self.user.id, "connectionId": self.id }));
@@ -318,27 +371,30 @@ impl Actor for ConnectionActor {
     }
 }
 
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
-    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+impl StreamHandler<Result<Frame, ProtocolError>> for ConnectionActor {
+    fn handle(&mut self, item: Result<Frame, ProtocolError>, ctx: &mut Self::Context) {
         self.last_heard = Instant::now();
         match item {
-            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
-            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
-            Ok(ws::Message::Pong(_)) => {}
-            Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => {
+            Ok(Frame::Text(bytes)) => match std::str::from_utf8(&bytes) {
+                Ok(text) => self.on_text(text, ctx),
+                Err(_) => {
+                    log::info!("connection {}: text frame that is not UTF-8", self.id);
+                    self.close(ctx, Some(CloseCode::Invalid.into()));
+                }
+            },
+            Ok(Frame::Ping(payload)) => self.queue(ctx, ws::Message::Pong(payload)),
+            Ok(Frame::Pong(_)) => {}
+            Ok(Frame::Binary(_)) | Ok(Frame::Continuation(_)) => {
                 let err = AppError::bad_request("unsupported_frame", "Send each event as one UTF-8 JSON text frame.");
                 self.reply::<()>(ctx, None, Err(err));
             }
-            Ok(ws::Message::Close(reason)) => {
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Ok(ws::Message::Nop) => {}
-            Err(ws::ProtocolError::Overflow) => {
+            // The close handshake: answer with the client's own reason.
+            Ok(Frame::Close(reason)) => self.close(ctx, reason),
+            Err(ProtocolError::Overflow) => {
                 let limit = self.registry.deps.config.ws_max_frame_bytes;
                 let err = AppError::too_large(format!("Frames may be at most {limit} bytes."));
                 self.reply::<()>(ctx, None, Err(err));
-                self.close(ctx, DisconnectReason::FrameTooLarge);
+                self.close_for(ctx, DisconnectReason::FrameTooLarge);
             }
             Err(err) => {
                 log::info!("connection {}: protocol error {err}", self.id);
@@ -346,12 +402,58 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for ConnectionActor {
             }
         }
     }
+
+    /// The client closed its end (or the stream failed): nothing more to read.
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        if !self.closing {
+            ctx.stop();
+        }
+    }
+}
+
+/// Writes what the current round of messages queued, in one system call
+/// where the socket takes it all; while the socket is full it waits for it
+/// to drain, and frames queued meanwhile join the same write.
+struct Flush;
+
+impl ActorFuture<ConnectionActor> for Flush {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ConnectionActor,
+        ctx: &mut Context<ConnectionActor>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        match act.writer.poll_flush(task) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(())) if act.closing => ctx.stop(),
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(err)) => {
+                log::debug!("connection {}: write failed: {err}", act.id);
+                ctx.stop();
+            }
+        }
+        act.flush_spawned = false;
+        Poll::Ready(())
+    }
 }
 
 impl Handler<Push> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, Push(frame): Push, ctx: &mut Self::Context) {
+        // The mailbox drains into the socket's queue at once, so the queue is
+        // where a client that does not read shows.
+        if self.writer.pending_bytes() >= self.registry.deps.config.ws_outbound_bytes {
+            if !self.closing {
+                self.registry.deps.metrics.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);
+                log::info!("connection {} of {}: slow consumer, closing", self.id, self.user.id);
+                // The close frame waits behind the unread ones; CLOSE_GRACE ends it.
+                self.close_for(ctx, DisconnectReason::SlowConsumer);
+            }
+            return;
+        }
         self.send(ctx, frame);
     }
 }
@@ -360,7 +462,7 @@ impl Handler<Disconnect> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, Disconnect(reason): Disconnect, ctx: &mut Self::Context) {
-        self.close(ctx, reason);
+        self.close_for(ctx, reason);
     }
 }
 

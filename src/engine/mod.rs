@@ -9,6 +9,7 @@ pub mod persistence;
 pub mod presence;
 pub mod registry;
 pub mod scheduler;
+pub mod socket;
 
 use std::sync::Arc;
 

@@ -1,20 +1,41 @@
-//! The WebSocket upgrade: the token is checked before the upgrade, so a bad
-//! one gets a 401 JSON error and never a socket.
+//! The WebSocket endpoint `/ws`. The token and the per-user connection
+//! limit are checked before the upgrade, so a bad token gets a 401 JSON
+//! error and never a socket.
+//!
+//! Upgrades do not go through actix-web's App: actix-http hands every
+//! request carrying `Connection: upgrade` to [`serve_upgrade`] with the raw
+//! TCP stream, which answers the handshake itself and gives the stream to a
+//! connection actor (`engine::socket` says why). A plain GET of `/ws` still
+//! reaches the App route below, which runs the same checks.
 
+use actix_codec::Framed;
+use actix_http::{h1, ws as wsproto, Request, RequestHead};
+use actix_web::http::header::{HeaderMap, SEC_WEBSOCKET_KEY};
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_web_actors::ws;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
-use crate::auth::bearer_token;
+use crate::auth::{token_of, AuthUser};
 use crate::engine::connection::ConnectionActor;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::state::AppState;
 
+pub const PATH: &str = "/ws";
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws", web::get().to(upgrade));
+    cfg.route(PATH, web::get().to(plain_get));
 }
 
-pub async fn upgrade(state: web::Data<AppState>, req: HttpRequest, stream: web::Payload) -> AppResult<HttpResponse> {
-    let token = bearer_token(&req)
+/// `GET /ws` without the upgrade headers: the same answers as the upgrade
+/// for a bad token or too many sockets, else a 400.
+async fn plain_get(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {
+    admit(&state, req.headers(), req.query_string()).await?;
+    Err(not_a_websocket("the request has no WebSocket upgrade headers"))
+}
+
+/// Who may open a socket: the holder of a valid token, below the per-user limit.
+async fn admit(state: &AppState, headers: &HeaderMap, query: &str) -> AppResult<AuthUser> {
+    let token = token_of(headers, query)
         .ok_or_else(|| AppError::unauthorized("Pass your token as ?token=... or an Authorization: Bearer header."))?;
     let user = state.auth.authenticate(&token).await?;
     let limit = state.config.max_connections_per_user;
@@ -25,9 +46,60 @@ pub async fn upgrade(state: web::Data<AppState>, req: HttpRequest, stream: web::
             format!("At most {limit} open connections per user; close a tab and retry."),
         ));
     }
-    let actor = ConnectionActor::new(user, state.registry.clone());
-    ws::WsResponseBuilder::new(actor, &req, stream)
-        .frame_size(state.config.ws_max_frame_bytes)
-        .start()
-        .map_err(|err| AppError::bad_request("not_a_websocket", format!("WebSocket handshake failed: {err}.")))
+    Ok(user)
+}
+
+fn not_a_websocket(why: impl std::fmt::Display) -> AppError {
+    AppError::bad_request("not_a_websocket", format!("WebSocket handshake failed: {why}."))
+}
+
+/// Checks an upgrade request; on success the user and the `Sec-WebSocket-Accept` value.
+async fn accept(state: &AppState, head: &RequestHead) -> AppResult<(AuthUser, String)> {
+    if head.uri.path() != PATH {
+        return Err(AppError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "Only /ws takes upgrades."));
+    }
+    let user = admit(state, &head.headers, head.uri.query().unwrap_or("")).await?;
+    wsproto::verify_handshake(head).map_err(not_a_websocket)?;
+    let key = head.headers.get(SEC_WEBSOCKET_KEY).ok_or_else(|| not_a_websocket("no Sec-WebSocket-Key"))?;
+    let accept = wsproto::hash_key(key.as_bytes());
+    Ok((user, String::from_utf8_lossy(&accept).into_owned()))
+}
+
+/// actix-http's upgrade service: answers the handshake on the raw stream and
+/// starts the connection actor, or writes the JSON error and closes.
+pub async fn serve_upgrade(
+    state: web::Data<AppState>,
+    req: Request,
+    framed: Framed<TcpStream, h1::Codec>,
+) -> Result<(), actix_web::Error> {
+    let parts = framed.into_parts();
+    let mut socket = parts.io;
+    match accept(&state, req.head()).await {
+        Ok((user, accept_key)) => {
+            let response = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept_key}\r\n\r\n"
+            );
+            if let Err(err) = socket.write_all(response.as_bytes()).await {
+                log::debug!("websocket handshake of {} not delivered: {err}", user.id);
+                return Ok(());
+            }
+            log::info!("websocket opened by {}", user.id);
+            // Bytes the client sent right behind its request are its first frames.
+            ConnectionActor::start_on(socket, parts.read_buf, user, state.registry.clone());
+        }
+        Err(err) => {
+            let body = serde_json::to_vec(&ErrorEnvelope { error: err.body.clone() }).unwrap_or_default();
+            let head = format!(
+                "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                err.status.as_u16(),
+                err.status.canonical_reason().unwrap_or(""),
+                body.len()
+            );
+            // Best effort: a client that already left needs no answer.
+            if socket.write_all(head.as_bytes()).await.is_ok() && socket.write_all(&body).await.is_ok() {
+                let _ = socket.shutdown().await;
+            }
+        }
+    }
+    Ok(())
 }
