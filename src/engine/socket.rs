@@ -44,7 +44,10 @@ pub struct FrameReader {
 impl FrameReader {
     /// `already_read`: bytes that arrived with the handshake request.
     pub fn new(socket: Rc<TcpStream>, max_frame_bytes: usize, already_read: BytesMut) -> Self {
-        Self { socket, codec: Codec::new().max_size(max_frame_bytes), partial: already_read, finished: false }
+        // Copied, not kept: `already_read` is the HTTP parser's whole read
+        // buffer (kilobytes of capacity), nearly always empty by now.
+        let partial = if already_read.is_empty() { BytesMut::new() } else { BytesMut::from(&already_read[..]) };
+        Self { socket, codec: Codec::new().max_size(max_frame_bytes), partial, finished: false }
     }
 
     /// Reads once from the socket into `partial`; `Ok(0)` is end of stream.
