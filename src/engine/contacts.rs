@@ -92,8 +92,19 @@ impl Watchers {
 struct UserEntry {
     /// The user's circles, sorted, without duplicates.
     circles: Box<[Circle]>,
-    /// When they were read; `None` once invalidated (read again before use).
+    /// When they were read; `None` until read, or once invalidated (read
+    /// again before use).
     read_at: Option<Instant>,
+    /// Counts invalidations, so a read that began before one is not trusted.
+    changes: u64,
+}
+
+/// A read of a user's circles under way, from [`ContactsIndex::begin_user_read`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserRead {
+    user_id: Uuid,
+    /// [`UserEntry::changes`] when the read began.
+    changes: u64,
 }
 
 /// A read of a circle's members under way.
@@ -140,7 +151,7 @@ pub enum Plan {
     /// Everything is in hand.
     Ready(Watchers),
     /// The user's own circles are unknown or stale: read them
-    /// ([`ContactsIndex::set_circles`]), then ask again.
+    /// ([`ContactsIndex::begin_user_read`]), then ask again.
     ReadUser,
     /// Read these circles (this caller is the only one reading them), then ask again.
     Read(Vec<ReadTicket>),
@@ -246,27 +257,48 @@ impl ContactsIndex {
         }
     }
 
-    /// Installs (or replaces) a user's circles, read just now.
-    pub fn set_circles(&mut self, user_id: Uuid, mut circles: Vec<Circle>, now: Instant) {
-        circles.sort_unstable();
-        circles.dedup();
-        // Hold the new circles before letting go of the old, so a circle in
-        // both is never dropped in between.
-        for circle in &circles {
-            self.circles.entry(*circle).or_insert_with(CircleEntry::new).holders += 1;
-        }
-        let entry = UserEntry { circles: circles.into_boxed_slice(), read_at: Some(now) };
-        if let Some(old) = self.users.insert(user_id, entry) {
-            self.let_go(&old.circles);
-        }
+    /// Called before reading a user's circles from the database (the
+    /// presence actor's start, or [`Plan::ReadUser`]). Makes the user's entry
+    /// if there is none yet (no circles, not read), so that an enrollment
+    /// while the read runs is noticed by [`Self::finish_user_read`].
+    pub fn begin_user_read(&mut self, user_id: Uuid) -> UserRead {
+        let user = self.users.entry(user_id).or_insert_with(|| UserEntry {
+            circles: Box::new([]),
+            read_at: None,
+            changes: 0,
+        });
+        UserRead { user_id, changes: user.changes }
     }
 
-    /// Reading a user's circles failed: the ones in hand stay trusted for
-    /// another TTL (retrying on every push would stall the actor each time).
-    pub fn user_read_failed(&mut self, user_id: Uuid, now: Instant) {
-        if let Some(user) = self.users.get_mut(&user_id) {
-            user.read_at = Some(now);
+    /// Installs a user's circles as read (`Some`), or records a failed read
+    /// (`None`: the circles in hand stay trusted for another TTL, as retrying
+    /// on every push would stall the actor each time). Ignored if the user's
+    /// entry was released meanwhile (their actor stopped).
+    pub fn finish_user_read(&mut self, read: UserRead, circles: Option<Vec<Circle>>, now: Instant) {
+        let Some(user) = self.users.get_mut(&read.user_id) else { return };
+        // Changed since the read began: what was read may be from before.
+        let read_at = (user.changes == read.changes).then_some(now);
+        let Some(mut circles) = circles else {
+            user.read_at = read_at;
+            return;
+        };
+        circles.sort_unstable();
+        circles.dedup();
+        let old = std::mem::replace(&mut user.circles, circles.into_boxed_slice());
+        user.read_at = read_at;
+        // Hold the new circles before letting go of the old, so a circle in
+        // both is never dropped in between.
+        for circle in user.circles.iter() {
+            self.circles.entry(*circle).or_insert_with(CircleEntry::new).holders += 1;
         }
+        self.let_go(&old);
+    }
+
+    /// A user's circles read in one go (tests).
+    #[cfg(test)]
+    fn set_circles(&mut self, user_id: Uuid, circles: Vec<Circle>, now: Instant) {
+        let read = self.begin_user_read(user_id);
+        self.finish_user_read(read, Some(circles), now);
     }
 
     /// The user's presence actor stopped: forget them, and every circle
@@ -303,6 +335,7 @@ impl ContactsIndex {
     pub fn user_changed(&mut self, user_id: Uuid) {
         if let Some(user) = self.users.get_mut(&user_id) {
             user.read_at = None;
+            user.changes += 1;
         }
     }
 
@@ -361,15 +394,15 @@ impl Contacts {
             match plan {
                 Plan::Ready(watchers) => return watchers,
                 Plan::ReadUser => {
-                    let read = db.read(move |conn| circles_of(conn, user_id)).await;
-                    let now = Instant::now();
-                    match read {
-                        Ok(circles) => self.index().set_circles(user_id, circles, now),
+                    let began = self.index().begin_user_read(user_id);
+                    let circles = match db.read(move |conn| circles_of(conn, user_id)).await {
+                        Ok(circles) => Some(circles),
                         Err(err) => {
                             log::error!("presence of {user_id}: cannot read the circles, keeping the old ones: {err}");
-                            self.index().user_read_failed(user_id, now);
+                            None
                         }
-                    }
+                    };
+                    self.index().finish_user_read(began, circles, Instant::now());
                 }
                 Plan::Read(tickets) => {
                     // The reads report from inside the closure, so they count
@@ -590,6 +623,22 @@ mod tests {
         index.finish_read(again, Some(vec![grace, ada]), now);
         assert_eq!(visited(&ready(index.plan(grace, now))), vec![ada]);
         assert_eq!(visited(&ready(index.plan(ada, now))), vec![grace]);
+    }
+
+    #[test]
+    fn an_enrollment_while_the_users_circles_are_read_is_not_lost() {
+        let mut index = ContactsIndex::new(TTL);
+        let now = Instant::now();
+        let ada = Uuid::new_v4();
+        let course = Circle::Course(Uuid::new_v4());
+        // Ada's actor starts: its read began before she enrolled, and answers after.
+        let began = index.begin_user_read(ada);
+        index.user_changed(ada);
+        index.finish_user_read(began, Some(vec![]), now);
+        assert!(matches!(index.plan(ada, now), Plan::ReadUser), "read again, not trusted for the TTL");
+        let again = index.begin_user_read(ada);
+        index.finish_user_read(again, Some(vec![course]), now);
+        assert!(matches!(index.plan(ada, now), Plan::Read(_)), "now she is in the course");
     }
 
     #[test]

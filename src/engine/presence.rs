@@ -51,7 +51,7 @@ use crate::domain::presence::{
     live_session_activity, ManualStatus, Presence, PresenceChange, PresenceView, PrivacyChange, PrivacySettings,
     UserPresenceView,
 };
-use crate::engine::contacts::{self, Circle, Plan, Watchers};
+use crate::engine::contacts::{self, Circle, Plan, UserRead, Watchers};
 use crate::engine::registry::Registry;
 use crate::clock::SharedClock;
 use crate::engine::metrics::Metrics;
@@ -211,7 +211,9 @@ impl PresenceActor {
         self.clock.now()
     }
 
-    fn install(&mut self, loaded: Loaded, ctx: &mut Context<Self>) {
+    /// Takes in what `load` read; `circles_read` is the contacts index's
+    /// note of when the read of the user's circles began.
+    fn install(&mut self, loaded: Loaded, circles_read: UserRead, ctx: &mut Context<Self>) {
         let now = self.now();
         self.name = loaded.name;
         let open = self.registry.upgrade().map(|registry| registry.connections_of(self.user_id)).unwrap_or_default();
@@ -232,7 +234,7 @@ impl PresenceActor {
         self.privacy_wanted = loaded.privacy;
         self.stored = loaded.row;
         if let Some(registry) = self.registry.upgrade() {
-            registry.contacts.index().set_circles(self.user_id, loaded.circles, Instant::now());
+            registry.contacts.index().finish_user_read(circles_read, Some(loaded.circles), Instant::now());
         }
         for handle in open {
             self.presence.connect(handle.id, now);
@@ -452,10 +454,12 @@ impl Actor for PresenceActor {
         }
         let Some(registry) = self.registry.upgrade() else { return ctx.stop() };
         let (db, user_id) = (registry.deps.db.clone(), self.user_id);
+        // Before the read, so an enrollment meanwhile is not lost.
+        let circles_read = registry.contacts.index().begin_user_read(user_id);
         // `wait`: no message is handled before the stored state is in.
         ctx.wait(async move { db.read(move |conn| load(conn, user_id)).await }.into_actor(self).map(
             move |loaded, act, ctx| match loaded {
-                Ok(Some(loaded)) => act.install(loaded, ctx),
+                Ok(Some(loaded)) => act.install(loaded, circles_read, ctx),
                 Ok(None) => act.retire(ctx),
                 Err(err) => {
                     log::error!("cannot load the presence of {user_id}: {err}");
