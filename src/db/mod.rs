@@ -170,3 +170,8 @@ pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
 pub fn parse_id(text: &str) -> Result<uuid::Uuid, String> {
     uuid::Uuid::parse_str(text).map_err(|err| format!("bad id {text:?} in the database: {err}"))
 }
+
+/// Parses ids read from the database; a bad one is an internal error.
+pub fn parse_ids(ids: &[String]) -> AppResult<Vec<uuid::Uuid>> {
+    ids.iter().map(|id| parse_id(id)).collect::<Result<_, _>>().map_err(AppError::internal)
+}

@@ -70,21 +70,32 @@ pub fn store_privacy(conn: &mut AnyConnection, row: &PresencePrivacyRow) -> Quer
     Ok(())
 }
 
-/// Everyone who shares a course or an active study group with `user_id`,
-/// without `user_id` itself, sorted. These are the user's watchers, and
-/// (the relation being symmetric) the people the user may see.
-pub fn contacts(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Vec<String>> {
-    let mut course_ids: Vec<String> =
-        courses::table.filter(courses::instructor_id.eq(user_id)).select(courses::id).load(conn)?;
-    course_ids.extend(
-        enrollments::table.filter(enrollments::user_id.eq(user_id)).select(enrollments::course_id).load::<String>(conn)?,
-    );
-    let group_ids: Vec<String> = study_group_members::table
+/// The courses `user_id` teaches or is enrolled in, sorted.
+pub fn courses_of(conn: &mut AnyConnection, user_id: &str) -> QueryResult<BTreeSet<String>> {
+    let mut ids: BTreeSet<String> =
+        courses::table.filter(courses::instructor_id.eq(user_id)).select(courses::id).load::<String>(conn)?.into_iter().collect();
+    ids.extend(enrollments::table.filter(enrollments::user_id.eq(user_id)).select(enrollments::course_id).load::<String>(conn)?);
+    Ok(ids)
+}
+
+/// The active study groups `user_id` belongs to, sorted.
+pub fn active_groups_of(conn: &mut AnyConnection, user_id: &str) -> QueryResult<BTreeSet<String>> {
+    Ok(study_group_members::table
         .inner_join(study_groups::table)
         .filter(study_group_members::user_id.eq(user_id))
         .filter(study_groups::is_active.eq(true))
         .select(study_group_members::group_id)
-        .load(conn)?;
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
+/// Everyone who shares a course or an active study group with `user_id`,
+/// without `user_id` itself, sorted. These are the user's watchers, and
+/// (the relation being symmetric) the people the user may see.
+pub fn contacts(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Vec<String>> {
+    let course_ids: Vec<String> = courses_of(conn, user_id)?.into_iter().collect();
+    let group_ids: Vec<String> = active_groups_of(conn, user_id)?.into_iter().collect();
 
     let mut people = BTreeSet::new();
     for chunk in course_ids.chunks(IN_CHUNK) {
@@ -111,26 +122,10 @@ pub fn may_see(conn: &mut AnyConnection, viewer: &str, target: &str) -> QueryRes
         return Ok(true);
     }
     // Small sets both ways: compare the courses and groups of the two people.
-    let courses_of = |conn: &mut AnyConnection, user: &str| -> QueryResult<BTreeSet<String>> {
-        let mut ids: BTreeSet<String> =
-            courses::table.filter(courses::instructor_id.eq(user)).select(courses::id).load::<String>(conn)?.into_iter().collect();
-        ids.extend(enrollments::table.filter(enrollments::user_id.eq(user)).select(enrollments::course_id).load::<String>(conn)?);
-        Ok(ids)
-    };
-    let groups_of = |conn: &mut AnyConnection, user: &str| -> QueryResult<BTreeSet<String>> {
-        Ok(study_group_members::table
-            .inner_join(study_groups::table)
-            .filter(study_group_members::user_id.eq(user))
-            .filter(study_groups::is_active.eq(true))
-            .select(study_group_members::group_id)
-            .load::<String>(conn)?
-            .into_iter()
-            .collect())
-    };
     if !courses_of(conn, viewer)?.is_disjoint(&courses_of(conn, target)?) {
         return Ok(true);
     }
-    Ok(!groups_of(conn, viewer)?.is_disjoint(&groups_of(conn, target)?))
+    Ok(!active_groups_of(conn, viewer)?.is_disjoint(&active_groups_of(conn, target)?))
 }
 
 /// The people of a course: its instructor and its enrolled students, sorted.
@@ -139,6 +134,16 @@ pub fn course_members(conn: &mut AnyConnection, course_id: &str) -> QueryResult<
         courses::table.filter(courses::id.eq(course_id)).select(courses::instructor_id).load::<String>(conn)?.into_iter().collect();
     people.extend(enrollments::table.filter(enrollments::course_id.eq(course_id)).select(enrollments::user_id).load::<String>(conn)?);
     Ok(people.into_iter().collect())
+}
+
+/// The members of a study group, sorted. Whether the group is active is the
+/// business of [`active_groups_of`], which decides who is in it at all.
+pub fn group_members(conn: &mut AnyConnection, group_id: &str) -> QueryResult<Vec<String>> {
+    study_group_members::table
+        .filter(study_group_members::group_id.eq(group_id))
+        .select(study_group_members::user_id)
+        .order(study_group_members::user_id)
+        .load(conn)
 }
 
 /// The display name of a user, `None` for an unknown id.

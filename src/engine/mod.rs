@@ -3,6 +3,7 @@
 //! the persistence actor that batches every write.
 
 pub mod connection;
+pub mod contacts;
 pub mod live_session;
 pub mod metrics;
 pub mod persistence;

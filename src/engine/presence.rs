@@ -18,10 +18,11 @@
 //!   change goes out at once, changes within the gap are coalesced into one
 //!   push of the latest state, so a flood costs at most a few fan-outs a second.
 //! * **Watchers** are everyone who shares a course or an active study group
-//!   with the user (`db::presence::contacts`). The set is cached and read again
-//!   when older than [`WATCHERS_TTL`] at the next publish, so a new enrollment
-//!   is seen within 30 seconds (before that, the newcomer learns the state from
-//!   REST). Only watchers with open sockets get frames.
+//!   with the user. They come from the registry's shared contacts index
+//!   (`engine::contacts`), which holds each circle's member list once for all
+//!   its users and reads it again when older than [`WATCHERS_TTL`], or at once
+//!   after an enrollment. Only watchers with open sockets get frames, each
+//!   frame once even if they share several circles with the user.
 //! * **Time**: idling to away and manual-status expiry are computed with the
 //!   injected clock; one real-time timer waits for the next deadline the domain
 //!   names and is re-armed after every change. Any message re-evaluates, and
@@ -45,11 +46,12 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::db::presence::{PresencePrivacyRow, UserPresenceRow};
-use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
+use crate::db::{self, from_db_time, to_db_time, AnyConnection};
 use crate::domain::presence::{
     live_session_activity, ManualStatus, Presence, PresenceChange, PresenceView, PrivacyChange, PrivacySettings,
     UserPresenceView,
 };
+use crate::engine::contacts::{self, Circle, Plan, UserRead, Watchers};
 use crate::engine::registry::Registry;
 use crate::clock::SharedClock;
 use crate::engine::metrics::Metrics;
@@ -59,7 +61,8 @@ use crate::protocol::{event_frame, events};
 
 /// Shortest time between two fan-outs of one user's presence.
 pub const MIN_PUBLISH_GAP: Duration = Duration::from_millis(200);
-/// How long a cached watcher set is trusted before it is read again.
+/// How long a circle's member list (or a user's list of circles) in the
+/// contacts index is trusted before it is read again.
 pub const WATCHERS_TTL: Duration = Duration::from_secs(30);
 /// A last-seen that only moved forward is stored at most this often.
 const LAST_SEEN_STORE_EVERY: chrono::Duration = chrono::Duration::seconds(30);
@@ -95,8 +98,6 @@ pub struct PresenceActor {
     linger: Duration,
     name: String,
     presence: Presence,
-    watchers: Vec<Uuid>,
-    watchers_read_at: Option<Instant>,
     last_publish: Option<Instant>,
     publish_timer: Option<SpawnHandle>,
     deadline_timer: Option<SpawnHandle>,
@@ -122,11 +123,8 @@ struct Loaded {
     name: String,
     row: Option<UserPresenceRow>,
     privacy: PrivacySettings,
-    watchers: Vec<Uuid>,
-}
-
-fn parse_ids(ids: Vec<String>) -> AppResult<Vec<Uuid>> {
-    ids.iter().map(|id| parse_id(id)).collect::<Result<_, _>>().map_err(AppError::internal)
+    /// The user's circles, for the contacts index.
+    circles: Vec<Circle>,
 }
 
 fn load(conn: &mut AnyConnection, user_id: Uuid) -> AppResult<Option<Loaded>> {
@@ -134,8 +132,8 @@ fn load(conn: &mut AnyConnection, user_id: Uuid) -> AppResult<Option<Loaded>> {
     let Some(name) = db::presence::name_of(conn, &id)? else { return Ok(None) };
     let row = db::presence::find(conn, &id)?;
     let privacy = db::presence::find_privacy(conn, &id)?.map(privacy_of).unwrap_or_default();
-    let watchers = parse_ids(db::presence::contacts(conn, &id)?)?;
-    Ok(Some(Loaded { name, row, privacy, watchers }))
+    let circles = contacts::circles_of(conn, user_id)?;
+    Ok(Some(Loaded { name, row, privacy, circles }))
 }
 
 /// Settings from their row.
@@ -184,8 +182,6 @@ impl PresenceActor {
             metrics: Arc::clone(&registry.deps.metrics),
             linger: Duration::from_secs(registry.deps.config.presence_linger_secs),
             registry: Arc::downgrade(&registry),
-            watchers: Vec::new(),
-            watchers_read_at: None,
             last_publish: None,
             publish_timer: None,
             deadline_timer: None,
@@ -215,7 +211,9 @@ impl PresenceActor {
         self.clock.now()
     }
 
-    fn install(&mut self, loaded: Loaded, ctx: &mut Context<Self>) {
+    /// Takes in what `load` read; `circles_read` is the contacts index's
+    /// note of when the read of the user's circles began.
+    fn install(&mut self, loaded: Loaded, circles_read: UserRead, ctx: &mut Context<Self>) {
         let now = self.now();
         self.name = loaded.name;
         let open = self.registry.upgrade().map(|registry| registry.connections_of(self.user_id)).unwrap_or_default();
@@ -235,8 +233,9 @@ impl PresenceActor {
         let _ = self.presence.watcher_view_changed(now);
         self.privacy_wanted = loaded.privacy;
         self.stored = loaded.row;
-        self.watchers = loaded.watchers;
-        self.watchers_read_at = Some(Instant::now());
+        if let Some(registry) = self.registry.upgrade() {
+            registry.contacts.index().finish_user_read(circles_read, Some(loaded.circles), Instant::now());
+        }
         for handle in open {
             self.presence.connect(handle.id, now);
         }
@@ -283,50 +282,44 @@ impl PresenceActor {
     }
 
     fn publish(&mut self, ctx: &mut Context<Self>) {
-        let fresh = self.watchers_read_at.is_some_and(|at| at.elapsed() < WATCHERS_TTL);
-        if fresh {
-            self.publish_now();
+        let Some(registry) = self.registry.upgrade() else { return };
+        let plan = registry.contacts.index().plan(self.user_id, Instant::now());
+        if let Plan::Ready(watchers) = plan {
+            self.publish_now(&registry, &watchers);
             return;
         }
-        // Read the watchers again first; `wait` holds other messages back, so
-        // what goes out afterwards is still the latest state.
-        let Some(registry) = self.registry.upgrade() else { return };
-        let (db, user_id) = (registry.deps.db.clone(), self.user_id);
-        let read = async move { db.read(move |conn| parse_ids(db::presence::contacts(conn, &user_id.to_string())?)).await };
-        ctx.wait(read.into_actor(self).map(|watchers, act, _| {
-            match watchers {
-                Ok(watchers) => act.watchers = watchers,
-                Err(err) => log::error!("presence of {}: cannot read watchers, keeping the old set: {err}", act.user_id),
+        // Some list must be read (by us or another actor) first; `wait` holds
+        // other messages back, so what goes out afterwards is still the latest state.
+        let resolve = Arc::clone(&registry.contacts).resolve(registry.deps.db.clone(), self.user_id, plan);
+        ctx.wait(resolve.into_actor(self).map(|watchers, act, _| {
+            if let Some(registry) = act.registry.upgrade() {
+                act.publish_now(&registry, &watchers);
             }
-            act.watchers_read_at = Some(Instant::now());
-            act.publish_now();
         }));
     }
 
-    fn publish_now(&mut self) {
+    fn publish_now(&mut self, registry: &Registry, watchers: &Watchers) {
         let now = self.now();
         let Some(view) = self.presence.watcher_view_changed(now) else { return };
         self.last_publish = Some(Instant::now());
         let frame = event_frame(events::PRESENCE_UPDATED, &PresenceUpdated { user_id: self.user_id, view: &view });
-        self.fan_out(&frame);
+        self.fan_out(registry, watchers, &frame);
     }
 
     /// One shared frame to every open socket of every watcher. A socket whose
     /// queue is full is a slow consumer and is closed (it catches up over REST).
-    fn fan_out(&self, frame: &ByteString) {
-        let Some(registry) = self.registry.upgrade() else { return };
-        for watcher in &self.watchers {
-            for handle in registry.connections_of(*watcher) {
-                match handle.addr.try_send(Push(frame.clone())) {
-                    Ok(()) | Err(SendError::Closed(_)) => {}
-                    Err(SendError::Full(_)) => {
-                        self.metrics.slow_consumers_closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        // do_send: the full mailbox must not swallow the close too.
-                        handle.addr.do_send(Disconnect(DisconnectReason::SlowConsumer));
-                    }
+    fn fan_out(&self, registry: &Registry, watchers: &Watchers, frame: &ByteString) {
+        watchers.for_each(|watcher| {
+            // Only sends in here: the registry holds a lock on the watcher's sockets meanwhile.
+            registry.for_each_connection(watcher, |handle| match handle.addr.try_send(Push(frame.clone())) {
+                Ok(()) | Err(SendError::Closed(_)) => {}
+                Err(SendError::Full(_)) => {
+                    self.metrics.slow_consumers_closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // do_send: the full mailbox must not swallow the close too.
+                    handle.addr.do_send(Disconnect(DisconnectReason::SlowConsumer));
                 }
-            }
-        }
+            });
+        });
     }
 
     /// The row that describes the state now, or `None` when there is nothing
@@ -461,10 +454,12 @@ impl Actor for PresenceActor {
         }
         let Some(registry) = self.registry.upgrade() else { return ctx.stop() };
         let (db, user_id) = (registry.deps.db.clone(), self.user_id);
+        // Before the read, so an enrollment meanwhile is not lost.
+        let circles_read = registry.contacts.index().begin_user_read(user_id);
         // `wait`: no message is handled before the stored state is in.
         ctx.wait(async move { db.read(move |conn| load(conn, user_id)).await }.into_actor(self).map(
             move |loaded, act, ctx| match loaded {
-                Ok(Some(loaded)) => act.install(loaded, ctx),
+                Ok(Some(loaded)) => act.install(loaded, circles_read, ctx),
                 Ok(None) => act.retire(ctx),
                 Err(err) => {
                     log::error!("cannot load the presence of {user_id}: {err}");
@@ -472,6 +467,21 @@ impl Actor for PresenceActor {
                 }
             },
         ));
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // The index holds the user's circles while their actor lives. Not for
+        // an orphan (it never loaded), nor when a newer actor already holds the
+        // slot (it may have loaded them already; were it to lose them, its next
+        // publish would read them again).
+        if self.orphaned {
+            return;
+        }
+        if let Some(registry) = self.registry.upgrade() {
+            if registry.existing_presence(self.user_id).is_none() {
+                registry.contacts.index().release(self.user_id);
+            }
+        }
     }
 }
 
@@ -506,8 +516,11 @@ impl Handler<Connect> for PresenceActor {
         }
         // Only sockets the registry still lists: a Connect that arrives after
         // its socket closed must not leave the user online.
-        let open = self.registry.upgrade().map(|registry| registry.connections_of(self.user_id)).unwrap_or_default();
-        if open.iter().any(|handle| handle.id == msg.connection_id) {
+        let mut listed = false;
+        if let Some(registry) = self.registry.upgrade() {
+            registry.for_each_connection(self.user_id, |handle| listed |= handle.id == msg.connection_id);
+        }
+        if listed {
             self.presence.connect(msg.connection_id, self.now());
         }
         self.after_change(ctx);
@@ -723,23 +736,6 @@ impl Handler<Reevaluate> for PresenceActor {
             return self.forward(msg);
         }
         self.after_change(ctx);
-    }
-}
-
-/// Who shares a course or group with this user changed (an enrollment):
-/// read the watchers again before the next push instead of after the TTL.
-#[derive(Message, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct ContactsChanged;
-
-impl Handler<ContactsChanged> for PresenceActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ContactsChanged, _: &mut Context<Self>) {
-        if self.orphaned {
-            return self.forward(msg);
-        }
-        self.watchers_read_at = None;
     }
 }
 

@@ -14,9 +14,10 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use crate::engine::connection::ConnectionActor;
+use crate::engine::contacts::Contacts;
 use crate::engine::live_session::LiveSessionActor;
 use crate::engine::metrics::Gauges;
-use crate::engine::presence::PresenceActor;
+use crate::engine::presence::{PresenceActor, WATCHERS_TTL};
 use crate::engine::scheduler::Tick;
 use crate::engine::{Disconnect, DisconnectReason, EngineDeps};
 
@@ -35,6 +36,8 @@ pub struct Registry {
     /// One presence actor per user with sockets open (or lingering after the last).
     presence: DashMap<Uuid, Addr<PresenceActor>>,
     connections: DashMap<Uuid, Vec<ConnectionHandle>>,
+    /// Who hears of whose presence, shared by every presence actor.
+    pub contacts: Arc<Contacts>,
     /// The reminder scheduler, set once at start-up.
     scheduler: OnceLock<Recipient<Tick>>,
 }
@@ -49,6 +52,7 @@ impl Registry {
             live_sessions: DashMap::new(),
             presence: DashMap::new(),
             connections: DashMap::new(),
+            contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
             scheduler: OnceLock::new(),
         })
     }
@@ -172,6 +176,18 @@ impl Registry {
     /// The open sockets of a user.
     pub fn connections_of(&self, user_id: Uuid) -> Vec<ConnectionHandle> {
         self.connections.get(&user_id).map(|list| list.clone()).unwrap_or_default()
+    }
+
+    /// Visits the open sockets of a user without copying the list (presence
+    /// fan-out calls this for every watcher). The map's shard holding the user
+    /// stays read-locked while `visit` runs, so `visit` must not register or
+    /// unregister a connection, or call anything else here that writes to
+    /// `connections`: that would wait for the lock this thread holds. Sending
+    /// to the handles (`try_send`, `do_send`) only queues and is fine.
+    pub fn for_each_connection(&self, user_id: Uuid, mut visit: impl FnMut(&ConnectionHandle)) {
+        if let Some(list) = self.connections.get(&user_id) {
+            list.iter().for_each(&mut visit);
+        }
     }
 
     /// Asks every socket to close (graceful shutdown).

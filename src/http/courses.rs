@@ -101,9 +101,9 @@ pub async fn enroll(state: web::Data<AppState>, user: AuthUser, path: web::Path<
         return Err(AppError::forbidden("Only students enroll in courses."));
     }
     let id = course_id.to_string();
-    if state.db.read(move |conn| Ok(db::courses::find(conn, &id)?)).await?.is_none() {
+    let Some(course) = state.db.read(move |conn| Ok(db::courses::find(conn, &id)?)).await? else {
         return Err(AppError::not_found("course"));
-    }
+    };
     let row = EnrollmentRow {
         course_id: course_id.to_string(),
         user_id: user.id.to_string(),
@@ -111,32 +111,13 @@ pub async fn enroll(state: web::Data<AppState>, user: AuthUser, path: web::Path<
     };
     let created = state.persistence.write(move |conn| db::courses::enroll(conn, &row)).await?;
     if created {
-        tell_contacts_changed(&state, course_id, user.id).await;
+        // A new classmate: the course's member list and the circles of the
+        // newcomer (and of the instructor, whose list may predate the course)
+        // are read again at the next push, so everyone hears the newcomer and
+        // the newcomer hears them at once rather than after the TTL.
+        let instructor = parse_id(&course.instructor_id).ok();
+        state.registry.contacts.enrolled(course_id, instructor, user.id);
     }
     let view = EnrollmentView { course_id, user_id: user.id };
     Ok(if created { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
-}
-
-/// A new classmate: the presence actors of everyone in the course (the
-/// newcomer included) read their watchers again, so pushes reach the
-/// newcomer at once rather than after the watcher cache expires.
-async fn tell_contacts_changed(state: &AppState, course_id: Uuid, newcomer: Uuid) {
-    let id = course_id.to_string();
-    let members = state
-        .db
-        .read(move |conn| {
-            let mut members = db::courses::enrolled_user_ids(conn, &id)?;
-            if let Some(course) = db::courses::find(conn, &id)? {
-                members.push(course.instructor_id);
-            }
-            Ok(members)
-        })
-        .await
-        .unwrap_or_default();
-    let users = members.iter().filter_map(|id| parse_id(id).ok()).chain(std::iter::once(newcomer));
-    for user_id in users {
-        if let Some(presence) = state.registry.existing_presence(user_id) {
-            presence.do_send(crate::engine::presence::ContactsChanged);
-        }
-    }
 }

@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::db::{self, parse_id};
+use crate::db;
 use crate::domain::presence::{PresenceStatus, PresenceUpdate, PrivacyChange, PrivacySettings, UserPresenceView};
 use crate::engine::presence;
 use crate::error::{AppError, AppResult};
@@ -85,17 +85,13 @@ async fn not_offline(state: &AppState, people: Vec<Uuid>) -> Vec<UserPresenceVie
     views
 }
 
-fn parse_people(ids: Vec<String>) -> AppResult<Vec<Uuid>> {
-    ids.iter().map(|id| parse_id(id)).collect::<Result<_, _>>().map_err(AppError::internal)
-}
-
 /// The people I may see (classmates, instructors, study-group mates) who are
 /// not offline, myself excluded.
 #[utoipa::path(get, path = "/api/presence/online",
     responses((status = 200, body = [UserPresenceView])), security(("bearer" = [])))]
 pub async fn online(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     let viewer = user.id.to_string();
-    let people = state.db.read(move |conn| parse_people(db::presence::contacts(conn, &viewer)?)).await?;
+    let people = state.db.read(move |conn| db::parse_ids(&db::presence::contacts(conn, &viewer)?)).await?;
     Ok(HttpResponse::Ok().json(not_offline(&state, people).await))
 }
 
@@ -116,7 +112,7 @@ pub async fn course(state: web::Data<AppState>, user: AuthUser, path: web::Path<
             if !member {
                 return Err(AppError::forbidden("You neither teach nor are enrolled in this course."));
             }
-            parse_people(db::presence::course_members(conn, &course_id)?)
+            db::parse_ids(&db::presence::course_members(conn, &course_id)?)
         })
         .await?;
     let others = people.into_iter().filter(|id| *id != viewer).collect();

@@ -376,6 +376,38 @@ async fn offline_users_are_answered_from_the_stored_row() {
     assert_eq!(ack["data"]["presence"]["activity"], Value::Null, "a stale activity is not restored");
 }
 
+/// Waits until `done` holds, for up to three seconds.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..300 {
+        if done() {
+            return true;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+#[actix_web::test]
+async fn the_contacts_index_lets_go_of_people_whose_presence_stopped() {
+    let app = spawn_app_with(|config| config.presence_linger_secs = 0, None).await;
+    let (_, ada, bob, _) = classmates(&app).await;
+    let contacts = || {
+        let index = app.state.registry.contacts.index();
+        (index.user_count(), index.circle_count())
+    };
+    let mut ada_socket = app.connect(&ada).await;
+    ada_socket.next_event("connected").await;
+    let mut bob_socket = app.connect(&bob).await;
+    bob_socket.next_event("connected").await;
+    assert_eq!(presence_of(&mut ada_socket, &bob).await["status"], "online");
+    assert_eq!(contacts(), (2, 1), "two people online, one course held once");
+
+    bob_socket.close().await;
+    assert!(eventually(|| contacts() == (1, 1)).await, "Bob is forgotten, the course kept for Ada: {:?}", contacts());
+    ada_socket.close().await;
+    assert!(eventually(|| contacts() == (0, 0)).await, "nothing is left: {:?}", contacts());
+}
+
 #[actix_web::test]
 async fn presence_routes_are_in_the_openapi_document() {
     let app = spawn_app().await;
