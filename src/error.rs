@@ -42,6 +42,10 @@ impl AppError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    pub fn database_unavailable() -> Self {
+        Self::unavailable("database_unavailable", "The database cannot be reached right now; please try again shortly.")
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("No {what} with that id."))
     }
@@ -103,7 +107,7 @@ impl From<diesel::result::Error> for AppError {
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(err: diesel::r2d2::PoolError) -> Self {
         log::error!("database pool: {err}");
-        Self::unavailable("database_unavailable", "The database cannot be reached right now; please try again shortly.")
+        Self::database_unavailable()
     }
 }
 

@@ -16,6 +16,7 @@ pub mod tokens;
 pub mod users;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -23,6 +24,8 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use tokio::sync::Semaphore;
 
 use crate::config::Backend;
 use crate::error::{AppError, AppResult};
@@ -107,7 +110,15 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionFactory>;
 pub struct Db {
     pub pool: Pool,
     pub backend: Backend,
+    /// One permit per pooled connection. A read waits for one here, as a
+    /// future, before it takes a blocking thread: otherwise a burst of reads
+    /// (a join storm) parks one thread per read on the pool, hundreds of
+    /// threads each with its stack and malloc arena.
+    read_permits: Arc<Semaphore>,
 }
+
+/// As long as a read may wait for a connection, like the pool's own timeout.
+const READ_WAIT: Duration = Duration::from_secs(2);
 
 impl Db {
     /// Opens the pool and brings the schema up to date.
@@ -119,7 +130,8 @@ impl Db {
             .connection_timeout(Duration::from_secs(2))
             .build(ConnectionFactory::new(url, backend))
             .map_err(|err| format!("cannot open the database at {url}: {err}"))?;
-        let db = Self { pool, backend };
+        let read_permits = Arc::new(Semaphore::new(pool.max_size() as usize));
+        let db = Self { pool, backend, read_permits };
         db.run_migrations()?;
         Ok(db)
     }
@@ -143,6 +155,14 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> AppResult<T> + Send + 'static,
     {
+        let _permit = tokio::time::timeout(READ_WAIT, self.read_permits.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| {
+                log::error!("database: no connection free within {READ_WAIT:?}");
+                AppError::database_unavailable()
+            })?;
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;
@@ -174,4 +194,35 @@ pub fn parse_id(text: &str) -> Result<uuid::Uuid, String> {
 /// Parses ids read from the database; a bad one is an internal error.
 pub fn parse_ids(ids: &[String]) -> AppResult<Vec<uuid::Uuid>> {
     ids.iter().map(|id| parse_id(id)).collect::<Result<_, _>>().map_err(AppError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// The read gate: a burst far larger than the pool waits as futures, so
+    /// it occupies no more blocking threads than there are connections.
+    #[actix_web::test]
+    async fn a_burst_of_reads_takes_no_more_threads_than_the_pool_has_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("gate.db").to_string_lossy().into_owned();
+        let db = Db::connect(&url, Backend::Sqlite, 2).unwrap();
+        let threads = Arc::new(Mutex::new(HashSet::new()));
+        let reads = (0..40).map(|_| {
+            let threads = Arc::clone(&threads);
+            db.read(move |conn| {
+                threads.lock().unwrap().insert(std::thread::current().id());
+                // Long enough that, ungated, the burst would need a thread per read.
+                std::thread::sleep(Duration::from_millis(5));
+                conn.batch_execute("SELECT 1").map_err(AppError::from)
+            })
+        });
+        let results = futures_util::future::join_all(reads).await;
+        assert!(results.iter().all(Result::is_ok), "every read of the burst is served");
+        let used = threads.lock().unwrap().len();
+        assert!((1..=2).contains(&used), "{used} blocking threads for a pool of 2");
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, Incoming, WsClient};
+use crate::helpers::{spawn_app, spawn_app_with, Incoming, WsClient, WAIT};
 
 #[actix_web::test]
 async fn the_upgrade_needs_a_valid_token() {
@@ -140,4 +140,68 @@ async fn connections_per_user_are_limited() {
     second.next_event("connected").await;
     let (status, body) = app.request("GET", &format!("/ws?token={}", ada.token), None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (429, Some("too_many_connections")), "{body}");
+}
+
+#[actix_web::test]
+async fn only_ws_takes_upgrades() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let refused = awc::Client::new().ws(format!("ws://127.0.0.1:{}/api/courses?token={}", app.port, ada.token)).connect().await;
+    match refused {
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => assert_eq!(status.as_u16(), 404),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("an upgrade outside /ws got a socket"),
+    }
+}
+
+/// A client may send its first frame in the same packet as the handshake
+/// (the server must not lose bytes read along with the request).
+#[actix_web::test]
+async fn a_frame_sent_with_the_handshake_is_answered() {
+    use actix_codec::Decoder;
+    use actix_http::ws::{Codec, Frame, OpCode, Parser};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let mut bytes = format!(
+        "GET /ws?token={} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\
+         sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        ada.token
+    )
+    .into_bytes();
+    let mut frame = bytes::BytesMut::new();
+    Parser::write_message(&mut frame, r#"{"event":"no-such-event","data":{},"ack":7}"#, OpCode::Text, true, true);
+    bytes.extend_from_slice(&frame);
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    socket.write_all(&bytes).await.unwrap();
+
+    // Read until the 101 head, then decode frames until the ack for 7.
+    let mut received = bytes::BytesMut::new();
+    let mut codec = Codec::new().client_mode();
+    let mut head_done = false;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline, socket.read(&mut chunk)).await.expect("answer in time").unwrap();
+        assert!(read > 0, "server closed the socket");
+        received.extend_from_slice(&chunk[..read]);
+        if !head_done {
+            let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            let head = String::from_utf8_lossy(&received[..end]).into_owned();
+            assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+            assert!(head.to_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
+            let _ = received.split_to(end + 4);
+            head_done = true;
+        }
+        while let Some(frame) = codec.decode(&mut received).unwrap() {
+            let Frame::Text(text) = frame else { continue };
+            let value: serde_json::Value = serde_json::from_slice(&text).unwrap();
+            if value["ack"] == 7 {
+                assert_eq!(value["ok"], false, "{value}");
+                assert_eq!(value["error"]["code"], "unknown_event", "{value}");
+                return;
+            }
+        }
+    }
 }
