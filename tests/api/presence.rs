@@ -308,6 +308,26 @@ async fn joining_a_live_session_shows_in_the_activity() {
 }
 
 #[actix_web::test]
+async fn the_session_line_goes_when_the_instructor_ends_the_session() {
+    let app = spawn_app().await;
+    let (grace, ada, bob, course) = classmates(&app).await;
+    let session = app.session_in(&grace, &course, 0, None).await;
+    let mut ada_socket = app.connect(&ada).await;
+    let mut bob_socket = app.connect(&bob).await;
+    presence_of(&mut ada_socket, &bob).await;
+    let path = format!("/api/live-sessions/{session}");
+    let (status, _) = app.post(&format!("{path}/start"), &grace.token, json!({})).await;
+    assert_eq!(status, 200);
+    let joined = bob_socket.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    assert_eq!(presence_of(&mut ada_socket, &bob).await["activity"], "In live session: Ownership");
+
+    let (status, _) = app.post(&format!("{path}/end"), &grace.token, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(presence_of(&mut ada_socket, &bob).await["activity"], Value::Null, "Bob is no longer in a session");
+}
+
+#[actix_web::test]
 async fn a_flood_of_changes_is_coalesced() {
     let app = spawn_app().await;
     let (_, ada, bob, _) = classmates(&app).await;

@@ -120,7 +120,10 @@ impl Handler<RoomCommand> for LiveSessionActor {
             };
             act.notify_course(frame, &enrolled, ctx);
             if !sent_out.is_empty() {
-                act.members.clear();
+                // Nobody is in an ended session: their activity line goes too.
+                for (connection_id, member) in act.members.drain() {
+                    crate::engine::presence::left_session(&act.registry, member.user_id, connection_id, act.session_id);
+                }
                 act.schedule_idle_stop(ctx);
             }
             if view.status == SessionStatus::Active && status_changed {
