@@ -105,7 +105,8 @@ fn bench_database(c: &mut Criterion, name: &str, target: &Target) {
                 let rows: Vec<ChatMessageRow> = (0..ROWS).map(|_| target.row()).collect();
                 let Ok(mut conn) = target.db.pool.get() else { panic!("no database connection") };
                 let started = Instant::now();
-                let stored = conn.transaction(|conn| rows.iter().try_for_each(|row| db::chat::insert_message(conn, row)));
+                let stored =
+                    conn.transaction(|conn| rows.iter().try_for_each(|row| db::chat::insert_message(conn, row)));
                 total += started.elapsed();
                 if let Err(err) = stored {
                     panic!("insert failed: {err}");
@@ -121,7 +122,8 @@ fn bench_database(c: &mut Criterion, name: &str, target: &Target) {
                 for _ in 0..iters {
                     let rows: Vec<ChatMessageRow> = (0..ROWS).map(|_| target.row()).collect();
                     let started = Instant::now();
-                    let writes = rows.into_iter().map(|row| persistence.write(move |conn| db::chat::insert_message(conn, &row)));
+                    let writes =
+                        rows.into_iter().map(|row| persistence.write(move |conn| db::chat::insert_message(conn, &row)));
                     let results = futures_util::future::join_all(writes).await;
                     total += started.elapsed();
                     if let Some(Err(err)) = results.into_iter().find(|r| r.is_err()) {

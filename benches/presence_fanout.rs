@@ -123,7 +123,13 @@ async fn run(users: usize, rounds: usize) -> Result<(), String> {
                 created_at: now,
             },
             EnrollmentRow { course_id: course.id.clone(), user_id: id.clone(), enrolled_at: now },
-            AuthTokenRow { token_hash: digest, user_id: id.clone(), created_at: now, expires_at: expires, revoked_at: None },
+            AuthTokenRow {
+                token_hash: digest,
+                user_id: id.clone(),
+                created_at: now,
+                expires_at: expires,
+                revoked_at: None,
+            },
         ));
         students.push(Student { id, token });
     }
@@ -167,7 +173,8 @@ async fn run(users: usize, rounds: usize) -> Result<(), String> {
         let sockets = futures_util::future::join_all(batch.iter().map(|s| connect(&s.token))).await;
         for socket in sockets {
             let mut socket = socket?;
-            let (tx, seen, closed, marker) = (receipts_tx.clone(), Rc::clone(&frames_seen), Rc::clone(&closed), changer_id.clone());
+            let (tx, seen, closed, marker) =
+                (receipts_tx.clone(), Rc::clone(&frames_seen), Rc::clone(&closed), changer_id.clone());
             actix_web::rt::spawn(async move {
                 while let Some(frame) = socket.next().await {
                     match frame {

@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
-use rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
+use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -147,7 +147,8 @@ impl FromRequest for AuthUser {
         let token = bearer_token(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal("AppState missing"))?;
-            let token = token.ok_or_else(|| AppError::unauthorized("Sign in first: send Authorization: Bearer <token>."))?;
+            let token =
+                token.ok_or_else(|| AppError::unauthorized("Sign in first: send Authorization: Bearer <token>."))?;
             state.auth.authenticate(&token).await
         })
     }

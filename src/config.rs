@@ -131,11 +131,19 @@ impl Config {
     }
 
     pub fn http_workers(&self) -> usize {
-        if self.http_workers == 0 { num_cpus::get() } else { self.http_workers }
+        if self.http_workers == 0 {
+            num_cpus::get()
+        } else {
+            self.http_workers
+        }
     }
 
     pub fn room_arbiters(&self) -> usize {
-        if self.room_arbiters == 0 { num_cpus::get() } else { self.room_arbiters }
+        if self.room_arbiters == 0 {
+            num_cpus::get()
+        } else {
+            self.room_arbiters
+        }
     }
 
     pub fn ws_ping_interval(&self) -> Duration {

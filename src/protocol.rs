@@ -125,9 +125,7 @@ impl ClientEvent {
             "pin-question" => ClientEvent::PinQuestion(data_of(name, data)?),
             "dismiss-question" => ClientEvent::DismissQuestion(data_of(name, data)?),
             "update-presence" => ClientEvent::UpdatePresence(data_of(name, data)?),
-            other => {
-                return Err(AppError::bad_request("unknown_event", format!("There is no event named {other:?}.")))
-            }
+            other => return Err(AppError::bad_request("unknown_event", format!("There is no event named {other:?}."))),
         })
     }
 }
@@ -222,7 +220,9 @@ mod tests {
     #[test]
     fn a_known_event_parses_with_its_ack() {
         let id = Uuid::new_v4();
-        let frame = parse_client_frame(&format!(r#"{{"event":"leave-live-session","data":{{"sessionId":"{id}"}},"ack":7}}"#)).unwrap();
+        let frame =
+            parse_client_frame(&format!(r#"{{"event":"leave-live-session","data":{{"sessionId":"{id}"}},"ack":7}}"#))
+                .unwrap();
         assert_eq!(frame.ack, Some(7));
         assert_eq!(frame.event, ClientEvent::LeaveLiveSession(SessionRef { session_id: id }));
     }

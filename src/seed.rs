@@ -113,7 +113,8 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
     let db_now = to_db_time(now);
     let expires_at = to_db_time(now + Duration::seconds(config.token_ttl_secs));
     // The one slow hash of the run.
-    let password_hash = hash_password(&args.password).map_err(|err| format!("cannot hash the password: {}", err.body.message))?;
+    let password_hash =
+        hash_password(&args.password).map_err(|err| format!("cannot hash the password: {}", err.body.message))?;
     // Emails must be unique across runs on the same database.
     let run_id = Uuid::new_v4().simple().to_string();
     let run_id = &run_id[..8];
@@ -206,7 +207,11 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
                     created_at: db_now,
                 };
                 db::users::insert(conn, &user)?;
-                let enrollment = EnrollmentRow { course_id: courses[session].clone(), user_id: user.id.clone(), enrolled_at: db_now };
+                let enrollment = EnrollmentRow {
+                    course_id: courses[session].clone(),
+                    user_id: user.id.clone(),
+                    enrolled_at: db_now,
+                };
                 diesel::insert_into(db::schema::enrollments::table).values(&enrollment).execute(conn)?;
                 let (token, digest) = new_token();
                 db::tokens::insert(conn, &token_row(digest, &user.id, db_now, expires_at))?;
@@ -225,7 +230,12 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
     })
 }
 
-fn token_row(digest: String, user_id: &str, now: chrono::NaiveDateTime, expires_at: chrono::NaiveDateTime) -> AuthTokenRow {
+fn token_row(
+    digest: String,
+    user_id: &str,
+    now: chrono::NaiveDateTime,
+    expires_at: chrono::NaiveDateTime,
+) -> AuthTokenRow {
     AuthTokenRow { token_hash: digest, user_id: user_id.to_string(), created_at: now, expires_at, revoked_at: None }
 }
 

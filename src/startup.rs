@@ -73,7 +73,8 @@ impl Application {
             metrics,
         });
 
-        let listener = TcpListener::bind(&config.bind_addr).map_err(|err| format!("cannot listen on {}: {err}", config.bind_addr))?;
+        let listener = TcpListener::bind(&config.bind_addr)
+            .map_err(|err| format!("cannot listen on {}: {err}", config.bind_addr))?;
         let port = listener.local_addr().map_err(|err| err.to_string())?.port();
         let app_state = state.clone();
         // What actix-web's `HttpServer::listen` builds, plus an upgrade
@@ -93,7 +94,9 @@ impl Application {
                     // Without it Nagle holds a small frame (an ack right after a
                     // new-message) until the client's delayed ACK, up to 40 ms.
                     .tcp_nodelay(true)
-                    .upgrade(fn_service(move |(req, framed)| http::ws::serve_upgrade(upgrade_state.clone(), req, framed)))
+                    .upgrade(fn_service(move |(req, framed)| {
+                        http::ws::serve_upgrade(upgrade_state.clone(), req, framed)
+                    }))
                     .finish(map_config(app, |_| AppConfig::default()))
                     .tcp()
             })

@@ -16,8 +16,10 @@ pub fn insert_message(conn: &mut AnyConnection, message: &ChatMessageRow) -> Que
 
 /// The highest sequence number used in a room (0 when empty).
 pub fn last_seq(conn: &mut AnyConnection, room_id: &str) -> QueryResult<i64> {
-    let max: Option<i64> =
-        chat_messages::table.filter(chat_messages::room_id.eq(room_id)).select(diesel::dsl::max(chat_messages::seq)).first(conn)?;
+    let max: Option<i64> = chat_messages::table
+        .filter(chat_messages::room_id.eq(room_id))
+        .select(diesel::dsl::max(chat_messages::seq))
+        .first(conn)?;
     Ok(max.unwrap_or(0))
 }
 

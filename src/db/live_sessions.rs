@@ -21,11 +21,17 @@ pub struct SessionFilter {
 
 /// Sessions of the courses a user teaches or is enrolled in (every session
 /// for an admin), soonest first.
-pub fn list_visible(conn: &mut AnyConnection, user_id: &str, admin: bool, filter: &SessionFilter) -> QueryResult<Vec<LiveSessionRow>> {
+pub fn list_visible(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    admin: bool,
+    filter: &SessionFilter,
+) -> QueryResult<Vec<LiveSessionRow>> {
     let mut query = live_sessions::table.select(LiveSessionRow::as_select()).into_boxed();
     if !admin {
         let taught = courses::table.filter(courses::instructor_id.eq(user_id.to_string())).select(courses::id);
-        let enrolled = enrollments::table.filter(enrollments::user_id.eq(user_id.to_string())).select(enrollments::course_id);
+        let enrolled =
+            enrollments::table.filter(enrollments::user_id.eq(user_id.to_string())).select(enrollments::course_id);
         query = query.filter(live_sessions::course_id.eq_any(taught).or(live_sessions::course_id.eq_any(enrolled)));
     }
     if let Some(from) = filter.from {
@@ -150,7 +156,10 @@ pub fn load_facts(conn: &mut AnyConnection, row: &LiveSessionRow) -> crate::erro
 }
 
 /// The room's view of a stored session.
-pub fn to_facts(row: &LiveSessionRow, instructor_name: String) -> Result<crate::domain::live_session::SessionFacts, String> {
+pub fn to_facts(
+    row: &LiveSessionRow,
+    instructor_name: String,
+) -> Result<crate::domain::live_session::SessionFacts, String> {
     use crate::db::{from_db_time, parse_id};
     use crate::domain::live_session::{SessionFacts, SessionStatus};
     Ok(SessionFacts {

@@ -155,14 +155,13 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> AppResult<T> + Send + 'static,
     {
-        let _permit = tokio::time::timeout(READ_WAIT, self.read_permits.acquire())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| {
-                log::error!("database: no connection free within {READ_WAIT:?}");
-                AppError::database_unavailable()
-            })?;
+        let _permit =
+            tokio::time::timeout(READ_WAIT, self.read_permits.acquire()).await.ok().and_then(Result::ok).ok_or_else(
+                || {
+                    log::error!("database: no connection free within {READ_WAIT:?}");
+                    AppError::database_unavailable()
+                },
+            )?;
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool.get()?;

@@ -11,7 +11,12 @@ pub fn insert(conn: &mut AnyConnection, notification: &NotificationRow) -> Query
     diesel::insert_into(notifications::table).values(notification).execute(conn).map(|_| ())
 }
 
-pub fn list_for_user(conn: &mut AnyConnection, user_id: &str, unread_only: bool, limit: i64) -> QueryResult<Vec<NotificationRow>> {
+pub fn list_for_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    unread_only: bool,
+    limit: i64,
+) -> QueryResult<Vec<NotificationRow>> {
     let mut query = notifications::table
         .filter(notifications::user_id.eq(user_id))
         .order((notifications::created_at.desc(), notifications::id.desc()))

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{courses, enrollments, presence_privacy, study_group_members, study_groups, user_presence, users};
+use crate::db::schema::{
+    courses, enrollments, presence_privacy, study_group_members, study_groups, user_presence, users,
+};
 use crate::db::AnyConnection;
 
 /// Ids per `IN (...)` list: far below the bind limits of both databases.
@@ -72,9 +74,18 @@ pub fn store_privacy(conn: &mut AnyConnection, row: &PresencePrivacyRow) -> Quer
 
 /// The courses `user_id` teaches or is enrolled in, sorted.
 pub fn courses_of(conn: &mut AnyConnection, user_id: &str) -> QueryResult<BTreeSet<String>> {
-    let mut ids: BTreeSet<String> =
-        courses::table.filter(courses::instructor_id.eq(user_id)).select(courses::id).load::<String>(conn)?.into_iter().collect();
-    ids.extend(enrollments::table.filter(enrollments::user_id.eq(user_id)).select(enrollments::course_id).load::<String>(conn)?);
+    let mut ids: BTreeSet<String> = courses::table
+        .filter(courses::instructor_id.eq(user_id))
+        .select(courses::id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    ids.extend(
+        enrollments::table
+            .filter(enrollments::user_id.eq(user_id))
+            .select(enrollments::course_id)
+            .load::<String>(conn)?,
+    );
     Ok(ids)
 }
 
@@ -99,9 +110,14 @@ pub fn contacts(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Vec<Stri
 
     let mut people = BTreeSet::new();
     for chunk in course_ids.chunks(IN_CHUNK) {
-        people.extend(courses::table.filter(courses::id.eq_any(chunk)).select(courses::instructor_id).load::<String>(conn)?);
         people.extend(
-            enrollments::table.filter(enrollments::course_id.eq_any(chunk)).select(enrollments::user_id).load::<String>(conn)?,
+            courses::table.filter(courses::id.eq_any(chunk)).select(courses::instructor_id).load::<String>(conn)?,
+        );
+        people.extend(
+            enrollments::table
+                .filter(enrollments::course_id.eq_any(chunk))
+                .select(enrollments::user_id)
+                .load::<String>(conn)?,
         );
     }
     for chunk in group_ids.chunks(IN_CHUNK) {
@@ -130,9 +146,18 @@ pub fn may_see(conn: &mut AnyConnection, viewer: &str, target: &str) -> QueryRes
 
 /// The people of a course: its instructor and its enrolled students, sorted.
 pub fn course_members(conn: &mut AnyConnection, course_id: &str) -> QueryResult<Vec<String>> {
-    let mut people: BTreeSet<String> =
-        courses::table.filter(courses::id.eq(course_id)).select(courses::instructor_id).load::<String>(conn)?.into_iter().collect();
-    people.extend(enrollments::table.filter(enrollments::course_id.eq(course_id)).select(enrollments::user_id).load::<String>(conn)?);
+    let mut people: BTreeSet<String> = courses::table
+        .filter(courses::id.eq(course_id))
+        .select(courses::instructor_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    people.extend(
+        enrollments::table
+            .filter(enrollments::course_id.eq(course_id))
+            .select(enrollments::user_id)
+            .load::<String>(conn)?,
+    );
     Ok(people.into_iter().collect())
 }
 

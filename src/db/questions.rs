@@ -28,9 +28,19 @@ pub fn insert_vote(conn: &mut AnyConnection, question_id: &str, user_id: &str, a
         .map(|_| ())
 }
 
-pub fn update_state(conn: &mut AnyConnection, id: &str, status: &str, pinned: bool, at: NaiveDateTime) -> QueryResult<()> {
+pub fn update_state(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    pinned: bool,
+    at: NaiveDateTime,
+) -> QueryResult<()> {
     diesel::update(session_questions::table.find(id))
-        .set((session_questions::status.eq(status), session_questions::pinned.eq(pinned), session_questions::updated_at.eq(at)))
+        .set((
+            session_questions::status.eq(status),
+            session_questions::pinned.eq(pinned),
+            session_questions::updated_at.eq(at),
+        ))
         .execute(conn)
         .map(|_| ())
 }
@@ -59,8 +69,11 @@ pub fn load_board(conn: &mut AnyConnection, session_id: &str) -> AppResult<Quest
     let mut board = QuestionBoard::new();
     for (row, asker_name) in rows {
         let id = parse_id(&row.id).map_err(AppError::internal)?;
-        let voters: HashSet<Uuid> =
-            votes.iter().filter(|(question, _)| *question == row.id).filter_map(|(_, voter)| parse_id(voter).ok()).collect();
+        let voters: HashSet<Uuid> = votes
+            .iter()
+            .filter(|(question, _)| *question == row.id)
+            .filter_map(|(_, voter)| parse_id(voter).ok())
+            .collect();
         board.restore(Question {
             id,
             asker_id: parse_id(&row.asker_id).map_err(AppError::internal)?,
@@ -75,4 +88,3 @@ pub fn load_board(conn: &mut AnyConnection, session_id: &str) -> AppResult<Quest
     }
     Ok(board)
 }
-

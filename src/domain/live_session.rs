@@ -120,11 +120,15 @@ impl From<JoinRefusal> for AppError {
             JoinRefusal::NotOpenYet { opens_at } => AppError::new(
                 actix_web::http::StatusCode::FORBIDDEN,
                 "join_window_closed",
-                format!("This session opens for joining at {}.", opens_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                format!(
+                    "This session opens for joining at {}.",
+                    opens_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
             ),
-            JoinRefusal::Over(status) => {
-                AppError::conflict("session_over", format!("This session is {}; it can no longer be joined.", status.as_str()))
-            }
+            JoinRefusal::Over(status) => AppError::conflict(
+                "session_over",
+                format!("This session is {}; it can no longer be joined.", status.as_str()),
+            ),
             JoinRefusal::Full { capacity } => {
                 AppError::conflict("session_full", format!("This session is full ({capacity} attendees)."))
             }
@@ -180,7 +184,10 @@ pub const MAX_URL_BYTES: usize = 500;
 pub fn validate_title(title: &str) -> Result<String, AppError> {
     let title = title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return Err(AppError::bad_request("invalid_title", format!("A title needs 1 to {MAX_TITLE_CHARS} characters.")));
+        return Err(AppError::bad_request(
+            "invalid_title",
+            format!("A title needs 1 to {MAX_TITLE_CHARS} characters."),
+        ));
     }
     Ok(title.to_string())
 }
@@ -358,8 +365,9 @@ impl LiveSessionRoom {
         if self.facts.status == SessionStatus::Cancelled {
             return Err(AppError::conflict("session_over", "A cancelled session cannot be edited."));
         }
-        let reschedules =
-            changes.scheduled_start_time.is_some() || changes.scheduled_end_time.is_some() || changes.max_attendees.is_some();
+        let reschedules = changes.scheduled_start_time.is_some()
+            || changes.scheduled_end_time.is_some()
+            || changes.max_attendees.is_some();
         if reschedules && self.facts.status != SessionStatus::Scheduled {
             return Err(AppError::conflict(
                 "already_started",
@@ -383,7 +391,10 @@ impl LiveSessionRoom {
             if let Some(url) = url {
                 let web = url.starts_with("https://") || url.starts_with("http://");
                 if !web || url.len() > MAX_URL_BYTES {
-                    return Err(AppError::bad_request("invalid_recording_url", "The recording link must be an http(s) URL."));
+                    return Err(AppError::bad_request(
+                        "invalid_recording_url",
+                        "The recording link must be an http(s) URL.",
+                    ));
                 }
             }
             next.recording_url = url.clone();
@@ -457,10 +468,7 @@ mod tests {
     fn students_join_from_five_minutes_before_the_start() {
         let (mut room, _) = room(None);
         let ada = student("Ada");
-        assert_eq!(
-            room.join(&ada, Uuid::new_v4(), at(13, 54)),
-            Err(JoinRefusal::NotOpenYet { opens_at: at(13, 55) })
-        );
+        assert_eq!(room.join(&ada, Uuid::new_v4(), at(13, 54)), Err(JoinRefusal::NotOpenYet { opens_at: at(13, 55) }));
         assert_eq!(room.join(&ada, Uuid::new_v4(), at(13, 55)), Ok(JoinOutcome::Entered));
     }
 
@@ -512,7 +520,8 @@ mod tests {
         let bad = SessionChanges { scheduled_end_time: Some(at(13, 0)), ..Default::default() };
         assert_eq!(room.apply_changes(&bad).unwrap_err().code(), "invalid_schedule");
         assert_eq!(room.facts.scheduled_end, at(15, 0), "a refused edit changes nothing");
-        let good = SessionChanges { title: Some(" Lifetimes ".into()), max_attendees: Some(Some(3)), ..Default::default() };
+        let good =
+            SessionChanges { title: Some(" Lifetimes ".into()), max_attendees: Some(Some(3)), ..Default::default() };
         room.apply_changes(&good).unwrap();
         assert_eq!((room.facts.title.as_str(), room.facts.max_attendees), ("Lifetimes", Some(3)));
         room.start(at(14, 0)).unwrap();
@@ -520,7 +529,8 @@ mod tests {
         assert_eq!(room.apply_changes(&late).unwrap_err().code(), "already_started");
         let link = SessionChanges { recording_url: Some(Some("https://example.com/rec".into())), ..Default::default() };
         room.apply_changes(&link).unwrap();
-        let not_a_link = SessionChanges { recording_url: Some(Some("javascript:alert(1)".into())), ..Default::default() };
+        let not_a_link =
+            SessionChanges { recording_url: Some(Some("javascript:alert(1)".into())), ..Default::default() };
         assert_eq!(room.apply_changes(&not_a_link).unwrap_err().code(), "invalid_recording_url");
     }
 
@@ -539,6 +549,9 @@ mod tests {
             room.check_join(Uuid::new_v4(), Role::Student, at(15, 1)),
             Err(JoinRefusal::Over(SessionStatus::Ended))
         );
-        assert_eq!(room.start(at(15, 2)), Err(InvalidTransition { from: SessionStatus::Ended, to: SessionStatus::Active }));
+        assert_eq!(
+            room.start(at(15, 2)),
+            Err(InvalidTransition { from: SessionStatus::Ended, to: SessionStatus::Active })
+        );
     }
 }

@@ -171,18 +171,16 @@ impl fmt::Display for PresenceError {
     /// A message fit for the client.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PresenceError::ActivityTooLong { chars } => write!(
-                f,
-                "activity is {chars} characters long; at most {MAX_ACTIVITY_CHARS} are allowed"
-            ),
+            PresenceError::ActivityTooLong { chars } => {
+                write!(f, "activity is {chars} characters long; at most {MAX_ACTIVITY_CHARS} are allowed")
+            }
             PresenceError::ExpiryNotInFuture => {
                 write!(f, "the status expiry must be in the future")
             }
             PresenceError::ExpiryWithoutStatus => write!(f, "an expiry needs a status to expire"),
-            PresenceError::InvalidStatus { given } => write!(
-                f,
-                "status {given:?} cannot be set; use online, away, busy or dnd, or null to clear it"
-            ),
+            PresenceError::InvalidStatus { given } => {
+                write!(f, "status {given:?} cannot be set; use online, away, busy or dnd, or null to clear it")
+            }
         }
     }
 }
@@ -428,11 +426,7 @@ impl Presence {
     /// Sets or clears the activity line; counts as activity. Blank text clears it,
     /// so `""` and `None` never publish as two different views.
     /// Errors: [`PresenceError::ActivityTooLong`] above [`MAX_ACTIVITY_CHARS`] characters.
-    pub fn set_activity(
-        &mut self,
-        activity: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<(), PresenceError> {
+    pub fn set_activity(&mut self, activity: Option<String>, now: DateTime<Utc>) -> Result<(), PresenceError> {
         let activity = activity.filter(|text| !text.trim().is_empty());
         if let Some(text) = &activity {
             let chars = text.chars().count();
@@ -511,10 +505,7 @@ impl Presence {
     }
 
     /// The manual status and its expiry, or `None` if there is none or it expired.
-    pub fn manual_status(
-        &self,
-        now: DateTime<Utc>,
-    ) -> Option<(ManualStatus, Option<DateTime<Utc>>)> {
+    pub fn manual_status(&self, now: DateTime<Utc>) -> Option<(ManualStatus, Option<DateTime<Utc>>)> {
         self.active_manual(now).map(|status| (status, self.manual_expires_at))
     }
 
@@ -545,11 +536,7 @@ impl Presence {
     /// What others see: [`Presence::view_for_self`] filtered by the privacy settings.
     pub fn view_for_watcher(&self, now: DateTime<Utc>) -> PresenceView {
         if self.privacy.appear_offline {
-            return PresenceView {
-                status: PresenceStatus::Offline,
-                activity: None,
-                last_seen_at: None,
-            };
+            return PresenceView { status: PresenceStatus::Offline, activity: None, last_seen_at: None };
         }
         let mut view = self.view_for_self(now);
         if self.privacy.hide_activity {
@@ -690,10 +677,7 @@ mod tests {
         let hidden = PresenceView { status: Offline, activity: None, last_seen_at: None };
         assert_eq!(p.view_for_watcher(at(1)), hidden);
         let me = p.view_for_self(at(1));
-        assert_eq!(
-            (me.status, me.activity.as_deref()),
-            (Online, Some("In live session: Rust 101"))
-        );
+        assert_eq!((me.status, me.activity.as_deref()), (Online, Some("In live session: Rust 101")));
         assert_eq!(p.effective_status(at(1)), Online);
     }
 
@@ -702,19 +686,13 @@ mod tests {
         let (mut p, _) = connected();
         p.set_activity(Some("Viewing course: X".into()), at(0)).unwrap();
         let open = p.view_for_watcher(at(1));
-        assert_eq!(
-            (open.activity.as_deref(), open.last_seen_at),
-            (Some("Viewing course: X"), Some(at(0)))
-        );
+        assert_eq!((open.activity.as_deref(), open.last_seen_at), (Some("Viewing course: X"), Some(at(0))));
         p.set_privacy(PrivacySettings { hide_activity: true, ..Default::default() });
         let view = p.view_for_watcher(at(1));
         assert_eq!((view.activity, view.last_seen_at), (None, Some(at(0))));
         p.set_privacy(PrivacySettings { hide_last_seen: true, ..Default::default() });
         let view = p.view_for_watcher(at(1));
-        assert_eq!(
-            (view.activity.as_deref(), view.last_seen_at),
-            (Some("Viewing course: X"), None)
-        );
+        assert_eq!((view.activity.as_deref(), view.last_seen_at), (Some("Viewing course: X"), None));
         assert_eq!(p.view_for_self(at(1)).last_seen_at, Some(at(0)), "self view ignores privacy");
     }
 
@@ -778,13 +756,7 @@ mod tests {
     fn restore_brings_back_stored_fields() {
         let mut p = Presence::new(Uuid::new_v4(), Duration::minutes(5));
         let privacy = PrivacySettings { hide_last_seen: true, ..Default::default() };
-        p.restore(
-            Some(at(-60)),
-            Some(ManualStatus::Dnd),
-            Some(at(30)),
-            Some("y".repeat(150)),
-            privacy,
-        );
+        p.restore(Some(at(-60)), Some(ManualStatus::Dnd), Some(at(30)), Some("y".repeat(150)), privacy);
         assert_eq!(p.view_for_self(at(0)).last_seen_at, Some(at(-60)));
         assert_eq!(p.activity().map(|text| text.chars().count()), Some(MAX_ACTIVITY_CHARS));
         assert_eq!(p.privacy(), privacy);
@@ -796,10 +768,8 @@ mod tests {
     #[test]
     fn apply_changes_all_or_nothing() {
         let (mut p, _) = connected();
-        let change = |status: Option<Option<ManualStatus>>, expires_at, activity: Option<Option<&str>>| PresenceChange {
-            status,
-            expires_at,
-            activity: activity.map(|a| a.map(String::from)),
+        let change = |status: Option<Option<ManualStatus>>, expires_at, activity: Option<Option<&str>>| {
+            PresenceChange { status, expires_at, activity: activity.map(|a| a.map(String::from)) }
         };
         let too_long = "x".repeat(MAX_ACTIVITY_CHARS + 1);
         let refused = p.apply(change(Some(Some(ManualStatus::Busy)), None, Some(Some(&too_long))), at(1));
@@ -843,7 +813,10 @@ mod tests {
         let cleared = parse(r#"{"status":null,"activity":null}"#).unwrap().unwrap();
         assert_eq!((cleared.status, cleared.activity), (Some(None), Some(None)));
         let set = parse(r#"{"status":"dnd","activity":"Taking quiz"}"#).unwrap().unwrap();
-        assert_eq!((set.status, set.activity.flatten().as_deref()), (Some(Some(ManualStatus::Dnd)), Some("Taking quiz")));
+        assert_eq!(
+            (set.status, set.activity.flatten().as_deref()),
+            (Some(Some(ManualStatus::Dnd)), Some("Taking quiz"))
+        );
         let offline = parse(r#"{"status":"offline"}"#).unwrap().unwrap_err();
         assert_eq!(AppError::from(offline).code(), "invalid_status");
         assert!(parse(r#"{"statsu":"busy"}"#).is_err(), "unknown fields are refused");

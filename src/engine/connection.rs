@@ -26,8 +26,8 @@ use crate::db;
 use crate::domain::rate_limit::TokenBucket;
 use crate::domain::Role;
 use crate::engine::live_session::{
-    LiveSessionActor,
-    AskQuestion, Connection, Join, JoinReply, Leave, ModerateQuestion, Moderation, PostMessage, Typing, UpvoteQuestion,
+    AskQuestion, Connection, Join, JoinReply, Leave, LiveSessionActor, ModerateQuestion, Moderation, PostMessage,
+    Typing, UpvoteQuestion,
 };
 use crate::engine::registry::{ConnectionHandle, Registry};
 use crate::engine::socket::{FrameReader, FrameWriter};
@@ -248,14 +248,23 @@ impl ConnectionActor {
                         Ok(json!({}))
                     });
                 } else {
-                    self.reply::<()>(ctx, ack, Err(AppError::bad_request("not_in_session", "You are not in that session.")));
+                    self.reply::<()>(
+                        ctx,
+                        ack,
+                        Err(AppError::bad_request("not_in_session", "You are not in that session.")),
+                    );
                 }
             }
             ClientEvent::SessionMessage(post) => self.to_room(
                 post.session_id,
                 ack,
                 ctx,
-                |user, connection| PostMessage { user, connection, text: post.message, client_msg_id: post.client_msg_id },
+                |user, connection| PostMessage {
+                    user,
+                    connection,
+                    text: post.message,
+                    client_msg_id: post.client_msg_id,
+                },
                 |message| json!({ "message": message }),
             ),
             ClientEvent::AskQuestion(ask) => self.to_room(
@@ -272,7 +281,9 @@ impl ConnectionActor {
                 |user, connection| UpvoteQuestion { user, connection, question_id: vote.question_id },
                 |question| json!({ "question": question }),
             ),
-            ClientEvent::AnswerQuestion(target) => self.moderate(target.session_id, target.question_id, Moderation::Answer, ack, ctx),
+            ClientEvent::AnswerQuestion(target) => {
+                self.moderate(target.session_id, target.question_id, Moderation::Answer, ack, ctx)
+            }
             ClientEvent::DismissQuestion(target) => {
                 self.moderate(target.session_id, target.question_id, Moderation::Dismiss, ack, ctx)
             }
@@ -355,7 +366,8 @@ impl Actor for ConnectionActor {
                 act.queue(ctx, ws::Message::Ping(Bytes::new()));
             }
         });
-        let hello = protocol::event_frame(events::CONNECTED, &json!({ "userId": self.user.id, "connectionId": self.id }));
+        let hello =
+            protocol::event_frame(events::CONNECTED, &json!({ "userId": self.user.id, "connectionId": self.id }));
         self.send(ctx, hello);
     }
 

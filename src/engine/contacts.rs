@@ -262,11 +262,8 @@ impl ContactsIndex {
     /// if there is none yet (no circles, not read), so that an enrollment
     /// while the read runs is noticed by [`Self::finish_user_read`].
     pub fn begin_user_read(&mut self, user_id: Uuid) -> UserRead {
-        let user = self.users.entry(user_id).or_insert_with(|| UserEntry {
-            circles: Box::new([]),
-            read_at: None,
-            changes: 0,
-        });
+        let user =
+            self.users.entry(user_id).or_insert_with(|| UserEntry { circles: Box::new([]), read_at: None, changes: 0 });
         UserRead { user_id, changes: user.changes }
     }
 

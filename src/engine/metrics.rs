@@ -55,20 +55,70 @@ impl Metrics {
         let mut out = String::with_capacity(2048);
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let rows: [(&str, &str, &str, f64); 14] = [
-            ("classroom_ws_connections", "gauge", "WebSocket connections open now.", get(&self.connections_open) as f64),
-            ("classroom_ws_connections_total", "counter", "WebSocket connections accepted.", get(&self.connections_total) as f64),
+            (
+                "classroom_ws_connections",
+                "gauge",
+                "WebSocket connections open now.",
+                get(&self.connections_open) as f64,
+            ),
+            (
+                "classroom_ws_connections_total",
+                "counter",
+                "WebSocket connections accepted.",
+                get(&self.connections_total) as f64,
+            ),
             ("classroom_ws_frames_in_total", "counter", "Frames received from clients.", get(&self.frames_in) as f64),
             ("classroom_ws_frames_out_total", "counter", "Frames sent to clients.", get(&self.frames_out) as f64),
-            ("classroom_ws_frames_rate_limited_total", "counter", "Frames refused by the rate limit.", get(&self.frames_rate_limited) as f64),
-            ("classroom_ws_slow_consumers_closed_total", "counter", "Sockets closed for not keeping up.", get(&self.slow_consumers_closed) as f64),
-            ("classroom_persist_queue_depth", "gauge", "Writes buffered or committing.", get(&self.persist_queue_depth) as f64),
+            (
+                "classroom_ws_frames_rate_limited_total",
+                "counter",
+                "Frames refused by the rate limit.",
+                get(&self.frames_rate_limited) as f64,
+            ),
+            (
+                "classroom_ws_slow_consumers_closed_total",
+                "counter",
+                "Sockets closed for not keeping up.",
+                get(&self.slow_consumers_closed) as f64,
+            ),
+            (
+                "classroom_persist_queue_depth",
+                "gauge",
+                "Writes buffered or committing.",
+                get(&self.persist_queue_depth) as f64,
+            ),
             ("classroom_persist_batches_total", "counter", "Batches committed.", get(&self.persist_batches) as f64),
             ("classroom_persist_writes_total", "counter", "Writes committed.", get(&self.persist_writes) as f64),
-            ("classroom_persist_last_batch_size", "gauge", "Writes in the last batch.", get(&self.persist_last_batch_size) as f64),
-            ("classroom_persist_flush_seconds_total", "counter", "Time spent committing batches.", get(&self.persist_flush_micros) as f64 / 1e6),
-            ("classroom_persist_retries_total", "counter", "Batches retried while the database was away.", get(&self.persist_retries) as f64),
-            ("classroom_persist_refused_total", "counter", "Writes refused with a full buffer.", get(&self.persist_refused) as f64),
-            ("classroom_room_restarts_total", "counter", "Room actors restarted after dying.", get(&self.room_restarts) as f64),
+            (
+                "classroom_persist_last_batch_size",
+                "gauge",
+                "Writes in the last batch.",
+                get(&self.persist_last_batch_size) as f64,
+            ),
+            (
+                "classroom_persist_flush_seconds_total",
+                "counter",
+                "Time spent committing batches.",
+                get(&self.persist_flush_micros) as f64 / 1e6,
+            ),
+            (
+                "classroom_persist_retries_total",
+                "counter",
+                "Batches retried while the database was away.",
+                get(&self.persist_retries) as f64,
+            ),
+            (
+                "classroom_persist_refused_total",
+                "counter",
+                "Writes refused with a full buffer.",
+                get(&self.persist_refused) as f64,
+            ),
+            (
+                "classroom_room_restarts_total",
+                "counter",
+                "Room actors restarted after dying.",
+                get(&self.room_restarts) as f64,
+            ),
         ];
         for (name, kind, help, value) in rows {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");

@@ -136,9 +136,16 @@ fn is_transient(err: &DieselError) -> bool {
             | DatabaseErrorKind::SerializationFailure => true,
             DatabaseErrorKind::Unknown => {
                 let message = info.message().to_ascii_lowercase();
-                ["database is locked", "disk i/o", "unable to open", "server closed", "terminating connection", "connection"]
-                    .iter()
-                    .any(|needle| message.contains(needle))
+                [
+                    "database is locked",
+                    "disk i/o",
+                    "unable to open",
+                    "server closed",
+                    "terminating connection",
+                    "connection",
+                ]
+                .iter()
+                .any(|needle| message.contains(needle))
             }
             _ => false,
         },

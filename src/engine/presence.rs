@@ -45,6 +45,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::clock::SharedClock;
 use crate::db::presence::{PresencePrivacyRow, UserPresenceRow};
 use crate::db::{self, from_db_time, to_db_time, AnyConnection};
 use crate::domain::presence::{
@@ -52,9 +53,8 @@ use crate::domain::presence::{
     UserPresenceView,
 };
 use crate::engine::contacts::{self, Circle, Plan, UserRead, Watchers};
-use crate::engine::registry::Registry;
-use crate::clock::SharedClock;
 use crate::engine::metrics::Metrics;
+use crate::engine::registry::Registry;
 use crate::engine::{Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
 use crate::protocol::{event_frame, events};
@@ -173,7 +173,8 @@ struct PresenceUpdated<'a> {
 
 impl PresenceActor {
     pub fn new(user_id: Uuid, registry: Arc<Registry>) -> Self {
-        let idle_after = chrono::Duration::seconds(i64::try_from(registry.deps.config.presence_idle_secs).unwrap_or(i64::MAX));
+        let idle_after =
+            chrono::Duration::seconds(i64::try_from(registry.deps.config.presence_idle_secs).unwrap_or(i64::MAX));
         Self {
             user_id,
             name: String::new(),

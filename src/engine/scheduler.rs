@@ -83,12 +83,16 @@ async fn find_work(registry: &Registry) -> AppResult<(Vec<Due>, Vec<Uuid>)> {
                     }
                     continue;
                 }
-                let Some(reminder) = due_reminder(status, start, session.actual_start_time.map(from_db_time), now) else {
+                let Some(reminder) = due_reminder(status, start, session.actual_start_time.map(from_db_time), now)
+                else {
                     continue;
                 };
                 for student in db::courses::enrolled_user_ids(conn, &session.course_id)? {
                     let Ok(user_id) = parse_id(&student) else { continue };
-                    due.push(Due { user_id, row: reminder_row(&session.id, &session.title, start, reminder, &student, now) });
+                    due.push(Due {
+                        user_id,
+                        row: reminder_row(&session.id, &session.title, start, reminder, &student, now),
+                    });
                 }
             }
             Ok((due, overdue_sessions))

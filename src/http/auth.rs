@@ -48,7 +48,8 @@ const MAX_EMAIL_BYTES: usize = 254;
 fn validate_registration(body: &RegisterRequest) -> AppResult<(String, Role)> {
     let email = body.email.trim().to_ascii_lowercase();
     let (local, domain) = email.split_once('@').unwrap_or(("", ""));
-    if local.is_empty() || !domain.contains('.') || email.len() > MAX_EMAIL_BYTES || email.contains(char::is_whitespace) {
+    if local.is_empty() || !domain.contains('.') || email.len() > MAX_EMAIL_BYTES || email.contains(char::is_whitespace)
+    {
         return Err(AppError::bad_request("invalid_email", "That does not look like an email address."));
     }
     let chars = body.password.chars().count();
@@ -128,11 +129,13 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) ->
     .await?;
     let row = match (verified, found) {
         (true, Some(row)) => row,
-        _ => return Err(AppError::new(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Wrong email or password.",
-        )),
+        _ => {
+            return Err(AppError::new(
+                actix_web::http::StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Wrong email or password.",
+            ))
+        }
     };
     let user = AuthUser::from_row(&row)?;
     let token = issue_token(&state, user.id).await?;
@@ -140,7 +143,8 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) ->
 }
 
 /// An Argon2id hash of a random password, for timing-safe failed logins.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b2bZ0h7wVdQ2iGxnF9m0fGk1y8z8bq7Vv0N3fP8Y5E";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0b2bZ0h7wVdQ2iGxnF9m0fGk1y8z8bq7Vv0N3fP8Y5E";
 
 #[utoipa::path(post, path = "/api/auth/logout", responses((status = 204), (status = 401, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]

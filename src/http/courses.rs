@@ -61,13 +61,20 @@ const MAX_DESCRIPTION_CHARS: usize = 10_000;
 #[utoipa::path(post, path = "/api/courses", request_body = CreateCourse,
     responses((status = 201, body = CourseView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn create_course(state: web::Data<AppState>, user: AuthUser, body: web::Json<CreateCourse>) -> AppResult<HttpResponse> {
+pub async fn create_course(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<CreateCourse>,
+) -> AppResult<HttpResponse> {
     if !matches!(user.role, Role::Instructor | Role::Admin) {
         return Err(AppError::forbidden("Only instructors create courses."));
     }
     let title = body.title.trim().to_string();
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return Err(AppError::bad_request("invalid_title", format!("A title needs 1 to {MAX_TITLE_CHARS} characters.")));
+        return Err(AppError::bad_request(
+            "invalid_title",
+            format!("A title needs 1 to {MAX_TITLE_CHARS} characters."),
+        ));
     }
     if body.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
         return Err(AppError::bad_request("invalid_description", "The description is too long."));

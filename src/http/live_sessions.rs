@@ -14,8 +14,8 @@ use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
 use crate::domain::chat::ChatMessage;
 use crate::domain::live_session::{validate_schedule, validate_title, SessionChanges, SessionStatus, SessionView};
 use crate::domain::questions::{Audience, QuestionView};
-use crate::engine::live_session::{command_room, SessionCommand};
 use crate::domain::Role;
+use crate::engine::live_session::{command_room, SessionCommand};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -69,7 +69,11 @@ fn may_see(conn: &mut AnyConnection, user: &AuthUser, row: &LiveSessionRow) -> A
 #[utoipa::path(post, path = "/api/live-sessions", request_body = CreateSession,
     responses((status = 201, body = SessionView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn create_session(state: web::Data<AppState>, user: AuthUser, body: web::Json<CreateSession>) -> AppResult<HttpResponse> {
+pub async fn create_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<CreateSession>,
+) -> AppResult<HttpResponse> {
     let title = validate(&body)?;
     let course_id = body.course_id.to_string();
     let course = state.db.read(move |conn| Ok(db::courses::find(conn, &course_id)?)).await?;
@@ -135,7 +139,8 @@ async fn visible_session(state: &AppState, user: &AuthUser, id: Uuid) -> AppResu
     state
         .db
         .read(move |conn| {
-            let row = db::live_sessions::find(conn, &id.to_string())?.ok_or_else(|| AppError::not_found("live session"))?;
+            let row =
+                db::live_sessions::find(conn, &id.to_string())?.ok_or_else(|| AppError::not_found("live session"))?;
             if !may_see(conn, &user, &row)? {
                 return Err(AppError::forbidden("You are not enrolled in this session's course."));
             }
@@ -167,7 +172,11 @@ pub struct ListQuery {
 
 #[utoipa::path(get, path = "/api/live-sessions", params(ListQuery),
     responses((status = 200, body = [SessionView]), (status = 400, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn list_sessions(state: web::Data<AppState>, user: AuthUser, query: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<ListQuery>,
+) -> AppResult<HttpResponse> {
     let query = query.into_inner();
     if let Some(status) = &query.status {
         if SessionStatus::parse(status).is_none() {
@@ -206,7 +215,11 @@ pub async fn update_session(
 #[utoipa::path(delete, path = "/api/live-sessions/{id}",
     responses((status = 204), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn cancel_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn cancel_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     command(&state, user, path.into_inner(), SessionCommand::Cancel).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -214,7 +227,11 @@ pub async fn cancel_session(state: web::Data<AppState>, user: AuthUser, path: we
 #[utoipa::path(post, path = "/api/live-sessions/{id}/start",
     responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn start_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn start_session(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(command(&state, user, path.into_inner(), SessionCommand::Start).await?))
 }
 
@@ -286,7 +303,11 @@ pub struct AttendanceSummary {
 
 #[utoipa::path(get, path = "/api/live-sessions/{id}/attendance",
     responses((status = 200, body = AttendanceSummary), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
-pub async fn attendance_summary(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn attendance_summary(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     let session_id = path.into_inner();
     let (row, views) = attendance(&state, &user, session_id).await?;
     let students: Vec<&AttendeeView> = views.iter().filter(|a| a.user_id.to_string() != row.instructor_id).collect();
@@ -311,7 +332,12 @@ pub struct HistoryQuery {
 #[utoipa::path(get, path = "/api/live-sessions/{id}/messages", params(HistoryQuery),
     responses((status = 200, body = [ChatMessage]), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn messages(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>, query: web::Query<HistoryQuery>) -> AppResult<HttpResponse> {
+pub async fn messages(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    query: web::Query<HistoryQuery>,
+) -> AppResult<HttpResponse> {
     let row = visible_session(&state, &user, path.into_inner()).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let before = query.before;
@@ -319,16 +345,16 @@ pub async fn messages(state: web::Data<AppState>, user: AuthUser, path: web::Pat
         .db
         .read(move |conn| {
             let before_seq = match before {
-                Some(id) => Some(
-                    db::chat::seq_of(conn, &row.chat_room_id, &id.to_string())?
-                        .ok_or_else(|| AppError::bad_request("unknown_message", "`before` names no message of this session."))?,
-                ),
+                Some(id) => Some(db::chat::seq_of(conn, &row.chat_room_id, &id.to_string())?.ok_or_else(|| {
+                    AppError::bad_request("unknown_message", "`before` names no message of this session.")
+                })?),
                 None => None,
             };
             Ok(db::chat::messages_before(conn, &row.chat_room_id, before_seq, limit)?)
         })
         .await?;
-    let messages: Vec<ChatMessage> = page.into_iter().filter_map(|(row, name)| crate::engine::live_session::message_from_row(row, name)).collect();
+    let messages: Vec<ChatMessage> =
+        page.into_iter().filter_map(|(row, name)| crate::engine::live_session::message_from_row(row, name)).collect();
     Ok(HttpResponse::Ok().json(messages))
 }
 

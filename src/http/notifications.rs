@@ -56,7 +56,11 @@ pub struct ListQuery {
 
 #[utoipa::path(get, path = "/api/notifications", params(ListQuery),
     responses((status = 200, body = [NotificationView])), security(("bearer" = [])))]
-pub async fn list_notifications(state: web::Data<AppState>, user: AuthUser, query: web::Query<ListQuery>) -> AppResult<HttpResponse> {
+pub async fn list_notifications(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<ListQuery>,
+) -> AppResult<HttpResponse> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let (user_id, unread) = (user.id.to_string(), query.unread);
     let rows = state.db.read(move |conn| Ok(db::notifications::list_for_user(conn, &user_id, unread, limit)?)).await?;

@@ -31,7 +31,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(put, path = "/api/presence/status", request_body = PresenceUpdate,
     responses((status = 200, body = UserPresenceView), (status = 400, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn put_status(state: web::Data<AppState>, user: AuthUser, body: web::Json<PresenceUpdate>) -> AppResult<HttpResponse> {
+pub async fn put_status(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<PresenceUpdate>,
+) -> AppResult<HttpResponse> {
     let change = body.into_inner().into_change()?;
     let view = presence::update(&state.registry, user.id, None, change).await?;
     Ok(HttpResponse::Ok().json(view))
@@ -136,7 +140,11 @@ pub async fn get_privacy(state: web::Data<AppState>, user: AuthUser) -> AppResul
 #[utoipa::path(put, path = "/api/presence/privacy", request_body = PrivacyChange,
     responses((status = 200, body = PrivacySettings), (status = 400, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn put_privacy(state: web::Data<AppState>, user: AuthUser, body: web::Json<PrivacyChange>) -> AppResult<HttpResponse> {
+pub async fn put_privacy(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<PrivacyChange>,
+) -> AppResult<HttpResponse> {
     let stored = presence::set_privacy(&state.registry, user.id, body.into_inner()).await?;
     Ok(HttpResponse::Ok().json(stored))
 }

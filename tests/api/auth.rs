@@ -22,12 +22,22 @@ async fn register_login_me_and_logout() {
         .await;
     assert_eq!((status, wrong["error"]["code"].as_str()), (401, Some("invalid_credentials")));
     let (status, _) = app
-        .request("POST", "/api/auth/login", None, Some(json!({ "email": "nobody@example.com", "password": "wrong one" })))
+        .request(
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(json!({ "email": "nobody@example.com", "password": "wrong one" })),
+        )
         .await;
     assert_eq!(status, 401, "an unknown email is refused the same way");
 
     let (status, login) = app
-        .request("POST", "/api/auth/login", None, Some(json!({ "email": "ada@example.com", "password": "correct horse" })))
+        .request(
+            "POST",
+            "/api/auth/login",
+            None,
+            Some(json!({ "email": "ada@example.com", "password": "correct horse" })),
+        )
         .await;
     assert_eq!(status, 200, "{login}");
     let token = login["token"].as_str().unwrap().to_string();
@@ -37,7 +47,11 @@ async fn register_login_me_and_logout() {
     let (status, _) = app.request("POST", "/api/auth/logout", Some(&token), None).await;
     assert_eq!(status, 204);
     let (status, after) = app.get("/api/me", &token).await;
-    assert_eq!((status, after["error"]["code"].as_str()), (401, Some("unauthorized")), "a revoked token no longer works");
+    assert_eq!(
+        (status, after["error"]["code"].as_str()),
+        (401, Some("unauthorized")),
+        "a revoked token no longer works"
+    );
     let first_token = registered["token"].as_str().unwrap();
     assert_eq!(app.get("/api/me", first_token).await.0, 200, "logout revokes only that token");
 }
@@ -60,11 +74,21 @@ async fn bad_input_gets_a_clear_error() {
     let (status, body) = app.request("GET", "/api/me", Some("made-up"), None).await;
     assert_eq!(status, 401, "{body}");
     let (status, body) = app
-        .request("POST", "/api/auth/register", None, Some(json!({ "email": "a@b.co", "password": "x", "name": "A", "role": "student" })))
+        .request(
+            "POST",
+            "/api/auth/register",
+            None,
+            Some(json!({ "email": "a@b.co", "password": "x", "name": "A", "role": "student" })),
+        )
         .await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("weak_password")));
     let (status, body) = app
-        .request("POST", "/api/auth/register", None, Some(json!({ "email": "a@b.co", "password": "long enough", "name": "A", "role": "admin" })))
+        .request(
+            "POST",
+            "/api/auth/register",
+            None,
+            Some(json!({ "email": "a@b.co", "password": "long enough", "name": "A", "role": "admin" })),
+        )
         .await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_role")), "nobody registers as admin");
     let (status, body) = app.request("POST", "/api/auth/register", None, Some(json!({ "email": "a@b.co" }))).await;
@@ -87,7 +111,8 @@ async fn instructors_create_courses_and_students_enroll() {
     let (status, body) = app.post("/api/courses", &grace.token, json!({ "title": "  " })).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_title")));
 
-    let (status, course) = app.post("/api/courses", &grace.token, json!({ "title": "Rust 101", "description": "Ownership" })).await;
+    let (status, course) =
+        app.post("/api/courses", &grace.token, json!({ "title": "Rust 101", "description": "Ownership" })).await;
     assert_eq!(status, 201, "{course}");
     assert_eq!(course["instructorId"].as_str(), Some(grace.id.as_str()));
     let course_id = course["id"].as_str().unwrap();
@@ -101,7 +126,8 @@ async fn instructors_create_courses_and_students_enroll() {
     assert_eq!(app.post(&unknown, &ada.token, json!({})).await.0, 404);
     assert_eq!(app.post("/api/courses/not-a-uuid/enroll", &ada.token, json!({})).await.0, 404);
 
-    let titles = |list: &serde_json::Value| list.as_array().unwrap().iter().map(|c| c["title"].clone()).collect::<Vec<_>>();
+    let titles =
+        |list: &serde_json::Value| list.as_array().unwrap().iter().map(|c| c["title"].clone()).collect::<Vec<_>>();
     let (_, mine) = app.get("/api/courses", &ada.token).await;
     assert_eq!(titles(&mine), vec![json!("Rust 101")]);
     let (_, taught) = app.get("/api/courses", &grace.token).await;
@@ -117,7 +143,12 @@ async fn health_metrics_and_openapi_are_served() {
     assert_eq!((status, health["database"]["ok"].as_bool()), (200, Some(true)), "{health}");
     let mut response = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap();
     let text = String::from_utf8(response.body().await.unwrap().to_vec()).unwrap();
-    for name in ["classroom_ws_connections ", "classroom_persist_queue_depth ", "classroom_persist_batches_total ", "classroom_actors{kind=\"live_session\"}"] {
+    for name in [
+        "classroom_ws_connections ",
+        "classroom_persist_queue_depth ",
+        "classroom_persist_batches_total ",
+        "classroom_actors{kind=\"live_session\"}",
+    ] {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");
     }
     let (status, spec) = app.request("GET", "/api/openapi.json", None, None).await;

@@ -4,10 +4,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_codec::Framed;
 use actix_web::web;
 use awc::ws::{Codec, Frame, Message};
 use awc::BoxedSocket;
-use actix_codec::Framed;
 use chrono::Utc;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
@@ -74,7 +74,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config), source: Option<Arc
 
 /// As `spawn_app_with`, on a database the caller made (so it can reach the
 /// same database from a pool of its own).
-pub fn start_on(database: TestDatabase, adjust: impl FnOnce(&mut Config), source: Option<Arc<dyn ConnectionSource>>) -> TestApp {
+pub fn start_on(
+    database: TestDatabase,
+    adjust: impl FnOnce(&mut Config),
+    source: Option<Arc<dyn ConnectionSource>>,
+) -> TestApp {
     let mut config = test_config(&database);
     adjust(&mut config);
     let clock = ManualClock::new(Utc::now());
@@ -150,14 +154,21 @@ impl TestApp {
         assert_eq!(status, 201, "{course}");
         let course_id = course["id"].as_str().expect("course id").to_string();
         for student in students {
-            let (status, body) = self.post(&format!("/api/courses/{course_id}/enroll"), &student.token, json!({})).await;
+            let (status, body) =
+                self.post(&format!("/api/courses/{course_id}/enroll"), &student.token, json!({})).await;
             assert_eq!(status, 201, "{body}");
         }
         course_id
     }
 
     /// A live session of the course starting `starts_in_minutes` from the test clock's now.
-    pub async fn session_in(&self, instructor: &TestUser, course_id: &str, starts_in_minutes: i64, max: Option<i32>) -> String {
+    pub async fn session_in(
+        &self,
+        instructor: &TestUser,
+        course_id: &str,
+        starts_in_minutes: i64,
+        max: Option<i32>,
+    ) -> String {
         let start = classroom::clock::Clock::now(&self.clock) + chrono::Duration::minutes(starts_in_minutes);
         let (status, session) = self
             .post(
@@ -201,12 +212,8 @@ pub enum Incoming {
 
 impl WsClient {
     pub async fn connect(url: &str) -> WsClient {
-        let (_, framed) = awc::Client::new()
-            .ws(url)
-            .max_frame_size(1024 * 1024)
-            .connect()
-            .await
-            .expect("websocket connects");
+        let (_, framed) =
+            awc::Client::new().ws(url).max_frame_size(1024 * 1024).connect().await.expect("websocket connects");
         WsClient { framed, next_ack: 1, pending: VecDeque::new(), answer_pings: true }
     }
 

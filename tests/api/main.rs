@@ -8,6 +8,6 @@ mod persistence;
 mod presence;
 mod rooms;
 mod sessions;
-mod ui;
 mod shutdown;
+mod ui;
 mod ws;

@@ -243,7 +243,11 @@ async fn a_refused_write_fails_alone_and_the_rest_of_its_batch_commits() {
     let writes_before = counter(&state.metrics.persist_writes);
 
     let results = join_all(rows.iter().cloned().map(|row| store(&state, row))).await;
-    assert_eq!(counter(&state.metrics.persist_writes) - writes_before, 50, "the refused write is not counted as committed");
+    assert_eq!(
+        counter(&state.metrics.persist_writes) - writes_before,
+        50,
+        "the refused write is not counted as committed"
+    );
 
     assert_eq!(counter(&state.metrics.persist_batches) - batches_before, 1, "the 51 writes shared one batch");
     assert_eq!(counter(&state.metrics.persist_last_batch_size), 51);
@@ -277,7 +281,11 @@ impl PgAdmin {
     }
 
     fn number(&mut self, query: &str, tag: &str) -> i64 {
-        diesel::sql_query(query).bind::<diesel::sql_types::Text, _>(tag).get_result::<Number>(&mut self.0).expect(query).n
+        diesel::sql_query(query)
+            .bind::<diesel::sql_types::Text, _>(tag)
+            .get_result::<Number>(&mut self.0)
+            .expect(query)
+            .n
     }
 
     /// Terminates the backends whose `application_name` is `tag` (or, with
@@ -312,7 +320,8 @@ impl ConnectionSource for KillAfterCheckout {
         let mut conn = self.pool.get().map_err(|err| err.to_string())?;
         if self.armed.swap(false, Ordering::SeqCst) {
             let db::AnyConnection::Postgresql(pg) = &mut *conn else { panic!("PostgreSQL connection expected") };
-            let pid = diesel::sql_query("SELECT pg_backend_pid()::bigint AS n").get_result::<Number>(pg).expect("pid").n;
+            let pid =
+                diesel::sql_query("SELECT pg_backend_pid()::bigint AS n").get_result::<Number>(pg).expect("pid").n;
             assert_eq!(PgAdmin::connect().terminate(&self.tag, Some(pid)), 1, "the checked-out backend is killed");
         }
         Ok(conn)

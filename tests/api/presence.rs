@@ -197,7 +197,13 @@ async fn privacy_settings_hide_what_they_promise() {
     let (_, settings) = app.get("/api/presence/privacy", &bob.token).await;
     assert_eq!(settings, json!({ "hideActivity": true, "hideLastSeen": true, "appearOffline": false }));
 
-    put(&app, "/api/presence/privacy", &bob, json!({ "hideActivity": false, "hideLastSeen": false, "appearOffline": true })).await;
+    put(
+        &app,
+        "/api/presence/privacy",
+        &bob,
+        json!({ "hideActivity": false, "hideLastSeen": false, "appearOffline": true }),
+    )
+    .await;
     let invisible = presence_of(&mut ada_socket, &bob).await;
     assert_eq!(invisible, json!({ "userId": bob.id, "status": "offline", "activity": null, "lastSeenAt": null }));
     let (_, seen) = app.get(&bob_path, &ada.token).await;
@@ -267,7 +273,10 @@ async fn idling_and_manual_expiry_follow_the_clock() {
     // Bad input is refused, on both paths, with a code that says why.
     let refusals = [
         (json!({ "status": "offline" }), "invalid_status"),
-        (json!({ "status": "busy", "expiresAt": app.clock.now() - chrono::Duration::minutes(1) }), "expiry_not_in_future"),
+        (
+            json!({ "status": "busy", "expiresAt": app.clock.now() - chrono::Duration::minutes(1) }),
+            "expiry_not_in_future",
+        ),
         (json!({ "expiresAt": app.clock.now() + chrono::Duration::minutes(1) }), "expiry_without_status"),
         (json!({ "activity": "x".repeat(101) }), "activity_too_long"),
     ];
@@ -362,7 +371,10 @@ async fn offline_users_are_answered_from_the_stored_row() {
     let bob_id = Uuid::parse_str(&bob.id).unwrap();
     let bob_path = format!("/api/presence/user/{}", bob.id);
     let (_, never) = app.get(&bob_path, &ada.token).await;
-    assert_eq!(never, json!({ "userId": bob.id, "name": "Bob", "status": "offline", "activity": null, "lastSeenAt": null }));
+    assert_eq!(
+        never,
+        json!({ "userId": bob.id, "name": "Bob", "status": "offline", "activity": null, "lastSeenAt": null })
+    );
 
     let mut bob_socket = app.connect(&bob).await;
     bob_socket.request("update-presence", json!({ "status": "busy", "activity": "Reading" })).await;

@@ -90,13 +90,17 @@ async fn chat_is_acked_after_storage_and_reaches_everyone_in_order() {
 
     let refused = ada_socket.request("session-message", json!({ "sessionId": session, "message": "   " })).await;
     assert_eq!(refused["error"]["code"], "empty_message");
-    let not_joined = ada_socket.request("session-message", json!({ "sessionId": Uuid::new_v4(), "message": "hi" })).await;
+    let not_joined =
+        ada_socket.request("session-message", json!({ "sessionId": Uuid::new_v4(), "message": "hi" })).await;
     assert_eq!(not_joined["error"]["code"], "forbidden");
 
     let mut sent = Vec::new();
     for n in 0..20 {
         let ack = ada_socket
-            .request("session-message", json!({ "sessionId": session, "message": format!("question {n}"), "clientMsgId": format!("c{n}") }))
+            .request(
+                "session-message",
+                json!({ "sessionId": session, "message": format!("question {n}"), "clientMsgId": format!("c{n}") }),
+            )
             .await;
         assert_eq!(ack["ok"], true, "{ack}");
         assert_eq!(ack["data"]["message"]["senderName"], "Ada");
@@ -104,7 +108,10 @@ async fn chat_is_acked_after_storage_and_reaches_everyone_in_order() {
     }
     for (n, id) in sent.iter().enumerate() {
         let to_grace = grace_socket.next_event("new-message").await;
-        assert_eq!((&to_grace["data"]["message"]["id"], &to_grace["data"]["message"]["message"]), (id, &json!(format!("question {n}"))));
+        assert_eq!(
+            (&to_grace["data"]["message"]["id"], &to_grace["data"]["message"]["message"]),
+            (id, &json!(format!("question {n}")))
+        );
         let to_ada = ada_socket.next_event("new-message").await;
         assert_eq!(&to_ada["data"]["message"]["id"], id, "the sender gets the fan-out too");
     }
@@ -122,7 +129,9 @@ async fn chat_is_acked_after_storage_and_reaches_everyone_in_order() {
     assert_eq!(stored, 20);
 
     // A resend with the same clientMsgId is the same message, not a new one.
-    let again = ada_socket.request("session-message", json!({ "sessionId": session, "message": "question 19", "clientMsgId": "c19" })).await;
+    let again = ada_socket
+        .request("session-message", json!({ "sessionId": session, "message": "question 19", "clientMsgId": "c19" }))
+        .await;
     assert_eq!(&again["data"]["message"]["id"], sent.last().unwrap());
     assert!(!grace_socket.receives_within("new-message", Duration::from_millis(200)).await, "no duplicate fan-out");
 
@@ -130,7 +139,10 @@ async fn chat_is_acked_after_storage_and_reaches_everyone_in_order() {
     ada_socket.request("typing-in-session", json!({ "sessionId": session })).await;
     let typing = grace_socket.next_event("user-typing").await;
     assert_eq!(typing["data"]["name"], "Ada");
-    assert!(!grace_socket.receives_within("user-typing", Duration::from_millis(200)).await, "typing is throttled per person");
+    assert!(
+        !grace_socket.receives_within("user-typing", Duration::from_millis(200)).await,
+        "typing is throttled per person"
+    );
     assert!(!ada_socket.receives_within("user-typing", Duration::from_millis(100)).await, "not echoed to the typist");
 }
 
@@ -145,7 +157,9 @@ async fn a_reconnecting_client_catches_up_from_its_last_message() {
     ada_socket.close().await;
 
     for n in 0..5 {
-        grace_socket.request("session-message", json!({ "sessionId": session, "message": format!("missed {n}") })).await;
+        grace_socket
+            .request("session-message", json!({ "sessionId": session, "message": format!("missed {n}") }))
+            .await;
     }
     let mut back = app.connect(&ada).await;
     let joined = back.request("join-live-session", json!({ "sessionId": session, "sinceMessageId": last_seen })).await;

@@ -38,11 +38,7 @@ async fn the_calendar_shows_my_sessions_in_a_range() {
     let today = app.session_in(&c.grace, &c.course, 60, None).await;
     let next_week = app.session_in(&c.grace, &c.course, 7 * 24 * 60, None).await;
     let now = classroom::clock::Clock::now(&app.clock);
-    let range = format!(
-        "/api/live-sessions?from={}&to={}",
-        urlencode(now),
-        urlencode(now + Minutes::days(2))
-    );
+    let range = format!("/api/live-sessions?from={}&to={}", urlencode(now), urlencode(now + Minutes::days(2)));
     let (status, list) = app.get(&range, &c.ada.token).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(ids(&list), vec![today.clone()]);
@@ -96,10 +92,16 @@ async fn only_the_instructor_changes_a_session() {
     assert_eq!(app.get(&format!("{path}/messages"), &c.eve.token).await.0, 403);
     assert_eq!(app.get(&format!("/api/live-sessions/{}", uuid::Uuid::new_v4()), &c.ada.token).await.0, 404);
 
-    let (status, edited) = app.request("PUT", &path, Some(&c.grace.token), Some(json!({ "title": "Lifetimes", "maxAttendees": 0 }))).await;
+    let (status, edited) =
+        app.request("PUT", &path, Some(&c.grace.token), Some(json!({ "title": "Lifetimes", "maxAttendees": 0 }))).await;
     assert_eq!((status, edited["error"]["code"].as_str()), (400, Some("invalid_capacity")));
-    let (status, edited) = app.request("PUT", &path, Some(&c.grace.token), Some(json!({ "title": "Lifetimes", "description": "'a" }))).await;
-    assert_eq!((status, edited["title"].as_str(), edited["description"].as_str()), (200, Some("Lifetimes"), Some("'a")));
+    let (status, edited) = app
+        .request("PUT", &path, Some(&c.grace.token), Some(json!({ "title": "Lifetimes", "description": "'a" })))
+        .await;
+    assert_eq!(
+        (status, edited["title"].as_str(), edited["description"].as_str()),
+        (200, Some("Lifetimes"), Some("'a"))
+    );
     let (status, _) = app.request("PUT", &path, Some(&c.grace.token), Some(json!({ "colour": "red" }))).await;
     assert_eq!(status, 400, "unknown fields are refused");
     assert_eq!(app.get(&path, &c.ada.token).await.1["title"], "Lifetimes", "the edit is stored");
@@ -130,7 +132,9 @@ async fn a_whole_session_start_to_end_with_q_and_a_and_attendance() {
     assert_eq!((status, again["error"]["code"].as_str()), (409, Some("invalid_status_change")));
 
     // Q&A: an anonymous question, an upvote, answered by the instructor.
-    let asked = ada.request("ask-question", json!({ "sessionId": session, "question": "What is 'static?", "anonymous": true })).await;
+    let asked = ada
+        .request("ask-question", json!({ "sessionId": session, "question": "What is 'static?", "anonymous": true }))
+        .await;
     assert_eq!(asked["ok"], true, "{asked}");
     let question = asked["data"]["question"]["id"].clone();
     let seen_by_grace = grace.next_event("questions-updated").await;
@@ -138,10 +142,16 @@ async fn a_whole_session_start_to_end_with_q_and_a_and_attendance() {
     let mut bob = app.connect(&c.bob).await;
     let joined = bob.request("join-live-session", json!({ "sessionId": session })).await;
     assert!(joined["data"]["questions"][0]["askedBy"].is_null(), "classmates do not: {joined}");
-    assert_eq!(ada.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await["error"]["code"], "own_question");
+    assert_eq!(
+        ada.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await["error"]["code"],
+        "own_question"
+    );
     let voted = bob.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await;
     assert_eq!(voted["data"]["question"]["votes"], 1);
-    assert_eq!(bob.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await["error"]["code"], "already_voted");
+    assert_eq!(
+        bob.request("upvote-question", json!({ "sessionId": session, "questionId": question })).await["error"]["code"],
+        "already_voted"
+    );
     let refused = bob.request("answer-question", json!({ "sessionId": session, "questionId": question })).await;
     assert_eq!(refused["error"]["code"], "forbidden", "students do not moderate");
     let answered = grace.request("answer-question", json!({ "sessionId": session, "questionId": question })).await;
@@ -152,16 +162,23 @@ async fn a_whole_session_start_to_end_with_q_and_a_and_attendance() {
     }
     assert_eq!(last["data"]["questions"][0]["votes"], 1);
     let (_, stored) = app.get(&format!("{path}/questions"), &c.bob.token).await;
-    assert_eq!((stored[0]["status"].as_str(), stored[0]["votes"].as_u64()), (Some("answered"), Some(1)), "Q&A is stored");
+    assert_eq!(
+        (stored[0]["status"].as_str(), stored[0]["votes"].as_u64()),
+        (Some("answered"), Some(1)),
+        "Q&A is stored"
+    );
 
     // Chat history with paging, newest last.
     for n in 0..5 {
         ada.request("session-message", json!({ "sessionId": session, "message": format!("m{n}") })).await;
     }
     let (_, page) = app.get(&format!("{path}/messages?limit=2"), &c.bob.token).await;
-    let texts = |page: &Value| page.as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let texts = |page: &Value| {
+        page.as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
     assert_eq!(texts(&page), vec!["m3", "m4"]);
-    let (_, older) = app.get(&format!("{path}/messages?limit=2&before={}", page[0]["id"].as_str().unwrap()), &c.bob.token).await;
+    let (_, older) =
+        app.get(&format!("{path}/messages?limit=2&before={}", page[0]["id"].as_str().unwrap()), &c.bob.token).await;
     assert_eq!(texts(&older), vec!["m1", "m2"]);
 
     // Twenty minutes in Ada leaves and comes back; the session ends ten minutes later.
@@ -205,13 +222,20 @@ async fn reminders_arrive_once_online_and_are_stored_for_the_others() {
     let first = ada.next_event("notification").await;
     assert_eq!(first["data"]["kind"], "session_reminder_15min");
     assert_eq!(first["data"]["data"]["sessionId"].as_str(), Some(session.as_str()));
-    assert!(!ada.receives_within("notification", Duration::from_millis(200)).await, "a second pass sends nothing again");
+    assert!(
+        !ada.receives_within("notification", Duration::from_millis(200)).await,
+        "a second pass sends nothing again"
+    );
 
     app.clock.advance(Minutes::minutes(10));
     tick().await.unwrap();
     assert_eq!(ada.next_event("notification").await["data"]["kind"], "session_reminder_5min");
     app.post(&format!("/api/live-sessions/{session}/start"), &c.grace.token, json!({})).await;
-    assert_eq!(ada.next_event("notification").await["data"]["kind"], "session_reminder_started", "the start is announced at once");
+    assert_eq!(
+        ada.next_event("notification").await["data"]["kind"],
+        "session_reminder_started",
+        "the start is announced at once"
+    );
 
     // Bob was offline: his reminders wait for him, each once.
     let (_, bobs) = app.get("/api/notifications", &c.bob.token).await;
@@ -239,7 +263,11 @@ async fn a_session_left_running_ends_by_itself_and_cancelled_ones_stay_closed() 
 
     app.clock.advance(Minutes::minutes(60 + app.state.config.auto_end_grace_minutes - 1));
     app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
-    assert_eq!(app.get(&format!("/api/live-sessions/{session}"), &c.ada.token).await.1["status"], "active", "within the grace");
+    assert_eq!(
+        app.get(&format!("/api/live-sessions/{session}"), &c.ada.token).await.1["status"],
+        "active",
+        "within the grace"
+    );
     app.clock.advance(Minutes::minutes(2));
     app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
     assert_eq!(ada.next_event("session-status-changed").await["data"]["status"], "ended");

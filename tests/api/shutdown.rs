@@ -120,7 +120,8 @@ async fn sigterm_with_writes_in_flight_loses_no_acknowledged_write() {
 
     let email = format!("ada-{}@example.com", uuid::Uuid::new_v4().simple());
     let registration = json!({ "email": email, "password": "correct horse", "name": "Ada", "role": "instructor" });
-    let (status, body) = post(&client, &format!("{base}/api/auth/register"), None, registration).await.expect("register answered");
+    let (status, body) =
+        post(&client, &format!("{base}/api/auth/register"), None, registration).await.expect("register answered");
     assert_eq!(status, 201, "{body}");
     let token = body["token"].as_str().expect("token").to_string();
 

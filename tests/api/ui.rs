@@ -16,7 +16,13 @@ async fn the_ui_is_served_with_its_assets_and_a_fallback() {
     assert_eq!(script.status(), 200);
     assert!(script.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/javascript"));
     let etag = script.headers().get("etag").unwrap().clone();
-    let again = app.client.get(format!("{}/js/app.js", app.address)).insert_header(("If-None-Match", etag)).send().await.unwrap();
+    let again = app
+        .client
+        .get(format!("{}/js/app.js", app.address))
+        .insert_header(("If-None-Match", etag))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 304, "an unchanged asset is not sent again");
 
     let mut deep = get("/sessions/somewhere").await.unwrap();

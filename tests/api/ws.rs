@@ -65,7 +65,8 @@ async fn an_oversize_frame_is_refused_with_1009() {
     let ada = app.register("Ada", "student").await;
     let mut socket = app.connect(&ada).await;
     socket.next_event("connected").await;
-    let huge = json!({ "event": "session-message", "data": { "message": "x".repeat(100 * 1024) }, "ack": 1 }).to_string();
+    let huge =
+        json!({ "event": "session-message", "data": { "message": "x".repeat(100 * 1024) }, "ack": 1 }).to_string();
     socket.send_text(huge).await;
     let error = socket.next_json().await;
     assert_eq!(error["data"]["code"], "too_large", "{error}");
@@ -89,7 +90,12 @@ async fn a_flood_of_frames_is_rate_limited() {
     let mut socket = app.connect(&ada).await;
     socket.next_event("connected").await;
     for ack in 1..=20u64 {
-        socket.send_text(json!({ "event": "leave-live-session", "data": { "sessionId": uuid::Uuid::new_v4() }, "ack": ack }).to_string()).await;
+        socket
+            .send_text(
+                json!({ "event": "leave-live-session", "data": { "sessionId": uuid::Uuid::new_v4() }, "ack": ack })
+                    .to_string(),
+            )
+            .await;
     }
     let mut codes = Vec::new();
     for ack in 1..=20u64 {
@@ -118,8 +124,7 @@ async fn a_silent_socket_is_closed_after_the_timeout() {
     silent.next_event("connected").await;
 
     // Both read at once, so the live one keeps answering pings meanwhile.
-    let (silent_close, alive_frame) =
-        tokio::join!(silent.closed(), alive.next_incoming(Duration::from_millis(900)));
+    let (silent_close, alive_frame) = tokio::join!(silent.closed(), alive.next_incoming(Duration::from_millis(900)));
     assert_eq!(silent_close, Some(4001), "no pong, no frame: heartbeat timeout");
     // The one that answers pings is still open well past the timeout.
     match alive_frame {
@@ -146,7 +151,8 @@ async fn connections_per_user_are_limited() {
 async fn only_ws_takes_upgrades() {
     let app = spawn_app().await;
     let ada = app.register("Ada", "student").await;
-    let refused = awc::Client::new().ws(format!("ws://127.0.0.1:{}/api/courses?token={}", app.port, ada.token)).connect().await;
+    let refused =
+        awc::Client::new().ws(format!("ws://127.0.0.1:{}/api/courses?token={}", app.port, ada.token)).connect().await;
     match refused {
         Err(awc::error::WsClientError::InvalidResponseStatus(status)) => assert_eq!(status.as_u16(), 404),
         Err(other) => panic!("unexpected error {other}"),

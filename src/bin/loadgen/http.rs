@@ -33,9 +33,16 @@ impl Target {
     }
 
     /// One request; returns the status and the body parsed as JSON (Null if empty or not JSON).
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<(u16, Value), String> {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
         let call = async {
-            let mut stream = TcpStream::connect(self.addr).await.map_err(|err| format!("connect {}: {err}", self.addr))?;
+            let mut stream =
+                TcpStream::connect(self.addr).await.map_err(|err| format!("connect {}: {err}", self.addr))?;
             let body = body.map(|b| b.to_string()).unwrap_or_default();
             let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
             let head = format!(
@@ -49,11 +56,20 @@ impl Target {
             stream.read_to_end(&mut answer).await.map_err(|err| err.to_string())?;
             parse_response(&answer)
         };
-        tokio::time::timeout(Duration::from_secs(60), call).await.map_err(|_| format!("{method} {path}: no answer within 60 s"))?
+        tokio::time::timeout(Duration::from_secs(60), call)
+            .await
+            .map_err(|_| format!("{method} {path}: no answer within 60 s"))?
     }
 
     /// As `request`, failing unless the status is `want`.
-    pub async fn expect(&self, want: u16, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> Result<Value, String> {
+    pub async fn expect(
+        &self,
+        want: u16,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
         let (status, value) = self.request(method, path, token, body).await?;
         if status != want {
             return Err(format!("{method} {path}: expected {want}, got {status}: {value}"));
@@ -125,7 +141,14 @@ pub struct SeededUser {
 /// Builds users, a course and sessions through the public API (slow: one
 /// Argon2 hash per user on the server; meant for a few hundred users).
 pub async fn setup_via_rest(target: &Target, users: usize, sessions: usize) -> Result<Tokens, String> {
-    let run = format!("{:08x}", std::process::id() ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u32).unwrap_or(0)));
+    let run = format!(
+        "{:08x}",
+        std::process::id()
+            ^ (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u32)
+                .unwrap_or(0))
+    );
     let register = |name: String, role: &'static str| {
         let target = target.clone();
         let run = run.clone();
@@ -137,7 +160,9 @@ pub async fn setup_via_rest(target: &Target, users: usize, sessions: usize) -> R
         }
     };
     let instructor = register("instructor".into(), "instructor").await?;
-    let course = target.expect(201, "POST", "/api/courses", Some(&instructor.token), Some(&json!({ "title": format!("Load {run}") }))).await?;
+    let course = target
+        .expect(201, "POST", "/api/courses", Some(&instructor.token), Some(&json!({ "title": format!("Load {run}") })))
+        .await?;
     let course_id = course["id"].as_str().ok_or("course: no id")?.to_string();
     // A minute ago: the join window is open and no reminder is due.
     let start = rfc3339_from_now(-60);
@@ -152,7 +177,8 @@ pub async fn setup_via_rest(target: &Target, users: usize, sessions: usize) -> R
     let mut created = Vec::with_capacity(users);
     let mut index = 0;
     while index < users {
-        let batch: Vec<_> = (index..(index + 8).min(users)).map(|i| register(format!("student{i}"), "student")).collect();
+        let batch: Vec<_> =
+            (index..(index + 8).min(users)).map(|i| register(format!("student{i}"), "student")).collect();
         for user in futures_join(batch).await {
             let user = user?;
             let path = format!("/api/courses/{course_id}/enroll");

@@ -260,7 +260,12 @@ async fn run(args: Args) -> Result<(), String> {
             let passed = result.passes(args.p99_limit_ms);
             let summary = result.to_json();
             if !args.json {
-                eprintln!("\rstep {step}: {:.2} msg/s per user -> {}{}", rate, result.one_line(), if passed { "" } else { "  (limit passed)" });
+                eprintln!(
+                    "\rstep {step}: {:.2} msg/s per user -> {}{}",
+                    rate,
+                    result.one_line(),
+                    if passed { "" } else { "  (limit passed)" }
+                );
             }
             steps.push(summary.clone());
             if !passed {
@@ -317,7 +322,8 @@ impl Shape {
 async fn load_tokens(args: &Args, target: &Target, users: usize, sessions: usize) -> Result<Tokens, String> {
     let tokens = if let Some(path) = &args.tokens {
         let text = std::fs::read(path).map_err(|err| format!("cannot read {path}: {err}"))?;
-        serde_json::from_slice::<Tokens>(&text).map_err(|err| format!("{path} is not a seed-load tokens file: {err}"))?
+        serde_json::from_slice::<Tokens>(&text)
+            .map_err(|err| format!("{path} is not a seed-load tokens file: {err}"))?
     } else if args.rest_setup {
         if !args.quiet {
             eprintln!("registering {users} users and {sessions} session(s) through REST...");
@@ -342,7 +348,9 @@ async fn load_tokens(args: &Args, target: &Target, users: usize, sessions: usize
 /// Source addresses for `count` sockets: none (the kernel's choice) when one
 /// address's ports suffice, else 127.0.0.2, 127.0.0.3, ...
 fn sources(args: &Args, count: usize) -> Vec<IpAddr> {
-    let wanted = args.source_ips.unwrap_or_else(|| if count > SOCKETS_PER_SOURCE { count.div_ceil(SOCKETS_PER_SOURCE) } else { 0 });
+    let wanted =
+        args.source_ips
+            .unwrap_or_else(|| if count > SOCKETS_PER_SOURCE { count.div_ceil(SOCKETS_PER_SOURCE) } else { 0 });
     (0..wanted).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, (2 + args.source_base + i).min(254) as u8))).collect()
 }
 
@@ -438,7 +446,8 @@ impl Room {
         // Every socket joined or failed, within a bound.
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let (joined, failed) = (room.shared.joined.load(Ordering::Relaxed), room.shared.failed.load(Ordering::Relaxed));
+            let (joined, failed) =
+                (room.shared.joined.load(Ordering::Relaxed), room.shared.failed.load(Ordering::Relaxed));
             if !args.quiet {
                 progress(&format!(
                     "setup: {} connected, {joined} joined, {failed} failed of {count}",
@@ -469,7 +478,9 @@ impl Room {
                 eprintln!("\r{failed} socket(s) failed to connect or join; first errors: {errors:#?}");
             }
             if failed == count {
-                return Err("no socket could join; is the server running, and were the tokens seeded into its database?".into());
+                return Err(
+                    "no socket could join; is the server running, and were the tokens seeded into its database?".into(),
+                );
             }
         }
         Ok(Room { setup_secs, ..room })
@@ -545,7 +556,8 @@ impl Room {
         }
         let window_secs = started.elapsed().as_secs_f64();
         let after = server::snapshot(&self.shared.target, self.server_pid).await;
-        let harness_cpu = server::cpu_seconds(std::process::id()).zip(harness_before).map(|(after, before)| after - before);
+        let harness_cpu =
+            server::cpu_seconds(std::process::id()).zip(harness_before).map(|(after, before)| after - before);
         let tally = stats::collect(false);
         StepResult {
             step,
@@ -597,7 +609,11 @@ impl StepResult {
 
     fn passes(&self, p99_limit_ms: f64) -> bool {
         let [_, _, p99, _] = percentiles_ms(&self.tally.e2e);
-        self.loss() == 0 && self.tally.acks_err == 0 && self.dropped == 0 && p99 <= p99_limit_ms && self.tally.received > 0
+        self.loss() == 0
+            && self.tally.acks_err == 0
+            && self.dropped == 0
+            && p99 <= p99_limit_ms
+            && self.tally.received > 0
     }
 
     fn one_line(&self) -> String {
@@ -610,7 +626,9 @@ impl StepResult {
             ack99,
             self.loss(),
             self.tally.acks_err,
-            self.server_cpu().map(|cpu| format!(", {:.2} us CPU/delivery", cpu * 1e6 / self.tally.received.max(1) as f64)).unwrap_or_default()
+            self.server_cpu()
+                .map(|cpu| format!(", {:.2} us CPU/delivery", cpu * 1e6 / self.tally.received.max(1) as f64))
+                .unwrap_or_default()
         )
     }
 
@@ -943,7 +961,8 @@ async fn join_ack(conn: &mut WsConn) -> Result<(), String> {
             return result;
         }
         conn.stream.readable().await.map_err(|err| err.to_string())?;
-        let read = conn.read_ready(&mut |frame| handle(frame, &mut outcome, &mut pongs)).map_err(|err| err.to_string())?;
+        let read =
+            conn.read_ready(&mut |frame| handle(frame, &mut outcome, &mut pongs)).map_err(|err| err.to_string())?;
         for payload in pongs.drain(..) {
             conn.pong(&payload).await.map_err(|err| err.to_string())?;
         }
@@ -1083,7 +1102,13 @@ async fn idle_worker(args: &Args, target: &Target) -> Result<(), String> {
     let room = Room::open_plans(&quiet, target, plans, 0).await?;
     let connect = stats::lock(&room.shared.connect_hist).clone();
     let [p50, _, p99, _] = percentiles_ms(&connect);
-    println!("ready {} {} {:.2} {:.2}", room.shared.connected.load(Ordering::Relaxed), room.shared.failed.load(Ordering::Relaxed), p50, p99);
+    println!(
+        "ready {} {} {:.2} {:.2}",
+        room.shared.connected.load(Ordering::Relaxed),
+        room.shared.failed.load(Ordering::Relaxed),
+        p50,
+        p99
+    );
     let _ = std::io::stdout().flush();
     // Hold until the parent closes our stdin (or an hour passes: every run is bounded).
     let _ = tokio::time::timeout(
@@ -1152,8 +1177,11 @@ async fn soak(args: &Args, target: &Target) -> Result<(), String> {
     }
     tokio::time::sleep(Duration::from_secs(75)).await;
     let metrics = target.get_text("/metrics").await.unwrap_or_default();
-    let actors: Vec<String> =
-        metrics.lines().filter(|line| line.starts_with("classroom_actors{") || line.starts_with("classroom_ws_connections ")).map(String::from).collect();
+    let actors: Vec<String> = metrics
+        .lines()
+        .filter(|line| line.starts_with("classroom_actors{") || line.starts_with("classroom_ws_connections "))
+        .map(String::from)
+        .collect();
     let end = server::snapshot(target, args.server_pid).await;
     let report = json!({
         "scenario": "Soak",
@@ -1222,7 +1250,8 @@ fn step_table(out: &mut String, report: &Value, steps: &[Value]) {
         "ack p50", "ack p99", "ack max", "ack err", "CPU us/d", "CPU %", "RSS MiB"
     );
     for step in steps {
-        let rss = step["serverRssBytes"].as_f64().map(|b| format!("{:.1}", b / 1048576.0)).unwrap_or_else(|| "-".into());
+        let rss =
+            step["serverRssBytes"].as_f64().map(|b| format!("{:.1}", b / 1048576.0)).unwrap_or_else(|| "-".into());
         let _ = writeln!(
             out,
             "{:>4} {:>9} {:>8} {:>9} {:>10} {:>10} {:>6} | {:>7} {:>7} {:>7} {:>8} | {:>7} {:>7} {:>8} {:>7} | {:>8} {:>6} {:>8}",
@@ -1249,7 +1278,11 @@ fn step_table(out: &mut String, report: &Value, steps: &[Value]) {
             let _ = writeln!(out, "     ack errors, e.g. {}", samples[0]);
         }
         if step["socketsDropped"].as_u64().unwrap_or(0) > 0 {
-            let _ = writeln!(out, "     {} socket(s) closed by the server, codes {}", step["socketsDropped"], step["closeCodes"]);
+            let _ = writeln!(
+                out,
+                "     {} socket(s) closed by the server, codes {}",
+                step["socketsDropped"], step["closeCodes"]
+            );
         }
     }
     if let Some(errors) = setup["errors"].as_array().filter(|e| !e.is_empty()) {
@@ -1285,7 +1318,11 @@ fn table(out: &mut String, prefix: &str, value: &Value) {
             let text = match other {
                 Value::Number(n) => {
                     let f = n.as_f64().unwrap_or(0.0);
-                    if prefix.ends_with("Bytes") && f > 1e6 { format!("{n}  ({:.1} MiB)", f / 1048576.0) } else { n.to_string() }
+                    if prefix.ends_with("Bytes") && f > 1e6 {
+                        format!("{n}  ({:.1} MiB)", f / 1048576.0)
+                    } else {
+                        n.to_string()
+                    }
                 }
                 Value::String(s) => s.clone(),
                 Value::Null => "-".into(),

@@ -47,7 +47,13 @@ pub struct WsConn {
 
 /// Opens a TCP connection from `source` (port chosen by the kernel) to
 /// `target`, then upgrades it to a WebSocket at `path`.
-pub async fn connect(target: SocketAddr, source: Option<IpAddr>, host: &str, path: &str, mask_seed: u32) -> io::Result<WsConn> {
+pub async fn connect(
+    target: SocketAddr,
+    source: Option<IpAddr>,
+    host: &str,
+    path: &str,
+    mask_seed: u32,
+) -> io::Result<WsConn> {
     let socket = if target.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     if let Some(ip) = source {
         socket.bind(SocketAddr::new(ip, 0))?;

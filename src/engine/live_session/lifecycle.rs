@@ -131,7 +131,9 @@ impl Handler<RoomCommand> for LiveSessionActor {
             }
             let _ = reply.send(Ok(view));
         }));
-        Box::pin(async move { answer.await.unwrap_or_else(|_| Err(AppError::unavailable("room_unavailable", "Please retry."))) })
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| Err(AppError::unavailable("room_unavailable", "Please retry.")))
+        })
     }
 }
 
@@ -163,8 +165,10 @@ pub async fn command_room(
     let message = || RoomCommand { by: by.clone(), command: command.clone() };
     match registry.live_session(session_id).send(message()).await {
         Ok(result) => result,
-        Err(_) => registry.live_session(session_id).send(message()).await.map_err(|_| {
-            AppError::unavailable("room_unavailable", "The session's room restarted; please retry.")
-        })?,
+        Err(_) => registry
+            .live_session(session_id)
+            .send(message())
+            .await
+            .map_err(|_| AppError::unavailable("room_unavailable", "The session's room restarted; please retry."))?,
     }
 }

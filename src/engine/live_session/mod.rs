@@ -191,7 +191,12 @@ impl LiveSessionActor {
         self.awaiting_return.remove(&user.id);
         self.members.insert(
             connection.id,
-            Member { user_id: user.id, leads, push: connection.push.clone(), disconnect: connection.disconnect.clone() },
+            Member {
+                user_id: user.id,
+                leads,
+                push: connection.push.clone(),
+                disconnect: connection.disconnect.clone(),
+            },
         );
         true
     }
@@ -368,7 +373,8 @@ impl LiveSessionActor {
                     return;
                 }
             };
-            let mut missed: Vec<ChatMessage> = rows.into_iter().filter_map(|(row, name)| message_from_row(row, name)).collect();
+            let mut missed: Vec<ChatMessage> =
+                rows.into_iter().filter_map(|(row, name)| message_from_row(row, name)).collect();
             let last_stored = missed.last().map(|m| m.seq).unwrap_or(i64::MAX);
             missed.extend(act.recent.iter().filter(|m| m.seq > last_stored).cloned());
             act.push_messages(connection_id, &missed);
@@ -512,8 +518,10 @@ impl Handler<PostMessage> for LiveSessionActor {
         };
         // A resend of a message we already have (same sender, same clientMsgId).
         if let Some(client_msg_id) = &post.client_msg_id {
-            if let Some(earlier) =
-                self.recent.iter().find(|m| m.sender_id == post.user.id && m.client_msg_id.as_ref() == Some(client_msg_id))
+            if let Some(earlier) = self
+                .recent
+                .iter()
+                .find(|m| m.sender_id == post.user.id && m.client_msg_id.as_ref() == Some(client_msg_id))
             {
                 let earlier = earlier.clone();
                 return Box::pin(async move { Ok(earlier) });

@@ -41,7 +41,10 @@ impl LiveSessionActor {
 }
 
 /// Waits for a write and turns its outcome into the ack's result.
-async fn stored<T>(write: impl std::future::Future<Output = Result<(), crate::engine::persistence::PersistError>>, value: T) -> AppResult<T> {
+async fn stored<T>(
+    write: impl std::future::Future<Output = Result<(), crate::engine::persistence::PersistError>>,
+    value: T,
+) -> AppResult<T> {
     write.await.map_err(AppError::from)?;
     Ok(value)
 }
@@ -75,7 +78,10 @@ impl Handler<AskQuestion> for LiveSessionActor {
             };
             let question = self.questions.ask(question)?.clone();
             // The asker may always see their own name on their question.
-            let view = QuestionBoard::view(&question, if audience == Audience::Leaders { audience } else { Audience::Leaders });
+            let view = QuestionBoard::view(
+                &question,
+                if audience == Audience::Leaders { audience } else { Audience::Leaders },
+            );
             Ok::<_, AppError>((question, view))
         })();
         let (question, view) = match asked {
