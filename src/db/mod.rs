@@ -117,8 +117,11 @@ pub struct Db {
     read_permits: Arc<Semaphore>,
 }
 
-/// As long as a read may wait for a connection, like the pool's own timeout.
-const READ_WAIT: Duration = Duration::from_secs(2);
+/// How long a read may queue for a connection. Longer than the pool's own
+/// 2 s (which tells quickly that the database is away): in a join storm
+/// reads queue behind each other on a busy machine, and a join that waits a
+/// few seconds beats one refused.
+const READ_WAIT: Duration = Duration::from_secs(10);
 
 impl Db {
     /// Opens the pool and brings the schema up to date.
@@ -155,15 +158,16 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> AppResult<T> + Send + 'static,
     {
-        let _permit =
-            tokio::time::timeout(READ_WAIT, self.read_permits.acquire()).await.ok().and_then(Result::ok).ok_or_else(
-                || {
-                    log::error!("database: no connection free within {READ_WAIT:?}");
-                    AppError::database_unavailable()
-                },
-            )?;
+        let waited = tokio::time::timeout(READ_WAIT, Arc::clone(&self.read_permits).acquire_owned()).await;
+        let Ok(Ok(permit)) = waited else {
+            log::error!("database: no connection free within {READ_WAIT:?}");
+            return Err(AppError::database_unavailable());
+        };
         let pool = self.pool.clone();
         actix_web::web::block(move || {
+            // Released on this thread when the query is done, not when the
+            // caller's thread (maybe busy) next polls the future.
+            let _permit = permit;
             let mut conn = pool.get()?;
             query(&mut conn)
         })
