@@ -292,14 +292,21 @@ async fn idling_and_manual_expiry_follow_the_clock() {
     assert_eq!(mine["activity"], Value::Null, "refused changes changed nothing");
 }
 
-#[actix_web::test]
-async fn joining_a_live_session_shows_in_the_activity() {
+/// Grace's session (starting now) in the course of Ada and Bob, both
+/// connected, Ada already hearing of Bob.
+async fn session_with_ada_watching_bob() -> (TestApp, TestUser, TestUser, String, WsClient, WsClient) {
     let app = spawn_app().await;
     let (grace, ada, bob, course) = classmates(&app).await;
     let session = app.session_in(&grace, &course, 0, None).await;
     let mut ada_socket = app.connect(&ada).await;
     let mut bob_socket = app.connect(&bob).await;
     presence_of(&mut ada_socket, &bob).await;
+    (app, grace, bob, session, ada_socket, bob_socket)
+}
+
+#[actix_web::test]
+async fn joining_a_live_session_shows_in_the_activity() {
+    let (_app, _, bob, session, mut ada_socket, mut bob_socket) = session_with_ada_watching_bob().await;
 
     let joined = bob_socket.request("join-live-session", json!({ "sessionId": session })).await;
     assert_eq!(joined["ok"], true, "{joined}");
@@ -318,12 +325,7 @@ async fn joining_a_live_session_shows_in_the_activity() {
 
 #[actix_web::test]
 async fn the_session_line_goes_when_the_instructor_ends_the_session() {
-    let app = spawn_app().await;
-    let (grace, ada, bob, course) = classmates(&app).await;
-    let session = app.session_in(&grace, &course, 0, None).await;
-    let mut ada_socket = app.connect(&ada).await;
-    let mut bob_socket = app.connect(&bob).await;
-    presence_of(&mut ada_socket, &bob).await;
+    let (app, grace, bob, session, mut ada_socket, mut bob_socket) = session_with_ada_watching_bob().await;
     let path = format!("/api/live-sessions/{session}");
     let (status, _) = app.post(&format!("{path}/start"), &grace.token, json!({})).await;
     assert_eq!(status, 200);
