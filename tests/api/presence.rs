@@ -299,7 +299,7 @@ async fn session_with_ada_watching_bob() -> (TestApp, TestUser, TestUser, String
     let (grace, ada, bob, course) = classmates(&app).await;
     let session = app.session_in(&grace, &course, 0, None).await;
     let mut ada_socket = app.connect(&ada).await;
-    let mut bob_socket = app.connect(&bob).await;
+    let bob_socket = app.connect(&bob).await;
     presence_of(&mut ada_socket, &bob).await;
     (app, grace, bob, session, ada_socket, bob_socket)
 }
