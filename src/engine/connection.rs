@@ -63,10 +63,7 @@ impl ConnectionActor {
     /// the current thread's arbiter. `already_read`: bytes that came with
     /// the handshake request.
     pub fn start_on(socket: tokio::net::TcpStream, already_read: BytesMut, user: AuthUser, registry: Arc<Registry>) {
-        // The handshake is written; from now on every frame is small and urgent.
-        if let Err(err) = socket.set_nodelay(true) {
-            log::debug!("TCP_NODELAY not set: {err}");
-        }
+        // TCP_NODELAY is already set, at accept (startup.rs).
         let socket = Rc::new(socket);
         let reader = FrameReader::new(Rc::clone(&socket), registry.deps.config.ws_max_frame_bytes, already_read);
         let writer = FrameWriter::new(socket);

@@ -126,10 +126,6 @@ impl FrameWriter {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
     /// How far behind the client is, beyond what the kernel holds for it.
     pub fn pending_bytes(&self) -> usize {
         self.pending.len()
