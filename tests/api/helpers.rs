@@ -322,3 +322,16 @@ impl WsClient {
         let _ = self.framed.send(Message::Close(None)).await;
     }
 }
+
+/// Whether `condition` comes true within [`WAIT`], polled every few
+/// milliseconds: for state no event announces (counters, actor registries).
+pub async fn eventually(condition: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !condition() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    true
+}

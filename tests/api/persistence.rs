@@ -25,7 +25,7 @@ use classroom::db::{self, Db, Pool, PooledConnection};
 use classroom::engine::persistence::{ConnectionSource, PersistError};
 use classroom::state::AppState;
 
-use crate::helpers::{fresh_database, spawn_app, spawn_app_with, start_on, TestApp};
+use crate::helpers::{eventually, fresh_database, spawn_app, spawn_app_with, start_on, TestApp};
 
 /// A course row taught by `instructor_id`, with a fresh id.
 fn course(instructor_id: &str, title: String) -> CourseRow {
@@ -63,15 +63,6 @@ async fn stored(state: &AppState, id: &str) -> Option<CourseRow> {
 
 fn counter(value: &std::sync::atomic::AtomicU64) -> u64 {
     value.load(Ordering::Relaxed)
-}
-
-/// Polls `condition` every few milliseconds; panics with `what` after 10 s.
-async fn eventually(what: &str, condition: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
-        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// A connection source over a real pool that can be switched off, as if the
@@ -174,7 +165,10 @@ async fn writes_wait_out_a_database_outage_and_all_land_afterwards() {
         .collect();
 
     // Two failed attempts: the batch went back to the buffer and was retried.
-    eventually("the batch was retried twice", || counter(&state.metrics.persist_retries) >= 2).await;
+    assert!(
+        eventually(|| counter(&state.metrics.persist_retries) >= 2).await,
+        "timed out waiting until the batch was retried twice"
+    );
     assert_eq!(answered.load(Ordering::SeqCst), 0, "a write was answered while the database was away");
     assert_eq!(course_count(&state, &instructor.id).await, 0, "nothing can be stored while the database is away");
     assert_eq!(counter(&state.metrics.persist_queue_depth), 100, "all 100 writes are kept");
@@ -206,7 +200,10 @@ async fn past_its_capacity_the_buffer_refuses_at_once_and_keeps_the_rest() {
             })
         })
         .collect();
-    eventually("the first 10 writes are buffered", || counter(&state.metrics.persist_queue_depth) == 10).await;
+    assert!(
+        eventually(|| counter(&state.metrics.persist_queue_depth) == 10).await,
+        "timed out waiting until the first 10 writes are buffered"
+    );
 
     let eleventh = course(&instructor.id, "One too many".into());
     let eleventh_id = eleventh.id.clone();
@@ -216,7 +213,10 @@ async fn past_its_capacity_the_buffer_refuses_at_once_and_keeps_the_rest() {
     assert!(matches!(refused, Err(PersistError::Overloaded)), "got {refused:?}");
     assert_eq!(counter(&state.metrics.persist_refused), 1);
 
-    eventually("the kept batch was retried", || counter(&state.metrics.persist_retries) >= 1).await;
+    assert!(
+        eventually(|| counter(&state.metrics.persist_retries) >= 1).await,
+        "timed out waiting until the kept batch was retried"
+    );
     assert_eq!(answered.load(Ordering::SeqCst), 0, "a kept write was answered while the database was away");
 
     source.set_down(false);

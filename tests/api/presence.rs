@@ -16,7 +16,7 @@ use uuid::Uuid;
 use classroom::clock::Clock;
 use classroom::engine::presence::{Reevaluate, MIN_PUBLISH_GAP};
 
-use crate::helpers::{spawn_app, spawn_app_with, Incoming, TestApp, TestUser, WsClient};
+use crate::helpers::{eventually, spawn_app, spawn_app_with, Incoming, TestApp, TestUser, WsClient};
 
 /// Long enough for a push that is coming to arrive; used for "nothing comes".
 const QUIET: Duration = Duration::from_millis(400);
@@ -383,14 +383,7 @@ async fn offline_users_are_answered_from_the_stored_row() {
     app.clock.advance(chrono::Duration::minutes(3));
     let left_at = app.clock.now();
     bob_socket.close().await;
-    let mut stopped = false;
-    for _ in 0..300 {
-        if app.state.registry.existing_presence(bob_id).is_none() {
-            stopped = true;
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
+    let stopped = eventually(|| app.state.registry.existing_presence(bob_id).is_none()).await;
     assert!(stopped, "the actor stops once the linger is over and its writes are in");
 
     let (status, seen) = app.get(&bob_path, &ada.token).await;
@@ -408,17 +401,6 @@ async fn offline_users_are_answered_from_the_stored_row() {
     let ack = again.request("update-presence", json!({})).await;
     assert_eq!(ack["data"]["presence"]["status"], "busy", "{ack}");
     assert_eq!(ack["data"]["presence"]["activity"], Value::Null, "a stale activity is not restored");
-}
-
-/// Waits until `done` holds, for up to three seconds.
-async fn eventually(mut done: impl FnMut() -> bool) -> bool {
-    for _ in 0..300 {
-        if done() {
-            return true;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
 }
 
 #[actix_web::test]
