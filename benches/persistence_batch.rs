@@ -76,6 +76,8 @@ impl Target {
             message_type: "text".into(),
             client_msg_id: None,
             created_at: to_db_time(Utc::now()),
+            edited_at: None,
+            deleted_at: None,
         }
     }
 }
@@ -105,8 +107,9 @@ fn bench_database(c: &mut Criterion, name: &str, target: &Target) {
                 let rows: Vec<ChatMessageRow> = (0..ROWS).map(|_| target.row()).collect();
                 let Ok(mut conn) = target.db.pool.get() else { panic!("no database connection") };
                 let started = Instant::now();
-                let stored =
-                    conn.transaction(|conn| rows.iter().try_for_each(|row| db::chat::insert_message(conn, row)));
+                let stored = conn.transaction(|conn| {
+                    rows.iter().try_for_each(|row| db::chat::insert_message(conn, row).map(|_| ()))
+                });
                 total += started.elapsed();
                 if let Err(err) = stored {
                     panic!("insert failed: {err}");

@@ -7,8 +7,9 @@ use chrono::Utc;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use uuid::Uuid;
 
-use classroom::domain::chat::ChatMessage;
-use classroom::protocol::{event_frame, events, parse_client_frame};
+use classroom::domain::chat::{ChatMessage, MessageType};
+use classroom::protocol::parse_client_frame;
+use classroom::protocol::rooms::{self, RoomScope};
 
 fn decode(c: &mut Criterion) {
     let session = Uuid::new_v4();
@@ -25,31 +26,26 @@ fn decode(c: &mut Criterion) {
 }
 
 fn encode(c: &mut Criterion) {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct NewMessage<'a> {
-        session_id: Uuid,
-        message: &'a ChatMessage,
-    }
     let message = ChatMessage {
         id: Uuid::new_v4(),
         room_id: Uuid::new_v4(),
         sender_id: Uuid::new_v4(),
         sender_name: "Student 42".into(),
         message: "~lg~1~123456789~ xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into(),
-        message_type: "text".into(),
+        message_type: MessageType::Text,
         created_at: Utc::now(),
         client_msg_id: Some("c-42".into()),
+        edited_at: None,
+        deleted: false,
         seq: 42,
     };
-    let session_id = Uuid::new_v4();
+    // A live session's room names both the room and the session.
+    let scope = RoomScope { room_id: message.room_id, session_id: Some(Uuid::new_v4()) };
     let mut group = c.benchmark_group("encode");
     group.throughput(Throughput::Elements(1));
     // Once per message, whatever the room size: the frame is shared by every recipient.
-    group.bench_function("new-message", |b| {
-        b.iter(|| event_frame(events::NEW_MESSAGE, black_box(&NewMessage { session_id, message: &message })))
-    });
-    let frame = event_frame(events::NEW_MESSAGE, &NewMessage { session_id, message: &message });
+    group.bench_function("new-message", |b| b.iter(|| rooms::new_message(black_box(scope), black_box(&message))));
+    let frame = rooms::new_message(scope, &message);
     // What each recipient costs instead: a reference-count increment.
     group.bench_function("share-frame", |b| b.iter(|| black_box(frame.clone())));
     group.finish();

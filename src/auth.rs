@@ -1,11 +1,8 @@
-//! Who is calling: password hashing, login tokens, and the `AuthUser`
-//! extractor that every authenticated REST handler and the WebSocket
-//! upgrade use.
+//! Who is calling: password hashing, login tokens, and `AuthUser`, the
+//! proven caller (REST extracts it in `http::extract`; the WebSocket
+//! upgrade checks the token itself).
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{web, HttpRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
@@ -20,7 +17,6 @@ use crate::db::models::UserRow;
 use crate::db::{self, from_db_time, Db};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
-use crate::state::AppState;
 
 /// The caller of a request, proven by a valid token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -136,22 +132,6 @@ pub fn token_of(headers: &actix_web::http::header::HeaderMap, query: &str) -> Op
 #[derive(serde::Deserialize)]
 struct TokenQuery {
     token: Option<String>,
-}
-
-impl FromRequest for AuthUser {
-    type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = AppResult<AuthUser>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer_token(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| AppError::internal("AppState missing"))?;
-            let token =
-                token.ok_or_else(|| AppError::unauthorized("Sign in first: send Authorization: Bearer <token>."))?;
-            state.auth.authenticate(&token).await
-        })
-    }
 }
 
 #[cfg(test)]

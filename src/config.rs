@@ -89,6 +89,12 @@ pub struct Config {
     #[arg(long, env = "PERSIST_RETRY_MAX_MS", default_value_t = 5_000)]
     pub persist_retry_max_ms: u64,
 
+    /// Recent messages each room keeps in memory: reconnecting clients catch
+    /// up from them, and resends of their `clientMsgId` are answered without
+    /// the database.
+    #[arg(long, env = "CHAT_WINDOW_MESSAGES", default_value_t = 256)]
+    pub chat_window_messages: usize,
+
     /// How many minutes before the scheduled start students may join a session.
     #[arg(long, env = "JOIN_EARLY_MINUTES", default_value_t = 5)]
     pub join_early_minutes: i64,

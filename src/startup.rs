@@ -41,6 +41,7 @@ impl Application {
         source: Option<Arc<dyn ConnectionSource>>,
     ) -> Result<Self, String> {
         let db = Db::connect(&config.database_url, config.backend(), config.db_pool_size)?;
+        close_attendance_left_open(&db, &clock)?;
         let metrics = Arc::new(Metrics::default());
         let source = source.unwrap_or_else(|| Arc::new(db.pool.clone()));
         let persistence = Persistence::start(
@@ -122,6 +123,21 @@ impl Application {
     }
 }
 
+/// Sockets do not outlive the process, so whoever the database still counts
+/// as present in a live session (the server was killed) left by now: their
+/// rows are closed at this start, the latest moment they can have been
+/// there. (With several nodes on one database this belongs to the node's
+/// own rows; see the scale-out issue.)
+fn close_attendance_left_open(db: &Db, clock: &SharedClock) -> Result<(), String> {
+    let mut conn = db.pool.get().map_err(|err| format!("cannot reach the database: {err}"))?;
+    let closed = crate::db::live_sessions::close_open_attendance(&mut conn, None, crate::db::to_db_time(clock.now()))
+        .map_err(|err| format!("cannot close attendance left open: {err}"))?;
+    if closed > 0 {
+        log::warn!("closed {closed} attendance row(s) left open by the previous run");
+    }
+    Ok(())
+}
+
 /// Graceful stop: no new connections, every socket closed with 1001, every
 /// buffered write committed, then the server stops. Returns whether all
 /// writes made it within the configured timeout.
@@ -132,7 +148,7 @@ pub async fn shutdown(state: &AppState, server: &ServerHandle) -> bool {
     // Closing sockets leaves rooms, which writes attendance: let that happen
     // before the final flush.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while state.registry.open_connections() > 0 && Instant::now() < deadline {
+    while state.registry.hub.open_sockets() > 0 && Instant::now() < deadline {
         actix_web::rt::time::sleep(Duration::from_millis(10)).await;
     }
     let timeout = Duration::from_secs(state.config.shutdown_timeout_secs);

@@ -4,9 +4,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::models::{AttendeeRow, LiveSessionRow};
+use crate::db::parse_id;
 use crate::db::schema::{courses, enrollments, live_session_attendees, live_sessions, users};
 use crate::db::{to_db_time, AnyConnection};
 use crate::domain::live_session::SessionFacts;
+use crate::domain::room::{session_standing, Standing};
+use crate::domain::Role;
+use uuid::Uuid;
 
 /// Which sessions a listing wants.
 #[derive(Debug, Default, Clone)]
@@ -99,6 +103,30 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<LiveSessio
     live_sessions::table.find(id).select(LiveSessionRow::as_select()).first(conn).optional()
 }
 
+/// The session whose chat room this is.
+pub fn find_by_room(conn: &mut AnyConnection, chat_room_id: &str) -> QueryResult<Option<LiveSessionRow>> {
+    live_sessions::table
+        .filter(live_sessions::chat_room_id.eq(chat_room_id))
+        .select(LiveSessionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// How a user stands towards a session (None: they may not see it). The
+/// one rule for REST and WebSocket alike: `domain::room::session_standing`.
+pub fn standing(
+    conn: &mut AnyConnection,
+    user_id: Uuid,
+    role: Role,
+    session: &LiveSessionRow,
+) -> crate::error::AppResult<Option<Standing>> {
+    let instructor_id = parse_id(&session.instructor_id).map_err(crate::error::AppError::internal)?;
+    let enrolled = user_id != instructor_id
+        && role != Role::Admin
+        && crate::db::courses::is_enrolled(conn, &session.course_id, &user_id.to_string())?;
+    Ok(session_standing(user_id, role, instructor_id, enrolled))
+}
+
 /// Records that someone entered the room: a first visit inserts, a rejoin
 /// reopens the row (the time of the first join is kept).
 pub fn record_join(conn: &mut AnyConnection, session_id: &str, user_id: &str, at: NaiveDateTime) -> QueryResult<()> {
@@ -140,6 +168,28 @@ pub fn record_leave(conn: &mut AnyConnection, session_id: &str, user_id: &str, a
     Ok(())
 }
 
+/// Records everyone still counted as present in a session (or, without a
+/// session, in any session) as leaving at `at`: a session that ends has no
+/// one in it, and after a restart of the server nobody is in any room.
+pub fn close_open_attendance(
+    conn: &mut AnyConnection,
+    session_id: Option<&str>,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    let mut open = live_session_attendees::table
+        .filter(live_session_attendees::left_at.is_null())
+        .select((live_session_attendees::session_id, live_session_attendees::user_id))
+        .into_boxed();
+    if let Some(session_id) = session_id {
+        open = open.filter(live_session_attendees::session_id.eq(session_id.to_string()));
+    }
+    let open: Vec<(String, String)> = open.load(conn)?;
+    for (session, user) in &open {
+        record_leave(conn, session, user, at)?;
+    }
+    Ok(open.len())
+}
+
 /// People the database still counts as in the room (no leave time).
 pub fn present_user_ids(conn: &mut AnyConnection, session_id: &str) -> QueryResult<Vec<String>> {
     live_session_attendees::table
@@ -160,7 +210,7 @@ pub fn to_facts(
     row: &LiveSessionRow,
     instructor_name: String,
 ) -> Result<crate::domain::live_session::SessionFacts, String> {
-    use crate::db::{from_db_time, parse_id};
+    use crate::db::from_db_time;
     use crate::domain::live_session::{SessionFacts, SessionStatus};
     Ok(SessionFacts {
         id: parse_id(&row.id)?,

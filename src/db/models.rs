@@ -56,7 +56,7 @@ pub struct ChatRoomRow {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = chat_messages)]
 pub struct ChatMessageRow {
     pub id: String,
@@ -67,6 +67,8 @@ pub struct ChatMessageRow {
     pub message_type: String,
     pub client_msg_id: Option<String>,
     pub created_at: NaiveDateTime,
+    pub edited_at: Option<NaiveDateTime>,
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -13,11 +13,23 @@ use crate::db::{from_db_time, parse_id, AnyConnection};
 use crate::domain::questions::{Question, QuestionBoard, QuestionStatus};
 use crate::error::{AppError, AppResult};
 
+/// Stores a question once: a write retried after the connection dropped
+/// finds its own row (see `db::chat::insert_message`).
 pub fn insert(conn: &mut AnyConnection, question: &QuestionRow) -> QueryResult<()> {
-    diesel::insert_into(session_questions::table).values(question).execute(conn).map(|_| ())
+    let stored: i64 =
+        session_questions::table.filter(session_questions::id.eq(&question.id)).count().get_result(conn)?;
+    if stored == 0 {
+        diesel::insert_into(session_questions::table).values(question).execute(conn)?;
+    }
+    Ok(())
 }
 
+/// Stores a vote once (the room refuses a second vote before it gets here).
 pub fn insert_vote(conn: &mut AnyConnection, question_id: &str, user_id: &str, at: NaiveDateTime) -> QueryResult<()> {
+    let stored: i64 = question_votes::table.find((question_id, user_id)).count().get_result(conn)?;
+    if stored > 0 {
+        return Ok(());
+    }
     diesel::insert_into(question_votes::table)
         .values((
             question_votes::question_id.eq(question_id),

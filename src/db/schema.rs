@@ -61,6 +61,17 @@ diesel::table! {
         message_type -> Text,
         client_msg_id -> Nullable<Text>,
         created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    chat_read_markers (room_id, user_id) {
+        room_id -> Text,
+        user_id -> Text,
+        last_read_seq -> BigInt,
+        updated_at -> Timestamp,
     }
 }
 
@@ -209,6 +220,7 @@ diesel::joinable!(enrollments -> courses (course_id));
 diesel::joinable!(enrollments -> users (user_id));
 diesel::joinable!(chat_messages -> chat_rooms (room_id));
 diesel::joinable!(chat_messages -> users (sender_id));
+diesel::joinable!(chat_read_markers -> chat_rooms (room_id));
 diesel::joinable!(live_sessions -> courses (course_id));
 diesel::joinable!(live_session_attendees -> live_sessions (session_id));
 diesel::joinable!(live_session_attendees -> users (user_id));
@@ -217,6 +229,7 @@ diesel::joinable!(study_group_members -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    chat_read_markers,
     users,
     auth_tokens,
     courses,

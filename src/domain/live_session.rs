@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::room::{Admission, ParticipantView};
 use crate::domain::Role;
 use crate::error::AppError;
 
@@ -83,6 +84,8 @@ pub struct SessionView {
     pub recording_url: Option<String>,
     /// Students in the room now.
     pub attendee_count: usize,
+    /// The session's chat room, for the room events of contract v2.
+    pub chat_room_id: Uuid,
 }
 
 impl SessionView {
@@ -102,6 +105,7 @@ impl SessionView {
             status: facts.status,
             recording_url: facts.recording_url.clone(),
             attendee_count,
+            chat_room_id: facts.chat_room_id,
         }
     }
 }
@@ -214,16 +218,6 @@ pub struct Participant {
     connections: HashSet<Uuid>,
 }
 
-/// A participant as the wire contract shows them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ParticipantView {
-    pub user_id: Uuid,
-    pub name: String,
-    pub role: Role,
-    pub joined_at: DateTime<Utc>,
-}
-
 impl From<&Participant> for ParticipantView {
     fn from(p: &Participant) -> Self {
         Self { user_id: p.user_id, name: p.name.clone(), role: p.role, joined_at: p.joined_at }
@@ -236,14 +230,6 @@ pub struct Joiner {
     pub user_id: Uuid,
     pub name: String,
     pub role: Role,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JoinOutcome {
-    /// The person was not in the room: tell the others.
-    Entered,
-    /// Another tab of someone already present: nothing changes for the others.
-    AnotherTab,
 }
 
 #[derive(Debug, Clone)]
@@ -295,11 +281,11 @@ impl LiveSessionRoom {
         Ok(())
     }
 
-    pub fn join(&mut self, joiner: &Joiner, connection: Uuid, now: DateTime<Utc>) -> Result<JoinOutcome, JoinRefusal> {
+    pub fn join(&mut self, joiner: &Joiner, connection: Uuid, now: DateTime<Utc>) -> Result<Admission, JoinRefusal> {
         self.check_join(joiner.user_id, joiner.role, now)?;
         if let Some(present) = self.participants.get_mut(&joiner.user_id) {
             present.connections.insert(connection);
-            return Ok(JoinOutcome::AnotherTab);
+            return Ok(Admission::AnotherTab);
         }
         let role = if joiner.user_id == self.facts.instructor_id { Role::Instructor } else { joiner.role };
         self.participants.insert(
@@ -312,7 +298,7 @@ impl LiveSessionRoom {
                 connections: HashSet::from([connection]),
             },
         );
-        Ok(JoinOutcome::Entered)
+        Ok(Admission::Entered)
     }
 
     /// Puts back a person who was already admitted before the room was
@@ -345,9 +331,9 @@ impl LiveSessionRoom {
         }
     }
 
-    /// Every connection in the room, for fan-out.
-    pub fn connections(&self) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
-        self.participants.values().flat_map(|p| p.connections.iter().map(move |c| (p.user_id, *c)))
+    /// Whether this socket of this person is in the room.
+    pub fn holds(&self, user_id: Uuid, connection: Uuid) -> bool {
+        self.participants.get(&user_id).is_some_and(|p| p.connections.contains(&connection))
     }
 
     pub fn participants(&self) -> impl Iterator<Item = &Participant> {
@@ -469,14 +455,14 @@ mod tests {
         let (mut room, _) = room(None);
         let ada = student("Ada");
         assert_eq!(room.join(&ada, Uuid::new_v4(), at(13, 54)), Err(JoinRefusal::NotOpenYet { opens_at: at(13, 55) }));
-        assert_eq!(room.join(&ada, Uuid::new_v4(), at(13, 55)), Ok(JoinOutcome::Entered));
+        assert_eq!(room.join(&ada, Uuid::new_v4(), at(13, 55)), Ok(Admission::Entered));
     }
 
     #[test]
     fn the_instructor_joins_any_time_and_is_marked_as_such() {
         let (mut room, instructor) = room(None);
         let joiner = Joiner { user_id: instructor, name: "Grace".into(), role: Role::Instructor };
-        assert_eq!(room.join(&joiner, Uuid::new_v4(), at(9, 0)), Ok(JoinOutcome::Entered));
+        assert_eq!(room.join(&joiner, Uuid::new_v4(), at(9, 0)), Ok(Admission::Entered));
         assert_eq!(room.participants().next().map(|p| p.role), Some(Role::Instructor));
         assert_eq!(room.attendee_count(), 0, "the instructor takes no seat");
     }
@@ -486,8 +472,8 @@ mod tests {
         let (mut room, _) = room(Some(1));
         let ada = student("Ada");
         let first_tab = Uuid::new_v4();
-        assert_eq!(room.join(&ada, first_tab, at(14, 0)), Ok(JoinOutcome::Entered));
-        assert_eq!(room.join(&ada, Uuid::new_v4(), at(14, 1)), Ok(JoinOutcome::AnotherTab));
+        assert_eq!(room.join(&ada, first_tab, at(14, 0)), Ok(Admission::Entered));
+        assert_eq!(room.join(&ada, Uuid::new_v4(), at(14, 1)), Ok(Admission::AnotherTab));
         assert_eq!(room.attendee_count(), 1);
         assert_eq!(room.join(&student("Bob"), Uuid::new_v4(), at(14, 2)), Err(JoinRefusal::Full { capacity: 1 }));
     }
@@ -499,8 +485,10 @@ mod tests {
         let (tab_a, tab_b) = (Uuid::new_v4(), Uuid::new_v4());
         room.join(&ada, tab_a, at(14, 0)).unwrap();
         room.join(&ada, tab_b, at(14, 0)).unwrap();
+        assert!(room.holds(ada.user_id, tab_b));
         assert!(!room.leave(ada.user_id, tab_a));
         assert!(room.is_present(ada.user_id));
+        assert!(!room.holds(ada.user_id, tab_a), "that tab is gone");
         assert!(room.leave(ada.user_id, tab_b));
         assert!(room.is_empty());
     }

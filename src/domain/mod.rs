@@ -2,11 +2,13 @@
 //! the talking; unit tests drive them directly with made-up times.
 
 pub mod chat;
+pub mod chat_log;
 pub mod live_session;
 pub mod presence;
 pub mod questions;
 pub mod rate_limit;
 pub mod reminders;
+pub mod room;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,12 +1,14 @@
 //! The connection actor: one per WebSocket. It speaks the envelope of the
 //! protocol (events, acks, errors), enforces the frame size and rate limits,
-//! pings the client, and routes events to room actors through the registry.
+//! pings the client, and routes events to room actors (`room::routing`).
 //!
 //! It owns its TCP stream directly (`engine::socket`): frames come in as a
 //! stream of the actor, and frames going out are queued and written once per
-//! round of messages by a [`Flush`] spawned for that round.
+//! round of messages by a [`Flush`] spawned for that round. To the rest of
+//! the engine it is a [`Socket`] in the hub, subscribed to its user's topic
+//! and to the rooms it joined.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -17,33 +19,40 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_http::ws::{self, CloseCode, CloseReason, Frame, ProtocolError};
 use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::db;
+use crate::domain::chat::MessageType;
 use crate::domain::rate_limit::TokenBucket;
-use crate::domain::Role;
-use crate::engine::live_session::{
-    AskQuestion, Connection, Join, JoinReply, Leave, LiveSessionActor, ModerateQuestion, Moderation, PostMessage,
-    Typing, UpvoteQuestion,
-};
-use crate::engine::registry::{ConnectionHandle, Registry};
+use crate::domain::room::RoomType;
+use crate::engine::hub::{Refused, Socket, SocketRef, Topic};
+use crate::engine::live_session::{AskQuestion, ModerateQuestion, Moderation, UpvoteQuestion};
+use crate::engine::registry::Registry;
+use crate::engine::room::chat::{Change, ChangeMessage, MarkRead, Post, Typing};
+use crate::engine::room::routing::{self, RoomAddr, Target};
+use crate::engine::room::{room_gone, Catchup, Join, Leave, RoomActor};
 use crate::engine::socket::{FrameReader, FrameWriter};
-use crate::engine::{Disconnect, DisconnectReason, Push};
+use crate::engine::{live_session::LiveSession, Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
+use crate::protocol::rooms::{MessageAck, UnreadAck};
 use crate::protocol::{self, events, ClientEvent};
 
 pub struct ConnectionActor {
     id: Uuid,
-    user: AuthUser,
+    user: Arc<AuthUser>,
+    /// This socket as the hub and the rooms see it.
+    socket: SocketRef,
     registry: Arc<Registry>,
     /// Last time anything (a frame, a pong) came from the client.
     last_heard: Instant,
     rate: TokenBucket,
-    /// Live sessions this socket has joined.
-    sessions: HashSet<Uuid>,
+    /// Rooms this socket has joined, with their kind.
+    rooms: HashMap<Uuid, RoomType>,
+    /// Live sessions joined by their own id, and their rooms.
+    sessions: HashMap<Uuid, Uuid>,
     /// Frames count as presence activity at most once a second.
     presence_touch: crate::engine::presence::TouchThrottle,
     /// Frames on their way to the client.
@@ -58,37 +67,65 @@ pub struct ConnectionActor {
 /// How long a closing socket may take to accept its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// The connection actor as a [`Socket`] of the hub.
+struct ConnectionSocket {
+    id: Uuid,
+    user: Arc<AuthUser>,
+    addr: Addr<ConnectionActor>,
+}
+
+impl Socket for ConnectionSocket {
+    fn id(&self) -> Uuid {
+        self.id
+    }
+
+    fn user(&self) -> &Arc<AuthUser> {
+        &self.user
+    }
+
+    fn try_push(&self, frame: ByteString) -> Result<(), Refused> {
+        self.addr.try_send(Push(frame)).map_err(|err| match err {
+            SendError::Full(_) => Refused::Full,
+            SendError::Closed(_) => Refused::Closed,
+        })
+    }
+
+    fn close(&self, reason: DisconnectReason) {
+        // do_send: a full mailbox must not swallow the close too.
+        self.addr.do_send(Disconnect(reason));
+    }
+}
+
 impl ConnectionActor {
     /// Starts the actor for a socket whose handshake has been answered, on
     /// the current thread's arbiter. `already_read`: bytes that came with
     /// the handshake request.
     pub fn start_on(socket: tokio::net::TcpStream, already_read: BytesMut, user: AuthUser, registry: Arc<Registry>) {
         // TCP_NODELAY is already set, at accept (startup.rs).
-        let socket = Rc::new(socket);
-        let reader = FrameReader::new(Rc::clone(&socket), registry.deps.config.ws_max_frame_bytes, already_read);
-        let writer = FrameWriter::new(socket);
+        let stream = Rc::new(socket);
+        let reader = FrameReader::new(Rc::clone(&stream), registry.deps.config.ws_max_frame_bytes, already_read);
+        let writer = FrameWriter::new(stream);
         ConnectionActor::create(move |ctx| {
             ctx.add_stream(reader);
             let config = &registry.deps.config;
             let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
+            let (id, user) = (Uuid::new_v4(), Arc::new(user));
+            let socket = Arc::new(ConnectionSocket { id, user: Arc::clone(&user), addr: ctx.address() });
             Self {
-                id: Uuid::new_v4(),
+                id,
                 user,
+                socket,
                 registry,
                 last_heard: Instant::now(),
                 rate,
-                sessions: HashSet::new(),
+                rooms: HashMap::new(),
+                sessions: HashMap::new(),
                 presence_touch: Default::default(),
                 writer,
                 flush_spawned: false,
                 closing: false,
             }
         });
-    }
-
-    /// This socket as rooms see it.
-    fn as_connection(&self, ctx: &mut Context<Self>) -> Connection {
-        Connection { id: self.id, push: ctx.address().recipient(), disconnect: ctx.address().recipient() }
     }
 
     /// Queues a frame; it leaves with the others of this round.
@@ -103,7 +140,7 @@ impl ConnectionActor {
         }
     }
 
-    fn send(&mut self, ctx: &mut Context<Self>, frame: bytestring::ByteString) {
+    fn send(&mut self, ctx: &mut Context<Self>, frame: ByteString) {
         self.registry.deps.metrics.frames_out.fetch_add(1, Ordering::Relaxed);
         self.queue(ctx, ws::Message::Text(frame));
     }
@@ -156,11 +193,63 @@ impl ConnectionActor {
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| act.reply(ctx, ack, result)));
     }
 
-    fn joined(&self, session_id: Uuid) -> AppResult<actix::Addr<LiveSessionActor>> {
-        if !self.sessions.contains(&session_id) {
-            return Err(AppError::forbidden("Join the session first."));
-        }
-        Ok(self.registry.live_session(session_id))
+    /// A room this socket has joined.
+    fn joined_room(&self, room_id: Uuid) -> AppResult<RoomAddr> {
+        let room_type = self.rooms.get(&room_id).ok_or_else(|| AppError::forbidden("Join the room first."))?;
+        RoomAddr::of(&self.registry, *room_type, room_id)
+    }
+
+    /// The room of a live session this socket has joined.
+    fn joined_session(&self, session_id: Uuid) -> AppResult<RoomAddr> {
+        let room_id = self.sessions.get(&session_id).ok_or_else(|| AppError::forbidden("Join the session first."))?;
+        self.joined_room(*room_id)
+    }
+
+    /// Sends a message to a joined room and answers the frame with its
+    /// result. Sent now, not inside a future, so the room sees this socket's
+    /// frames in the order they came.
+    fn to_room<M, T, R>(
+        &mut self,
+        room: AppResult<RoomAddr>,
+        ack: Option<u64>,
+        ctx: &mut Context<Self>,
+        message: impl FnOnce(SocketRef) -> M,
+        reply: impl FnOnce(T) -> R + 'static,
+    ) where
+        M: actix::Message<Result = AppResult<T>> + Send + 'static,
+        T: Send + 'static,
+        R: Serialize + 'static,
+        RoomActor<LiveSession>: Handler<M>,
+    {
+        let room = match room {
+            Ok(room) => room,
+            Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+        };
+        let sent = room.send(message(Arc::clone(&self.socket)));
+        self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(|_| room_gone())??)) });
+    }
+
+    /// As [`Self::to_room`], for the events only a live session's room has.
+    fn to_session<M, T, R>(
+        &mut self,
+        session_id: Uuid,
+        ack: Option<u64>,
+        ctx: &mut Context<Self>,
+        message: impl FnOnce(SocketRef) -> M,
+        reply: impl FnOnce(T) -> R + 'static,
+    ) where
+        M: actix::Message<Result = AppResult<T>> + Send + 'static,
+        T: Send + 'static,
+        R: Serialize + 'static,
+        RoomActor<LiveSession>: Handler<M>,
+    {
+        let room = self.joined_session(session_id).and_then(|room| Ok(room.live_session()?.clone()));
+        let room = match room {
+            Ok(room) => room,
+            Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+        };
+        let sent = room.send(message(Arc::clone(&self.socket)));
+        self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(|_| room_gone())??)) });
     }
 
     fn moderate(
@@ -171,111 +260,154 @@ impl ConnectionActor {
         ack: Option<u64>,
         ctx: &mut Context<Self>,
     ) {
-        self.to_room(
+        self.to_session(
             session_id,
             ack,
             ctx,
-            |user, connection| ModerateQuestion { user, connection, question_id, action },
+            |socket| ModerateQuestion { socket, question_id, action },
             |question| json!({ "question": question }),
         );
     }
 
-    /// Sends a message to a room this socket has joined and answers the
-    /// frame with its result. Sent now, not inside a future, so the room
-    /// sees this socket's frames in the order they came.
-    fn to_room<M, T>(
+    /// Enters a room: who may is checked against the database, then the room
+    /// admits (window, capacity) and subscribes this socket.
+    fn join(
         &mut self,
-        session_id: Uuid,
+        target: Target,
+        since_message_id: Option<Uuid>,
+        catchup: Catchup,
         ack: Option<u64>,
         ctx: &mut Context<Self>,
-        message: impl FnOnce(AuthUser, Connection) -> M,
-        reply: impl FnOnce(T) -> serde_json::Value + 'static,
-    ) where
-        M: actix::Message<Result = AppResult<T>> + Send + 'static,
-        T: Send + 'static,
-        LiveSessionActor: Handler<M>,
-    {
-        let room = match self.joined(session_id) {
-            Ok(room) => room,
-            Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
+    ) {
+        let registry = Arc::clone(&self.registry);
+        let socket = Arc::clone(&self.socket);
+        let work = async move {
+            let entry = routing::resolve(&registry, socket.user(), target).await?;
+            let join = || Join { socket: Arc::clone(&socket), since_message_id, catchup };
+            let reply = routing::join(&registry, &entry, join).await?;
+            Ok((entry, reply))
         };
-        let sent = room.send(message(self.user.clone(), self.as_connection(ctx)));
-        self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(room_gone)??)) });
+        ctx.spawn(work.into_actor(self).map(move |joined: AppResult<_>, act, ctx| {
+            let reply = joined.map(|(entry, reply)| {
+                act.rooms.insert(entry.room_id, entry.room_type);
+                if let Some(session_id) = entry.session_id {
+                    act.sessions.insert(session_id, entry.room_id);
+                }
+                reply
+            });
+            act.reply(ctx, ack, reply);
+        }));
+    }
+
+    /// Leaves a joined room; the ack waits for the room, so the leave time
+    /// is the time of the request.
+    fn leave(&mut self, room_id: Option<Uuid>, ack: Option<u64>, ctx: &mut Context<Self>, not_in: AppError) {
+        let Some((room_id, room_type)) = room_id.and_then(|id| self.rooms.remove(&id).map(|kind| (id, kind))) else {
+            return self.reply::<()>(ctx, ack, Err(not_in));
+        };
+        self.sessions.retain(|_, room| *room != room_id);
+        let left = self
+            .leave_room(room_id, room_type)
+            .map(|room| room.send(Leave { user_id: self.user.id, socket_id: self.id }));
+        self.answer(ctx, ack, async move {
+            if let Some(left) = left {
+                left.await.map_err(|_| room_gone())?;
+            }
+            Ok(json!({}))
+        });
+    }
+
+    /// Out of the room's topic at once (a room rebuilt meanwhile must not
+    /// take this socket back); then the room's actor, if alive, to tell.
+    fn leave_room(&self, room_id: Uuid, room_type: RoomType) -> Option<RoomAddr> {
+        self.registry.broker.unsubscribe(Topic::Room(room_id), self.id);
+        RoomAddr::existing(&self.registry, room_type, room_id)
     }
 
     fn dispatch(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut Context<Self>) {
         match event {
             ClientEvent::JoinLiveSession(join) => {
-                let registry = Arc::clone(&self.registry);
-                let user = self.user.clone();
-                let connection = self.as_connection(ctx);
-                let session_id = join.session_id;
-                let work = async move {
-                    authorize_session_member(&registry, &user, session_id).await?;
-                    let message = || Join {
-                        user: user.clone(),
-                        connection: connection.clone(),
-                        since_message_id: join.since_message_id,
-                    };
-                    join_room(&registry, session_id, message).await
-                };
-                ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
-                    if result.is_ok() {
-                        act.sessions.insert(session_id);
-                    }
-                    if let Ok(reply) = &result {
-                        let title = &reply.session.title;
-                        crate::engine::presence::joined_session(&act.registry, act.user.id, act.id, session_id, title);
-                    }
-                    act.reply(ctx, ack, result);
-                }));
+                self.join(Target::LiveSession(join.session_id), join.since_message_id, Catchup::Push, ack, ctx)
+            }
+            ClientEvent::JoinRoom(join) => {
+                self.join(Target::Room(join.room_id), join.since_message_id, Catchup::InAck, ack, ctx)
             }
             ClientEvent::LeaveLiveSession(leave) => {
-                if self.sessions.remove(&leave.session_id) {
-                    crate::engine::presence::left_session(&self.registry, self.user.id, self.id, leave.session_id);
-                    // The ack waits for the room, so the leave time is the time of the request.
-                    let left = self
-                        .registry
-                        .existing_live_session(leave.session_id)
-                        .map(|room| room.send(Leave { user_id: self.user.id, connection_id: self.id }));
-                    self.answer(ctx, ack, async move {
-                        if let Some(left) = left {
-                            left.await.map_err(room_gone)?;
-                        }
-                        Ok(json!({}))
-                    });
-                } else {
-                    self.reply::<()>(
-                        ctx,
-                        ack,
-                        Err(AppError::bad_request("not_in_session", "You are not in that session.")),
-                    );
-                }
+                let room_id = self.sessions.get(&leave.session_id).copied();
+                let not_in = AppError::bad_request("not_in_session", "You are not in that session.");
+                self.leave(room_id, ack, ctx, not_in);
+            }
+            ClientEvent::LeaveRoom(leave) => {
+                let not_in = AppError::bad_request("not_in_room", "You are not in that room.");
+                self.leave(Some(leave.room_id), ack, ctx, not_in);
             }
             ClientEvent::SessionMessage(post) => self.to_room(
-                post.session_id,
+                self.joined_session(post.session_id),
                 ack,
                 ctx,
-                |user, connection| PostMessage {
-                    user,
-                    connection,
+                |socket| Post {
+                    socket,
                     text: post.message,
+                    message_type: MessageType::Text,
                     client_msg_id: post.client_msg_id,
                 },
-                |message| json!({ "message": message }),
+                |message| MessageAck { message },
             ),
-            ClientEvent::AskQuestion(ask) => self.to_room(
+            ClientEvent::RoomMessage(post) => self.to_room(
+                self.joined_room(post.room_id),
+                ack,
+                ctx,
+                |socket| Post {
+                    socket,
+                    text: post.message,
+                    message_type: post.message_type,
+                    client_msg_id: post.client_msg_id,
+                },
+                |message| MessageAck { message },
+            ),
+            ClientEvent::TypingInSession(typing) => self.to_room(
+                self.joined_session(typing.session_id),
+                ack,
+                ctx,
+                |socket| Typing { socket },
+                |()| json!({}),
+            ),
+            ClientEvent::TypingInRoom(typing) => {
+                self.to_room(self.joined_room(typing.room_id), ack, ctx, |socket| Typing { socket }, |()| json!({}))
+            }
+            ClientEvent::EditMessage(edit) => self.to_room(
+                self.joined_room(edit.room_id),
+                ack,
+                ctx,
+                |socket| ChangeMessage { socket, message_id: edit.message_id, change: Change::Edit(edit.message) },
+                |message| MessageAck { message },
+            ),
+            ClientEvent::DeleteMessage(target) => self.to_room(
+                self.joined_room(target.room_id),
+                ack,
+                ctx,
+                |socket| ChangeMessage { socket, message_id: target.message_id, change: Change::Delete },
+                |message| MessageAck { message },
+            ),
+            ClientEvent::MarkRead(target) => self.to_room(
+                self.joined_room(target.room_id),
+                ack,
+                ctx,
+                |socket| MarkRead { socket, message_id: target.message_id },
+                |unread_count| UnreadAck { unread_count },
+            ),
+            ClientEvent::AskQuestion(ask) => self.to_session(
                 ask.session_id,
                 ack,
                 ctx,
-                |user, connection| AskQuestion { user, connection, text: ask.question, anonymous: ask.anonymous },
+                |socket| AskQuestion { socket, text: ask.question, anonymous: ask.anonymous },
                 |question| json!({ "question": question }),
             ),
-            ClientEvent::UpvoteQuestion(vote) => self.to_room(
+            ClientEvent::UpvoteQuestion(vote) => self.to_session(
                 vote.session_id,
                 ack,
                 ctx,
-                |user, connection| UpvoteQuestion { user, connection, question_id: vote.question_id },
+                |socket| UpvoteQuestion { socket, question_id: vote.question_id },
                 |question| json!({ "question": question }),
             ),
             ClientEvent::AnswerQuestion(target) => {
@@ -296,50 +428,8 @@ impl ConnectionActor {
                 let updated = crate::engine::presence::update(&self.registry, self.user.id, Some(self.id), change);
                 self.answer(ctx, ack, async move { Ok(json!({ "presence": updated.await? })) });
             }
-            ClientEvent::TypingInSession(typing) => self.to_room(
-                typing.session_id,
-                ack,
-                ctx,
-                |user, connection| Typing { user, connection },
-                |()| json!({}),
-            ),
         }
     }
-}
-
-/// Sends a join to a live session's actor; if the actor died meanwhile,
-/// once more to its replacement.
-async fn join_room(registry: &Arc<Registry>, session_id: Uuid, join: impl Fn() -> Join) -> AppResult<JoinReply> {
-    match registry.live_session(session_id).send(join()).await {
-        Ok(result) => result,
-        Err(_) => registry.live_session(session_id).send(join()).await.map_err(room_gone)?,
-    }
-}
-
-fn room_gone(_: MailboxError) -> AppError {
-    AppError::unavailable("room_unavailable", "The session's room restarted; please retry.")
-}
-
-/// Only the session's instructor, an admin, or a student enrolled in its
-/// course may enter; everyone else learns nothing about the session.
-async fn authorize_session_member(registry: &Registry, user: &AuthUser, session_id: Uuid) -> AppResult<()> {
-    let user = user.clone();
-    registry
-        .deps
-        .db
-        .read(move |conn| {
-            let session = db::live_sessions::find(conn, &session_id.to_string())?
-                .ok_or_else(|| AppError::not_found("live session"))?;
-            let allowed = user.role == Role::Admin
-                || session.instructor_id == user.id.to_string()
-                || db::courses::is_enrolled(conn, &session.course_id, &user.id.to_string())?;
-            if allowed {
-                Ok(())
-            } else {
-                Err(AppError::forbidden("You are not enrolled in this session's course."))
-            }
-        })
-        .await
 }
 
 impl Actor for ConnectionActor {
@@ -349,7 +439,7 @@ impl Actor for ConnectionActor {
         let config = &self.registry.deps.config;
         // Bounded: a room that finds this full treats the socket as a slow consumer.
         ctx.set_mailbox_capacity(config.ws_outbound_queue);
-        self.registry.register_connection(self.user.id, ConnectionHandle { id: self.id, addr: ctx.address() });
+        self.registry.broker.subscribe(Topic::User(self.user.id), Arc::clone(&self.socket), false);
         crate::engine::presence::connected(&self.registry, self.user.id, self.id);
         let metrics = &self.registry.deps.metrics;
         metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -369,12 +459,13 @@ impl Actor for ConnectionActor {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        self.registry.unregister_connection(self.user.id, self.id);
+        self.registry.broker.unsubscribe(Topic::User(self.user.id), self.id);
         crate::engine::presence::disconnected(&self.registry, self.user.id, self.id);
         self.registry.deps.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
-        for session_id in self.sessions.drain() {
-            if let Some(room) = self.registry.existing_live_session(session_id) {
-                room.do_send(Leave { user_id: self.user.id, connection_id: self.id });
+        for (room_id, room_type) in std::mem::take(&mut self.rooms) {
+            if let Some(room) = self.leave_room(room_id, room_type) {
+                // do_send: a `send` whose answer nobody awaits is dropped unhandled.
+                room.do_send(Leave { user_id: self.user.id, socket_id: self.id });
             }
         }
     }
@@ -472,21 +563,5 @@ impl Handler<Disconnect> for ConnectionActor {
 
     fn handle(&mut self, Disconnect(reason): Disconnect, ctx: &mut Self::Context) {
         self.close_for(ctx, reason);
-    }
-}
-
-/// A restarted room asks: had this socket joined it? If so the answer is
-/// who it is and how to reach it, and the room takes it back quietly.
-#[derive(Message)]
-#[rtype(result = "Option<(AuthUser, Connection)>")]
-pub struct MembershipQuery {
-    pub session_id: Uuid,
-}
-
-impl Handler<MembershipQuery> for ConnectionActor {
-    type Result = Option<(AuthUser, Connection)>;
-
-    fn handle(&mut self, query: MembershipQuery, ctx: &mut Self::Context) -> Self::Result {
-        self.sessions.contains(&query.session_id).then(|| (self.user.clone(), self.as_connection(ctx)))
     }
 }

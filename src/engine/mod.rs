@@ -1,14 +1,18 @@
-//! The actor engine: a connection actor per socket, a room actor per live
-//! session (spawned lazily by the registry, on one of several arbiters), and
-//! the persistence actor that batches every write.
+//! The actor engine: a connection actor per socket, a room actor per chat
+//! room (spawned lazily by the registry, on one of several arbiters), a
+//! presence actor per user, the broker every fan-out goes through, and the
+//! persistence actor that batches every write.
 
+pub mod broker;
 pub mod connection;
 pub mod contacts;
+pub mod hub;
 pub mod live_session;
 pub mod metrics;
 pub mod persistence;
 pub mod presence;
 pub mod registry;
+pub mod room;
 pub mod scheduler;
 pub mod socket;
 

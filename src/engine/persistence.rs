@@ -392,6 +392,24 @@ impl Persistence {
         self.addr.do_send(Enqueue(Box::new(write)));
     }
 
+    /// Stores `op` with nobody waiting for it (attendance rows behind a
+    /// join or a leave); a failure is logged. Queued now, so writes keep
+    /// the order they were made in.
+    pub fn write_in_background<F>(&self, what: &'static str, op: F)
+    where
+        F: Fn(&mut AnyConnection) -> QueryResult<()> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.submit(op, reply);
+        actix::spawn(async move {
+            match answer.await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => log::error!("storing {what} failed: {err:?}"),
+                Err(_) => log::error!("storing {what}: persistence gone"),
+            }
+        });
+    }
+
     /// Waits until everything submitted so far has been committed, or the timeout passes.
     pub async fn drain(&self, timeout: Duration) -> bool {
         let (waiter, done) = oneshot::channel();

@@ -53,9 +53,8 @@ use crate::domain::presence::{
     UserPresenceView,
 };
 use crate::engine::contacts::{self, Circle, Plan, UserRead, Watchers};
-use crate::engine::metrics::Metrics;
+use crate::engine::hub::{Audience, Topic};
 use crate::engine::registry::Registry;
-use crate::engine::{Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
 use crate::protocol::{event_frame, events};
 
@@ -93,7 +92,7 @@ pub struct PresenceActor {
     /// and the persistence actor are reached through it when needed.
     registry: Weak<Registry>,
     clock: SharedClock,
-    metrics: Arc<Metrics>,
+
     /// `PRESENCE_LINGER_SECS`.
     linger: Duration,
     name: String,
@@ -180,7 +179,6 @@ impl PresenceActor {
             name: String::new(),
             presence: Presence::new(user_id, idle_after),
             clock: registry.deps.clock.clone(),
-            metrics: Arc::clone(&registry.deps.metrics),
             linger: Duration::from_secs(registry.deps.config.presence_linger_secs),
             registry: Arc::downgrade(&registry),
             last_publish: None,
@@ -217,7 +215,7 @@ impl PresenceActor {
     fn install(&mut self, loaded: Loaded, circles_read: UserRead, ctx: &mut Context<Self>) {
         let now = self.now();
         self.name = loaded.name;
-        let open = self.registry.upgrade().map(|registry| registry.connections_of(self.user_id)).unwrap_or_default();
+        let open = self.registry.upgrade().map(|registry| registry.hub.sockets_of(self.user_id)).unwrap_or_default();
         let row = loaded.row.as_ref();
         // A stored activity only still holds when sockets outlived the previous
         // actor (a panic); after a restart of the server it is stale.
@@ -237,8 +235,8 @@ impl PresenceActor {
         if let Some(registry) = self.registry.upgrade() {
             registry.contacts.index().finish_user_read(circles_read, Some(loaded.circles), Instant::now());
         }
-        for handle in open {
-            self.presence.connect(handle.id, now);
+        for socket in open {
+            self.presence.connect(socket.id(), now);
         }
         self.after_change(ctx);
     }
@@ -246,7 +244,7 @@ impl PresenceActor {
     /// The user does not exist (or cannot be read): stop for good.
     fn retire(&mut self, ctx: &mut Context<Self>) {
         if let Some(registry) = self.registry.upgrade() {
-            registry.remove_presence(self.user_id, &ctx.address());
+            registry.presence.remove(self.user_id, &ctx.address());
         }
         ctx.stop();
     }
@@ -307,20 +305,10 @@ impl PresenceActor {
         self.fan_out(registry, watchers, &frame);
     }
 
-    /// One shared frame to every open socket of every watcher. A socket whose
-    /// queue is full is a slow consumer and is closed (it catches up over REST).
+    /// One shared frame to every open socket of every watcher, through the
+    /// broker (its one slow-consumer policy closes a socket that is full).
     fn fan_out(&self, registry: &Registry, watchers: &Watchers, frame: &ByteString) {
-        watchers.for_each(|watcher| {
-            // Only sends in here: the registry holds a lock on the watcher's sockets meanwhile.
-            registry.for_each_connection(watcher, |handle| match handle.addr.try_send(Push(frame.clone())) {
-                Ok(()) | Err(SendError::Closed(_)) => {}
-                Err(SendError::Full(_)) => {
-                    self.metrics.slow_consumers_closed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    // do_send: the full mailbox must not swallow the close too.
-                    handle.addr.do_send(Disconnect(DisconnectReason::SlowConsumer));
-                }
-            });
-        });
+        watchers.for_each(|watcher| registry.broker.publish(Topic::User(watcher), frame, Audience::Everyone));
     }
 
     /// The row that describes the state now, or `None` when there is nothing
@@ -429,14 +417,14 @@ impl PresenceActor {
             return;
         };
         let busy = self.write_in_flight || self.write_wanted || self.privacy_writes > 0 || self.publish_timer.is_some();
-        if busy || registry.connection_count(self.user_id) > 0 {
+        if busy || registry.hub.count(Topic::User(self.user_id)) > 0 {
             self.linger_timer = Some(ctx.run_later(STOP_RETRY, |act, ctx| {
                 act.linger_timer = None;
                 act.try_stop(ctx);
             }));
             return;
         }
-        registry.remove_presence(self.user_id, &ctx.address());
+        registry.presence.remove(self.user_id, &ctx.address());
         ctx.stop();
     }
 
@@ -479,7 +467,7 @@ impl Actor for PresenceActor {
             return;
         }
         if let Some(registry) = self.registry.upgrade() {
-            if registry.existing_presence(self.user_id).is_none() {
+            if registry.presence.existing(self.user_id).is_none() {
                 registry.contacts.index().release(self.user_id);
             }
         }
@@ -497,7 +485,7 @@ impl actix::Supervised for PresenceActor {
             return;
         };
         *self = PresenceActor::new(self.user_id, Arc::clone(&registry));
-        self.orphaned = !registry.readopt_presence(self.user_id, ctx.address());
+        self.orphaned = !registry.presence.readopt(self.user_id, ctx.address());
     }
 }
 
@@ -519,7 +507,7 @@ impl Handler<Connect> for PresenceActor {
         // its socket closed must not leave the user online.
         let mut listed = false;
         if let Some(registry) = self.registry.upgrade() {
-            registry.for_each_connection(self.user_id, |handle| listed |= handle.id == msg.connection_id);
+            listed = registry.hub.is_subscribed(Topic::User(self.user_id), msg.connection_id);
         }
         if listed {
             self.presence.connect(msg.connection_id, self.now());
@@ -762,7 +750,7 @@ pub fn connected(registry: &Arc<Registry>, user_id: Uuid, connection_id: Uuid) {
 /// A socket closed. Nothing to tell if the actor is gone: a fresh one counts
 /// only the sockets the registry still lists.
 pub fn disconnected(registry: &Registry, user_id: Uuid, connection_id: Uuid) {
-    if let Some(addr) = registry.existing_presence(user_id) {
+    if let Some(addr) = registry.presence.existing(user_id) {
         addr.do_send(Disconnected { connection_id });
     }
 }
@@ -831,7 +819,7 @@ pub async fn set_privacy(registry: &Arc<Registry>, user_id: Uuid, change: Privac
 /// (offline: answer from the stored row).
 pub async fn snapshot(registry: &Registry, user_id: Uuid) -> Option<PresenceSnapshot> {
     for _ in 0..ATTEMPTS {
-        let sent = registry.existing_presence(user_id)?.send(Snapshot);
+        let sent = registry.presence.existing(user_id)?.send(Snapshot);
         if let Ok(Some(snapshot)) = sent.await {
             return Some(snapshot);
         }
@@ -846,7 +834,7 @@ pub fn joined_session(registry: &Arc<Registry>, user_id: Uuid, connection_id: Uu
 
 /// A socket left a live session: the line the engine set goes, if still there.
 pub fn left_session(registry: &Registry, user_id: Uuid, connection_id: Uuid, session_id: Uuid) {
-    if let Some(addr) = registry.existing_presence(user_id) {
+    if let Some(addr) = registry.presence.existing(user_id) {
         addr.do_send(SessionActivity { connection_id, session_id, title: None });
     }
 }

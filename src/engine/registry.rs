@@ -1,6 +1,7 @@
-//! The registry: who is connected, and which room actors are alive.
+//! The registry: which actors are alive, one table per kind, plus the hub
+//! (this node's sockets) and the broker every fan-out goes through.
 //!
-//! Room actors are spawned on first use, under an actix `Supervisor`, spread
+//! Actors are spawned on first use, under an actix `Supervisor`, spread
 //! round-robin over one arbiter (thread) per core. A supervisor restarts an
 //! actor that stops, but an actor whose handler panicked simply dies with its
 //! task; so every lookup checks the address and starts a fresh actor, which
@@ -13,29 +14,88 @@ use actix::prelude::*;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use crate::engine::connection::ConnectionActor;
+use crate::engine::broker::{Broker, LocalBroker};
 use crate::engine::contacts::Contacts;
-use crate::engine::live_session::LiveSessionActor;
-use crate::engine::metrics::Gauges;
+use crate::engine::hub::Hub;
+use crate::engine::live_session::LiveSession;
+use crate::engine::metrics::{Gauges, Metrics};
 use crate::engine::presence::{PresenceActor, WATCHERS_TTL};
+use crate::engine::room::{RoomActor, RoomKind};
 use crate::engine::scheduler::Tick;
-use crate::engine::{Disconnect, DisconnectReason, EngineDeps};
+use crate::engine::{DisconnectReason, EngineDeps};
 
-/// An open socket of a user.
-#[derive(Clone)]
-pub struct ConnectionHandle {
-    pub id: Uuid,
-    pub addr: Addr<ConnectionActor>,
+/// The live actors of one kind, by id.
+pub struct ActorTable<A: Actor> {
+    /// The kind's name in logs and `/metrics`.
+    kind: &'static str,
+    actors: DashMap<Uuid, Addr<A>>,
+}
+
+impl<A: Actor> ActorTable<A> {
+    pub fn new(kind: &'static str) -> Self {
+        Self { kind, actors: DashMap::new() }
+    }
+
+    /// The live actor for `id`, or a fresh one from `spawn` when there is
+    /// none or it died (a panic ends an actor's task without its supervisor
+    /// noticing, so the address is checked here).
+    pub fn get_or_spawn(&self, id: Uuid, metrics: &Metrics, spawn: impl Fn() -> Addr<A>) -> Addr<A> {
+        if let Some(addr) = self.actors.get(&id) {
+            if addr.connected() {
+                return addr.clone();
+            }
+        }
+        let mut entry = self.actors.entry(id).or_insert_with(&spawn);
+        if !entry.connected() {
+            log::warn!("{} actor {id} died; starting a fresh one", self.kind);
+            metrics.room_restarts.fetch_add(1, Ordering::Relaxed);
+            *entry = spawn();
+        }
+        entry.clone()
+    }
+
+    /// The actor for `id` if one is alive, without starting one.
+    pub fn existing(&self, id: Uuid) -> Option<Addr<A>> {
+        self.actors.get(&id).filter(|addr| addr.connected()).map(|addr| addr.clone())
+    }
+
+    /// Forgets an actor that is stopping for good, unless a newer one
+    /// already took its place.
+    pub fn remove(&self, id: Uuid, addr: &Addr<A>) {
+        self.actors.remove_if(&id, |_, current| current == addr);
+    }
+
+    /// Puts an actor that its supervisor restarted back in its slot, if the
+    /// slot is free or its actor dead. False if another one is alive there.
+    pub fn readopt(&self, id: Uuid, addr: Addr<A>) -> bool {
+        let mut entry = self.actors.entry(id).or_insert_with(|| addr.clone());
+        if *entry == addr {
+            return true;
+        }
+        if !entry.connected() {
+            *entry = addr;
+            return true;
+        }
+        false
+    }
+
+    fn gauge(&self) -> (&'static str, usize) {
+        (self.kind, self.actors.iter().filter(|addr| addr.connected()).count())
+    }
 }
 
 pub struct Registry {
     pub deps: Arc<EngineDeps>,
     arbiters: Vec<Arbiter>,
     next_arbiter: AtomicUsize,
-    live_sessions: DashMap<Uuid, Addr<LiveSessionActor>>,
+    /// This node's sockets by topic: the socket directory.
+    pub hub: Arc<Hub>,
+    /// Where every fan-out is published.
+    pub broker: Arc<dyn Broker>,
+    /// Rooms of live sessions, by chat room id.
+    pub live_sessions: ActorTable<RoomActor<LiveSession>>,
     /// One presence actor per user with sockets open (or lingering after the last).
-    presence: DashMap<Uuid, Addr<PresenceActor>>,
-    connections: DashMap<Uuid, Vec<ConnectionHandle>>,
+    pub presence: ActorTable<PresenceActor>,
     /// Who hears of whose presence, shared by every presence actor.
     pub contacts: Arc<Contacts>,
     /// The reminder scheduler, set once at start-up.
@@ -45,13 +105,16 @@ pub struct Registry {
 impl Registry {
     pub fn new(deps: Arc<EngineDeps>) -> Arc<Self> {
         let arbiters = (0..deps.config.room_arbiters()).map(|_| Arbiter::new()).collect();
+        let hub = Arc::new(Hub::new(Arc::clone(&deps.metrics)));
+        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new(Arc::clone(&hub)));
         Arc::new(Self {
             deps,
             arbiters,
             next_arbiter: AtomicUsize::new(0),
-            live_sessions: DashMap::new(),
-            presence: DashMap::new(),
-            connections: DashMap::new(),
+            hub,
+            broker,
+            live_sessions: ActorTable::new("live_session"),
+            presence: ActorTable::new("presence"),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
             scheduler: OnceLock::new(),
         })
@@ -62,82 +125,22 @@ impl Registry {
         self.arbiters[index].handle()
     }
 
-    /// The actor of a live session, started (or restarted) if needed. The
-    /// caller has checked that the session exists.
-    pub fn live_session(self: &Arc<Self>, session_id: Uuid) -> Addr<LiveSessionActor> {
-        self.alive_or_spawn(&self.live_sessions, session_id, "live session", || self.spawn_live_session(session_id))
-    }
-
-    /// The live actor in `actors` for `id`, or a fresh one from `spawn` when
-    /// there is none or it died (a panic ends an actor's task without its
-    /// supervisor noticing, so the address is checked here).
-    fn alive_or_spawn<A: Actor>(
-        &self,
-        actors: &DashMap<Uuid, Addr<A>>,
-        id: Uuid,
-        kind: &str,
-        spawn: impl Fn() -> Addr<A>,
-    ) -> Addr<A> {
-        if let Some(addr) = actors.get(&id) {
-            if addr.connected() {
-                return addr.clone();
-            }
-        }
-        let mut entry = actors.entry(id).or_insert_with(&spawn);
-        if !entry.connected() {
-            log::warn!("{kind} actor {id} died; starting a fresh one");
-            self.deps.metrics.room_restarts.fetch_add(1, Ordering::Relaxed);
-            *entry = spawn();
-        }
-        entry.clone()
-    }
-
-    fn spawn_live_session(self: &Arc<Self>, session_id: Uuid) -> Addr<LiveSessionActor> {
-        let registry = Arc::clone(self);
-        Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| LiveSessionActor::new(session_id, registry))
-    }
-
-    /// Forgets a room actor that is stopping for good, unless a newer one
-    /// already took its place.
-    pub fn remove_live_session(&self, session_id: Uuid, addr: &Addr<LiveSessionActor>) {
-        self.live_sessions.remove_if(&session_id, |_, current| current == addr);
+    /// The actor of a room of kind `K`, started (or restarted) if needed.
+    /// The caller has checked that the room exists.
+    pub fn room<K: RoomKind>(self: &Arc<Self>, room_id: Uuid) -> Addr<RoomActor<K>> {
+        K::table(self).get_or_spawn(room_id, &self.deps.metrics, || {
+            let registry = Arc::clone(self);
+            Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| RoomActor::<K>::new(room_id, registry))
+        })
     }
 
     /// The presence actor of a user, started (or restarted after a panic) if
-    /// needed; it counts the user's sockets from `connections_of` when it starts.
+    /// needed; it counts the user's sockets from the hub when it starts.
     pub fn presence(self: &Arc<Self>, user_id: Uuid) -> Addr<PresenceActor> {
-        self.alive_or_spawn(&self.presence, user_id, "presence", || self.spawn_presence(user_id))
-    }
-
-    fn spawn_presence(self: &Arc<Self>, user_id: Uuid) -> Addr<PresenceActor> {
-        let registry = Arc::clone(self);
-        Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| PresenceActor::new(user_id, registry))
-    }
-
-    /// The presence actor of a user if one is alive, without starting one.
-    pub fn existing_presence(&self, user_id: Uuid) -> Option<Addr<PresenceActor>> {
-        self.presence.get(&user_id).filter(|addr| addr.connected()).map(|addr| addr.clone())
-    }
-
-    /// Forgets a presence actor that is stopping for good, unless a newer one
-    /// already took its place.
-    pub fn remove_presence(&self, user_id: Uuid, addr: &Addr<PresenceActor>) {
-        self.presence.remove_if(&user_id, |_, current| current == addr);
-    }
-
-    /// Puts a presence actor that its supervisor restarted (a message reached
-    /// it while it stopped) back in its slot, if the slot is free or its actor
-    /// dead. False if another one is alive there.
-    pub fn readopt_presence(&self, user_id: Uuid, addr: Addr<PresenceActor>) -> bool {
-        let mut entry = self.presence.entry(user_id).or_insert_with(|| addr.clone());
-        if *entry == addr {
-            return true;
-        }
-        if !entry.connected() {
-            *entry = addr;
-            return true;
-        }
-        false
+        self.presence.get_or_spawn(user_id, &self.deps.metrics, || {
+            let registry = Arc::clone(self);
+            Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| PresenceActor::new(user_id, registry))
+        })
     }
 
     pub fn set_scheduler(&self, scheduler: Recipient<Tick>) {
@@ -151,69 +154,21 @@ impl Registry {
         }
     }
 
-    /// Room actors alive now, if any, without starting one.
-    pub fn existing_live_session(&self, session_id: Uuid) -> Option<Addr<LiveSessionActor>> {
-        self.live_sessions.get(&session_id).filter(|addr| addr.connected()).map(|addr| addr.clone())
-    }
-
-    pub fn connection_count(&self, user_id: Uuid) -> usize {
-        self.connections.get(&user_id).map(|list| list.len()).unwrap_or(0)
-    }
-
-    pub fn register_connection(&self, user_id: Uuid, handle: ConnectionHandle) {
-        self.connections.entry(user_id).or_default().push(handle);
-    }
-
-    pub fn unregister_connection(&self, user_id: Uuid, connection_id: Uuid) {
-        if let dashmap::mapref::entry::Entry::Occupied(mut entry) = self.connections.entry(user_id) {
-            entry.get_mut().retain(|handle| handle.id != connection_id);
-            if entry.get().is_empty() {
-                entry.remove();
-            }
-        }
-    }
-
-    /// The open sockets of a user.
-    pub fn connections_of(&self, user_id: Uuid) -> Vec<ConnectionHandle> {
-        self.connections.get(&user_id).map(|list| list.clone()).unwrap_or_default()
-    }
-
-    /// Visits the open sockets of a user without copying the list (presence
-    /// fan-out calls this for every watcher). The map's shard holding the user
-    /// stays read-locked while `visit` runs, so `visit` must not register or
-    /// unregister a connection, or call anything else here that writes to
-    /// `connections`: that would wait for the lock this thread holds. Sending
-    /// to the handles (`try_send`, `do_send`) only queues and is fine.
-    pub fn for_each_connection(&self, user_id: Uuid, mut visit: impl FnMut(&ConnectionHandle)) {
-        if let Some(list) = self.connections.get(&user_id) {
-            list.iter().for_each(&mut visit);
-        }
-    }
-
-    /// Asks every socket to close (graceful shutdown).
+    /// Asks every socket of this node to close (graceful shutdown).
     pub fn disconnect_all(&self, reason: DisconnectReason) -> usize {
-        let mut count = 0;
-        for list in self.connections.iter() {
-            for handle in list.iter() {
-                handle.addr.do_send(Disconnect(reason));
-                count += 1;
-            }
+        let sockets = self.hub.all_sockets();
+        for socket in &sockets {
+            socket.close(reason);
         }
-        count
-    }
-
-    pub fn open_connections(&self) -> usize {
-        self.connections.iter().map(|list| list.len()).sum()
+        sockets.len()
     }
 
     pub fn gauges(&self) -> Gauges {
-        let live_sessions = self.live_sessions.iter().filter(|addr| addr.connected()).count();
-        let presence = self.presence.iter().filter(|addr| addr.connected()).count();
         Gauges {
             actors_by_kind: vec![
-                ("live_session", live_sessions),
-                ("presence", presence),
-                ("connection", self.open_connections()),
+                self.live_sessions.gauge(),
+                self.presence.gauge(),
+                ("connection", self.hub.open_sockets()),
             ],
         }
     }

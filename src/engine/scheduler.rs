@@ -14,12 +14,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::db::models::NotificationRow;
+use crate::db::notifications::NotificationView;
 use crate::db::{self, from_db_time, parse_id, to_db_time};
 use crate::domain::live_session::SessionStatus;
 use crate::domain::reminders::{due_reminder, overdue, Reminder};
+use crate::engine::hub::{Audience, Topic};
 use crate::engine::live_session::{command_room, SessionCommand};
 use crate::engine::registry::Registry;
-use crate::engine::Push;
 use crate::error::AppResult;
 use crate::protocol::{event_frame, events};
 
@@ -78,8 +79,8 @@ async fn find_work(registry: &Registry) -> AppResult<(Vec<Due>, Vec<Uuid>)> {
                 let Some(status) = SessionStatus::parse(&session.status) else { continue };
                 let start = from_db_time(session.scheduled_start_time);
                 if overdue(status, from_db_time(session.scheduled_end_time), now, grace) {
-                    if let Ok(id) = parse_id(&session.id) {
-                        overdue_sessions.push(id);
+                    if let Ok(room_id) = parse_id(&session.chat_room_id) {
+                        overdue_sessions.push(room_id);
                     }
                     continue;
                 }
@@ -144,19 +145,17 @@ async fn run_pass(registry: Arc<Registry>) {
         }
     });
     futures_util::future::join_all(stores).await;
-    for session_id in overdue_sessions {
-        match command_room(&registry, session_id, None, SessionCommand::EndIfOverdue).await {
-            Ok(_) => log::info!("session {session_id} ended automatically"),
-            Err(err) => log::warn!("could not end overdue session {session_id}: {err}"),
+    for room_id in overdue_sessions {
+        match command_room(&registry, room_id, None, SessionCommand::EndIfOverdue).await {
+            Ok(session) => log::info!("session {} ended automatically", session.id),
+            Err(err) => log::warn!("could not end the overdue session of room {room_id}: {err}"),
         }
     }
 }
 
 pub fn push_notification(registry: &Registry, user_id: Uuid, row: &NotificationRow) {
-    let frame = event_frame(events::NOTIFICATION, &crate::http::notifications::NotificationView::from_row(row));
-    for handle in registry.connections_of(user_id) {
-        let _ = handle.addr.try_send(Push(frame.clone()));
-    }
+    let frame = event_frame(events::NOTIFICATION, &NotificationView::from_row(row));
+    registry.broker.publish(Topic::User(user_id), &frame, Audience::Everyone);
 }
 
 impl Handler<Tick> for SchedulerActor {

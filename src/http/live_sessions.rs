@@ -14,6 +14,7 @@ use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
 use crate::domain::chat::ChatMessage;
 use crate::domain::live_session::{validate_schedule, validate_title, SessionChanges, SessionStatus, SessionView};
 use crate::domain::questions::{Audience, QuestionView};
+use crate::domain::room::{RoomType, Standing};
 use crate::domain::Role;
 use crate::engine::live_session::{command_room, SessionCommand};
 use crate::error::{AppError, AppResult};
@@ -58,14 +59,6 @@ fn view_of(conn: &mut AnyConnection, row: &LiveSessionRow) -> AppResult<SessionV
     Ok(SessionView::new(&facts, attendees))
 }
 
-/// Whether the user may see the session: its instructor, an admin, or a
-/// student enrolled in its course.
-fn may_see(conn: &mut AnyConnection, user: &AuthUser, row: &LiveSessionRow) -> AppResult<bool> {
-    Ok(user.role == Role::Admin
-        || row.instructor_id == user.id.to_string()
-        || db::courses::is_enrolled(conn, &row.course_id, &user.id.to_string())?)
-}
-
 #[utoipa::path(post, path = "/api/live-sessions", request_body = CreateSession,
     responses((status = 201, body = SessionView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -85,7 +78,7 @@ pub async fn create_session(
     let chat_room = ChatRoomRow {
         id: Uuid::new_v4().to_string(),
         name: title.clone(),
-        room_type: "live_session".into(),
+        room_type: RoomType::LiveSession.as_str().into(),
         participants_json: "[]".into(),
         is_active: true,
         created_at: now,
@@ -127,36 +120,32 @@ pub async fn create_session(
     responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn get_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
-    let row = visible_session(&state, &user, path.into_inner()).await?;
+    let (row, _) = visible_session(&state, &user, path.into_inner()).await?;
     let view = state.db.read(move |conn| view_of(conn, &row)).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// The session, if the user may see it: 404 for an unknown id, 403 for
-/// someone outside its course.
-async fn visible_session(state: &AppState, user: &AuthUser, id: Uuid) -> AppResult<LiveSessionRow> {
+/// The session and how the user stands towards it, if they may see it:
+/// 404 for an unknown id, 403 for someone outside its course (the rule
+/// joining its room applies too).
+async fn visible_session(state: &AppState, user: &AuthUser, id: Uuid) -> AppResult<(LiveSessionRow, Standing)> {
     let user = user.clone();
     state
         .db
         .read(move |conn| {
             let row =
                 db::live_sessions::find(conn, &id.to_string())?.ok_or_else(|| AppError::not_found("live session"))?;
-            if !may_see(conn, &user, &row)? {
-                return Err(AppError::forbidden("You are not enrolled in this session's course."));
-            }
-            Ok(row)
+            let standing = db::live_sessions::standing(conn, user.id, user.role, &row)?
+                .ok_or_else(|| AppError::forbidden("You are not enrolled in this session's course."))?;
+            Ok((row, standing))
         })
         .await
 }
 
-/// Whether the user leads this session (its instructor or an admin).
-fn leads(user: &AuthUser, row: &LiveSessionRow) -> bool {
-    user.role == Role::Admin || row.instructor_id == user.id.to_string()
-}
-
 async fn command(state: &AppState, user: AuthUser, id: Uuid, command: SessionCommand) -> AppResult<SessionView> {
-    visible_session(state, &user, id).await?;
-    command_room(&state.registry, id, Some(user), command).await
+    let (row, _) = visible_session(state, &user, id).await?;
+    let room_id = parse_id(&row.chat_room_id).map_err(AppError::internal)?;
+    command_room(&state.registry, room_id, Some(user), command).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -257,8 +246,8 @@ pub struct AttendeeView {
 }
 
 async fn attendance(state: &AppState, user: &AuthUser, id: Uuid) -> AppResult<(LiveSessionRow, Vec<AttendeeView>)> {
-    let row = visible_session(state, user, id).await?;
-    if !leads(user, &row) {
+    let (row, standing) = visible_session(state, user, id).await?;
+    if standing != Standing::Host {
         return Err(AppError::forbidden("Attendance is for the session's instructor."));
     }
     let now = state.clock.now();
@@ -338,7 +327,7 @@ pub async fn messages(
     path: web::Path<Uuid>,
     query: web::Query<HistoryQuery>,
 ) -> AppResult<HttpResponse> {
-    let row = visible_session(&state, &user, path.into_inner()).await?;
+    let (row, _) = visible_session(&state, &user, path.into_inner()).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let before = query.before;
     let page = state
@@ -354,15 +343,15 @@ pub async fn messages(
         })
         .await?;
     let messages: Vec<ChatMessage> =
-        page.into_iter().filter_map(|(row, name)| crate::engine::live_session::message_from_row(row, name)).collect();
+        page.into_iter().filter_map(|(row, name)| db::chat::to_message(row, name)).collect();
     Ok(HttpResponse::Ok().json(messages))
 }
 
 #[utoipa::path(get, path = "/api/live-sessions/{id}/questions",
     responses((status = 200, body = [QuestionView]), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn questions(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
-    let row = visible_session(&state, &user, path.into_inner()).await?;
-    let audience = if leads(&user, &row) { Audience::Leaders } else { Audience::Classmates };
+    let (row, standing) = visible_session(&state, &user, path.into_inner()).await?;
+    let audience = if standing == Standing::Host { Audience::Leaders } else { Audience::Classmates };
     let board = state.db.read(move |conn| db::questions::load_board(conn, &row.id)).await?;
     Ok(HttpResponse::Ok().json(board.views(audience)))
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod courses;
+pub mod extract;
 pub mod live_sessions;
 pub mod notifications;
 pub mod ops;

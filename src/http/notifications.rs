@@ -1,47 +1,18 @@
 //! A user's notifications (session reminders): list, mark read.
 
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
-use crate::db::models::NotificationRow;
-use crate::db::{self, from_db_time, to_db_time};
+use crate::db::notifications::NotificationView;
+use crate::db::{self, to_db_time};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/notifications", web::get().to(list_notifications))
         .route("/notifications/{id}/read", web::post().to(mark_read));
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NotificationView {
-    pub id: String,
-    pub kind: String,
-    pub title: String,
-    pub body: String,
-    /// Details for the client, e.g. `{"sessionId": ...}`.
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub read_at: Option<DateTime<Utc>>,
-}
-
-impl NotificationView {
-    pub fn from_row(row: &NotificationRow) -> Self {
-        Self {
-            id: row.id.clone(),
-            kind: row.kind.clone(),
-            title: row.title.clone(),
-            body: row.body.clone(),
-            data: row.data_json.as_deref().and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default(),
-            created_at: from_db_time(row.created_at),
-            read_at: row.read_at.map(from_db_time),
-        }
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -77,7 +77,7 @@ pub async fn get_user(state: web::Data<AppState>, user: AuthUser, path: web::Pat
 /// What watchers see of each of `people` who is not offline now, by name.
 /// Only users with a live presence actor can be online; the rest are skipped.
 async fn not_offline(state: &AppState, people: Vec<Uuid>) -> Vec<UserPresenceView> {
-    let live: Vec<Uuid> = people.into_iter().filter(|id| state.registry.existing_presence(*id).is_some()).collect();
+    let live: Vec<Uuid> = people.into_iter().filter(|id| state.registry.presence.existing(*id).is_some()).collect();
     let snapshots = join_all(live.into_iter().map(|id| presence::snapshot(&state.registry, id))).await;
     let mut views: Vec<UserPresenceView> = snapshots
         .into_iter()

@@ -39,7 +39,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, query: &str) -> AppResult<
         .ok_or_else(|| AppError::unauthorized("Pass your token as ?token=... or an Authorization: Bearer header."))?;
     let user = state.auth.authenticate(&token).await?;
     let limit = state.config.max_connections_per_user;
-    if state.registry.connection_count(user.id) >= limit {
+    if state.registry.hub.count(crate::engine::hub::Topic::User(user.id)) >= limit {
         return Err(AppError::new(
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             "too_many_connections",

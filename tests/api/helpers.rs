@@ -1,6 +1,7 @@
 //! `spawn_app()` and the clients the tests talk through.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 
 use classroom::clock::ManualClock;
+use classroom::config::backend_of;
 use classroom::config::{Backend, Config};
+use classroom::db::{Db, Pool, PooledConnection};
 use classroom::engine::persistence::ConnectionSource;
 use classroom::startup::Application;
 use classroom::state::AppState;
@@ -266,6 +269,9 @@ impl WsClient {
 
     /// Waits for the ack with this id.
     pub async fn ack(&mut self, ack: u64) -> Value {
+        if let Some(position) = self.pending.iter().position(|v| v["ack"] == json!(ack)) {
+            return self.pending.remove(position).expect("present");
+        }
         loop {
             match self.next_incoming(WAIT).await {
                 Some(Incoming::Json(value)) if value["ack"] == json!(ack) => return value,
@@ -307,6 +313,19 @@ impl WsClient {
         }
     }
 
+    /// Whether the ack with this id arrives within `wait` (kept for [`Self::ack`]).
+    pub async fn acked_within(&mut self, ack: u64, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        while !self.pending.iter().any(|v| v["ack"] == json!(ack)) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_incoming(left).await {
+                Some(Incoming::Json(value)) => self.pending.push_back(value),
+                _ => return false,
+            }
+        }
+        true
+    }
+
     /// Waits for the server to close the socket; returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
         loop {
@@ -334,4 +353,43 @@ pub async fn eventually(condition: impl Fn() -> bool) -> bool {
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
     true
+}
+
+/// A connection source over a real pool that can be switched off, as if the
+/// database had gone away.
+pub struct Switchable {
+    pool: Pool,
+    down: AtomicBool,
+}
+
+impl Switchable {
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+}
+
+impl ConnectionSource for Switchable {
+    fn connection(&self) -> Result<PooledConnection, String> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err("database switched off by the test".into());
+        }
+        self.pool.get().map_err(|err| err.to_string())
+    }
+}
+
+/// A server whose persistence actor writes through a `Switchable` source.
+/// Retries are capped at 100 ms so that recovery is quick to observe.
+pub fn spawn_switchable_app(adjust: impl FnOnce(&mut Config)) -> (TestApp, Arc<Switchable>) {
+    let database = fresh_database();
+    let own = Db::connect(&database.url, backend_of(&database.url), 4).expect("test pool");
+    let source = Arc::new(Switchable { pool: own.pool, down: AtomicBool::new(false) });
+    let app = start_on(
+        database,
+        |config| {
+            config.persist_retry_max_ms = 100;
+            adjust(config);
+        },
+        Some(source.clone() as Arc<dyn ConnectionSource>),
+    );
+    (app, source)
 }

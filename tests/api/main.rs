@@ -3,6 +3,7 @@
 //! DATABASE_URL=postgres://... a fresh PostgreSQL schema).
 
 mod auth;
+mod chat_rooms;
 mod helpers;
 mod persistence;
 mod presence;

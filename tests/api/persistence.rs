@@ -18,14 +18,14 @@ use diesel::prelude::*;
 use futures_util::future::join_all;
 use uuid::Uuid;
 
-use classroom::config::{backend_of, Backend, Config};
+use classroom::config::{backend_of, Backend};
 use classroom::db::models::CourseRow;
 use classroom::db::schema::courses;
 use classroom::db::{self, Db, Pool, PooledConnection};
 use classroom::engine::persistence::{ConnectionSource, PersistError};
 use classroom::state::AppState;
 
-use crate::helpers::{eventually, fresh_database, spawn_app, spawn_app_with, start_on, TestApp};
+use crate::helpers::{eventually, fresh_database, spawn_app, spawn_app_with, spawn_switchable_app, start_on};
 
 /// A course row taught by `instructor_id`, with a fresh id.
 fn course(instructor_id: &str, title: String) -> CourseRow {
@@ -63,45 +63,6 @@ async fn stored(state: &AppState, id: &str) -> Option<CourseRow> {
 
 fn counter(value: &std::sync::atomic::AtomicU64) -> u64 {
     value.load(Ordering::Relaxed)
-}
-
-/// A connection source over a real pool that can be switched off, as if the
-/// database had gone away.
-struct Switchable {
-    pool: Pool,
-    down: AtomicBool,
-}
-
-impl Switchable {
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-}
-
-impl ConnectionSource for Switchable {
-    fn connection(&self) -> Result<PooledConnection, String> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err("database switched off by the test".into());
-        }
-        self.pool.get().map_err(|err| err.to_string())
-    }
-}
-
-/// A server whose persistence actor writes through a `Switchable` source.
-/// Retries are capped at 100 ms so that recovery is quick to observe.
-fn spawn_switchable_app(adjust: impl FnOnce(&mut Config)) -> (TestApp, Arc<Switchable>) {
-    let database = fresh_database();
-    let own = Db::connect(&database.url, backend_of(&database.url), 4).expect("test pool");
-    let source = Arc::new(Switchable { pool: own.pool, down: AtomicBool::new(false) });
-    let app = start_on(
-        database,
-        |config| {
-            config.persist_retry_max_ms = 100;
-            adjust(config);
-        },
-        Some(source.clone() as Arc<dyn ConnectionSource>),
-    );
-    (app, source)
 }
 
 #[actix_web::test]

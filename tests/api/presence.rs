@@ -62,7 +62,7 @@ async fn put(app: &TestApp, path: &str, user: &TestUser, body: Value) -> (u16, V
 async fn advance_and_reevaluate(app: &TestApp, user: &TestUser, by: chrono::Duration) {
     app.clock.advance(by);
     let id = Uuid::parse_str(&user.id).unwrap();
-    app.state.registry.existing_presence(id).expect("a live presence actor").do_send(Reevaluate);
+    app.state.registry.presence.existing(id).expect("a live presence actor").do_send(Reevaluate);
 }
 
 /// Ada and Bob, students of Grace's course, and the course id.
@@ -383,7 +383,7 @@ async fn offline_users_are_answered_from_the_stored_row() {
     app.clock.advance(chrono::Duration::minutes(3));
     let left_at = app.clock.now();
     bob_socket.close().await;
-    let stopped = eventually(|| app.state.registry.existing_presence(bob_id).is_none()).await;
+    let stopped = eventually(|| app.state.registry.presence.existing(bob_id).is_none()).await;
     assert!(stopped, "the actor stops once the linger is over and its writes are in");
 
     let (status, seen) = app.get(&bob_path, &ada.token).await;

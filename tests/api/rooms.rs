@@ -174,14 +174,15 @@ async fn a_reconnecting_client_catches_up_from_its_last_message() {
 #[actix_web::test]
 async fn a_room_that_panics_is_replaced_and_its_sockets_carry_on() {
     let app = spawn_app().await;
-    let TwoInARoom { session, mut grace_socket, mut ada_socket, .. } = two_in_a_room(&app).await;
-    let session_id = Uuid::parse_str(&session).unwrap();
+    let TwoInARoom { ada, session, mut grace_socket, mut ada_socket } = two_in_a_room(&app).await;
+    let (_, view) = app.get(&format!("/api/live-sessions/{session}"), &ada.token).await;
+    let room_id = Uuid::parse_str(view["chatRoomId"].as_str().expect("the session names its chat room")).unwrap();
     let before = ada_socket.request("session-message", json!({ "sessionId": session, "message": "before" })).await;
     assert_eq!(before["ok"], true);
     grace_socket.next_event("new-message").await;
 
-    let room = app.state.registry.existing_live_session(session_id).expect("room alive");
-    room.do_send(classroom::engine::live_session::InjectPanic);
+    let room = app.state.registry.live_sessions.existing(room_id).expect("room alive");
+    room.do_send(classroom::engine::room::InjectPanic);
     for _ in 0..200 {
         if !room.connected() {
             break;
@@ -195,7 +196,7 @@ async fn a_room_that_panics_is_replaced_and_its_sockets_carry_on() {
     assert_eq!(after["ok"], true, "{after}");
     let relayed = grace_socket.next_event("new-message").await;
     assert_eq!(relayed["data"]["message"]["message"], "after");
-    let replacement = app.state.registry.existing_live_session(session_id).expect("a new room");
+    let replacement = app.state.registry.live_sessions.existing(room_id).expect("a new room");
     assert!(replacement.connected() && replacement != room);
     assert_eq!(app.state.metrics.room_restarts.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert!(!grace_socket.receives_within("user-left", Duration::from_millis(200)).await, "nobody saw anyone leave");

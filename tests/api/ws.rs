@@ -132,7 +132,10 @@ async fn a_silent_socket_is_closed_after_the_timeout() {
         Some(Incoming::Closed(code)) => panic!("a live socket was closed ({code:?})"),
         Some(Incoming::Json(frame)) => panic!("unexpected frame {frame}"),
     }
-    assert_eq!(app.state.registry.connection_count(uuid::Uuid::parse_str(&ada.id).unwrap()), 1);
+    assert_eq!(
+        app.state.registry.hub.count(classroom::engine::hub::Topic::User(uuid::Uuid::parse_str(&ada.id).unwrap())),
+        1
+    );
 }
 
 #[actix_web::test]

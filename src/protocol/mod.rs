@@ -1,5 +1,7 @@
 //! The WebSocket wire format of `shared/protocol.md`: the envelope, the
-//! events a client may send, and the frames the server sends back.
+//! events a client may send (the one table from event name to data, below),
+//! and the frames the server sends back. Each feature's event data lives in
+//! a module of its own.
 //!
 //! Outbound frames are serialized once into a `ByteString`, which clones by
 //! reference count, so a fan-out to a thousand sockets shares one buffer.
@@ -7,9 +9,14 @@
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::error::{AppError, ErrorBody};
+
+pub mod live_sessions;
+pub mod rooms;
+
+use live_sessions::{AskQuestionData, JoinLiveSession, PinQuestionData, QuestionRef, SessionMessage, SessionRef};
+use rooms::{EditMessage, JoinRoom, MessageRef, RoomMessage, RoomRef};
 
 /// Names of server-pushed events, in one place.
 pub mod events {
@@ -25,6 +32,9 @@ pub mod events {
     pub const NOTIFICATION: &str = "notification";
     /// A watched user's presence changed: `{userId, status, activity, lastSeenAt}`.
     pub const PRESENCE_UPDATED: &str = "presence-updated";
+    pub const MESSAGE_EDITED: &str = "message-edited";
+    pub const MESSAGE_DELETED: &str = "message-deleted";
+    pub const UNREAD_UPDATED: &str = "unread-updated";
 }
 
 /// The envelope as it arrives, before the event name is looked at.
@@ -35,61 +45,6 @@ struct RawFrame {
     data: Option<Value>,
     #[serde(default)]
     ack: Option<u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionRef {
-    pub session_id: Uuid,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JoinLiveSession {
-    pub session_id: Uuid,
-    /// A reconnecting client's last message; what came after is replayed.
-    #[serde(default)]
-    pub since_message_id: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SessionMessage {
-    pub session_id: Uuid,
-    pub message: String,
-    #[serde(default)]
-    pub client_msg_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AskQuestionData {
-    pub session_id: Uuid,
-    pub question: String,
-    /// Hide my name from classmates (the instructor still sees it).
-    #[serde(default)]
-    pub anonymous: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QuestionRef {
-    pub session_id: Uuid,
-    pub question_id: Uuid,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PinQuestionData {
-    pub session_id: Uuid,
-    pub question_id: Uuid,
-    /// false unpins; default true.
-    #[serde(default = "yes")]
-    pub pinned: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Every event a client may send.
@@ -106,6 +61,13 @@ pub enum ClientEvent {
     DismissQuestion(QuestionRef),
     /// `{status?, activity?, expiresAt?}`; also the client's heartbeat (`{}`).
     UpdatePresence(crate::domain::presence::PresenceUpdate),
+    JoinRoom(JoinRoom),
+    LeaveRoom(RoomRef),
+    RoomMessage(RoomMessage),
+    TypingInRoom(RoomRef),
+    EditMessage(EditMessage),
+    DeleteMessage(MessageRef),
+    MarkRead(MessageRef),
 }
 
 impl ClientEvent {
@@ -125,6 +87,13 @@ impl ClientEvent {
             "pin-question" => ClientEvent::PinQuestion(data_of(name, data)?),
             "dismiss-question" => ClientEvent::DismissQuestion(data_of(name, data)?),
             "update-presence" => ClientEvent::UpdatePresence(data_of(name, data)?),
+            "join-room" => ClientEvent::JoinRoom(data_of(name, data)?),
+            "leave-room" => ClientEvent::LeaveRoom(data_of(name, data)?),
+            "room-message" => ClientEvent::RoomMessage(data_of(name, data)?),
+            "typing-in-room" => ClientEvent::TypingInRoom(data_of(name, data)?),
+            "edit-message" => ClientEvent::EditMessage(data_of(name, data)?),
+            "delete-message" => ClientEvent::DeleteMessage(data_of(name, data)?),
+            "mark-read" => ClientEvent::MarkRead(data_of(name, data)?),
             other => return Err(AppError::bad_request("unknown_event", format!("There is no event named {other:?}."))),
         })
     }
@@ -216,6 +185,22 @@ pub fn reply_frame<T: Serialize>(ack: Option<u64>, result: &Result<T, AppError>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use uuid::Uuid;
+
+    #[test]
+    fn room_events_parse_with_their_defaults() {
+        let room = Uuid::new_v4();
+        let frame =
+            parse_client_frame(&format!(r#"{{"event":"room-message","data":{{"roomId":"{room}","message":"hi"}}}}"#))
+                .unwrap();
+        let ClientEvent::RoomMessage(message) = frame.event else { panic!("a room message") };
+        assert_eq!((message.room_id, message.message_type), (room, crate::domain::chat::MessageType::Text));
+        let bad = format!(
+            r#"{{"event":"room-message","data":{{"roomId":"{room}","message":"x","messageType":"gif"}},"ack":1}}"#
+        );
+        assert_eq!(parse_client_frame(&bad).unwrap_err().error.code(), "invalid_data");
+    }
 
     #[test]
     fn a_known_event_parses_with_its_ack() {

@@ -1,0 +1,140 @@
+//! From what an event names (a room, or a live session by its own id) to
+//! the actor that serves it: one table from room type to actor kind, and
+//! one rule for who may enter, the same one REST applies.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+use super::{room_gone, Join, RoomActor, RoomKind};
+use crate::auth::AuthUser;
+use crate::db;
+use crate::domain::room::{RoomType, Standing};
+use crate::engine::live_session::LiveSession;
+use crate::engine::registry::Registry;
+use crate::error::{AppError, AppResult};
+
+/// What a join names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A chat room by its id (`join-room`).
+    Room(Uuid),
+    /// A live session by its id (`join-live-session`): its room.
+    LiveSession(Uuid),
+}
+
+/// A room someone may enter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub room_id: Uuid,
+    pub room_type: RoomType,
+    /// The live session whose room it is.
+    pub session_id: Option<Uuid>,
+    pub standing: Standing,
+}
+
+/// Finds the room a join names and checks that the person may enter it:
+/// `not_found` for an unknown room, `forbidden` for a room that is not theirs.
+pub async fn resolve(registry: &Registry, user: &AuthUser, target: Target) -> AppResult<Entry> {
+    let (user_id, role) = (user.id, user.role);
+    registry
+        .deps
+        .db
+        .read(move |conn| {
+            let session = match target {
+                Target::LiveSession(session_id) => db::live_sessions::find(conn, &session_id.to_string())?
+                    .ok_or_else(|| AppError::not_found("live session"))?,
+                Target::Room(room_id) => {
+                    let room =
+                        db::chat::find_room(conn, &room_id.to_string())?.ok_or_else(|| AppError::not_found("room"))?;
+                    match RoomType::parse(&room.room_type) {
+                        Some(RoomType::LiveSession) => db::live_sessions::find_by_room(conn, &room.id)?
+                            .ok_or_else(|| AppError::not_found("room"))?,
+                        // Kinds this server does not serve yet have no room to enter.
+                        _ => return Err(AppError::not_found("room")),
+                    }
+                }
+            };
+            let standing = db::live_sessions::standing(conn, user_id, role, &session)?
+                .ok_or_else(|| AppError::forbidden("You are not enrolled in this session's course."))?;
+            Ok(Entry {
+                room_id: db::parse_id(&session.chat_room_id).map_err(AppError::internal)?,
+                room_type: RoomType::LiveSession,
+                session_id: Some(db::parse_id(&session.id).map_err(AppError::internal)?),
+                standing,
+            })
+        })
+        .await
+}
+
+type Reply<T> = Pin<Box<dyn Future<Output = Result<T, MailboxError>>>>;
+
+/// The actor of a room, whatever its kind.
+#[derive(Clone)]
+pub enum RoomAddr {
+    LiveSession(Addr<RoomActor<LiveSession>>),
+}
+
+impl RoomAddr {
+    /// The room's actor, started if needed.
+    pub fn of(registry: &Arc<Registry>, room_type: RoomType, room_id: Uuid) -> AppResult<RoomAddr> {
+        match room_type {
+            RoomType::LiveSession => Ok(RoomAddr::LiveSession(registry.room::<LiveSession>(room_id))),
+            _ => Err(AppError::not_found("room")),
+        }
+    }
+
+    /// The room's actor if one is alive, without starting one.
+    pub fn existing(registry: &Registry, room_type: RoomType, room_id: Uuid) -> Option<RoomAddr> {
+        match room_type {
+            RoomType::LiveSession => LiveSession::table(registry).existing(room_id).map(RoomAddr::LiveSession),
+            _ => None,
+        }
+    }
+
+    /// Sends a message every kind of room handles. Queued now, answered later:
+    /// a socket's frames reach the room in the order they came.
+    pub fn send<M>(&self, message: M) -> Reply<M::Result>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        RoomActor<LiveSession>: Handler<M>,
+    {
+        match self {
+            RoomAddr::LiveSession(addr) => Box::pin(addr.send(message)),
+        }
+    }
+
+    /// Sends a message nobody waits on the answer of.
+    pub fn do_send<M>(&self, message: M)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        RoomActor<LiveSession>: Handler<M>,
+    {
+        match self {
+            RoomAddr::LiveSession(addr) => addr.do_send(message),
+        }
+    }
+
+    /// The actor of a live session's room, for the session's own events.
+    pub fn live_session(&self) -> AppResult<&Addr<RoomActor<LiveSession>>> {
+        match self {
+            RoomAddr::LiveSession(addr) => Ok(addr),
+        }
+    }
+}
+
+/// Sends a join to a room's actor; if the actor died meanwhile, once more
+/// to its replacement.
+pub async fn join(registry: &Arc<Registry>, entry: &Entry, join: impl Fn() -> Join) -> AppResult<super::JoinReply> {
+    match RoomAddr::of(registry, entry.room_type, entry.room_id)?.send(join()).await {
+        Ok(result) => result,
+        Err(_) => {
+            RoomAddr::of(registry, entry.room_type, entry.room_id)?.send(join()).await.map_err(|_| room_gone())?
+        }
+    }
+}
