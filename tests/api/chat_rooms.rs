@@ -187,7 +187,7 @@ async fn unread_counts_and_catch_up_reach_past_the_rooms_memory() {
     let app = spawn_app_with(|config| config.chat_window_messages = 2, None).await;
     let Class { grace, ada, room, .. } = class(&app).await;
     let mut grace_socket = in_room(&app, &grace, &room).await;
-    let mut ada_socket = in_room(&app, &ada, &room).await;
+    let ada_socket = in_room(&app, &ada, &room).await;
     let first = post(&mut grace_socket, &room, "m0", None).await["data"]["message"]["id"].clone();
     ada_socket.close().await;
     for n in 1..6 {
@@ -236,10 +236,10 @@ async fn a_resend_while_the_first_write_is_in_flight_is_answered_by_its_outcome(
 #[actix_web::test]
 async fn a_message_whose_write_fails_is_retracted_and_its_resend_tries_again() {
     use classroom::engine::persistence::PersistError;
-    // One waiting write at most: with the database away, the buffer fills.
+    // A small buffer: with the database away, it fills.
     let (app, database) = spawn_switchable_app(|config| {
         unthrottled(config);
-        config.persist_queue_capacity = 1;
+        config.persist_queue_capacity = 8;
     });
     let Class { grace, ada, room, .. } = class(&app).await;
     let mut grace_socket = in_room(&app, &grace, &room).await;
@@ -248,14 +248,14 @@ async fn a_message_whose_write_fails_is_retracted_and_its_resend_tries_again() {
     database.set_down(true);
     // Fill the buffer (joins and presence may have left writes in it already).
     let mut full = false;
-    for _ in 0..10 {
+    for _ in 0..20 {
         let probe = app.state.persistence.write(|_| Ok(()));
         if let Ok(Err(PersistError::Overloaded)) = tokio::time::timeout(Duration::from_millis(100), probe).await {
             full = true;
             break;
         }
     }
-    assert!(full, "the buffer of one write filled up");
+    assert!(full, "the buffer filled up");
     let refused = post(&mut ada_socket, &room, "second", Some("s2")).await;
     assert_eq!(refused["error"]["code"], "persistence_overloaded", "{refused}");
     let shown = grace_socket.next_event("new-message").await;
@@ -345,4 +345,39 @@ async fn storing_a_message_twice_finds_the_first_and_a_taken_client_id_finds_the
         stored => panic!("a second message with the same clientMsgId was stored: {stored:?}"),
     }
     assert_eq!(stored_messages(&app).await, 1);
+}
+
+#[actix_web::test]
+async fn a_member_who_stops_reading_is_closed_and_the_room_goes_on() {
+    let app = spawn_app_with(
+        |config| {
+            unthrottled(config);
+            config.ws_outbound_bytes = 64 * 1024;
+        },
+        None,
+    )
+    .await;
+    let Class { grace, ada, room, .. } = class(&app).await;
+    let mut grace_socket = in_room(&app, &grace, &room).await;
+    let mut ada_socket = in_room(&app, &ada, &room).await; // and then never reads
+    let text = "x".repeat(4_000);
+    const MESSAGES: u64 = 1_500; // 6 MB for Ada, past any loopback buffer and the limit
+                                 // Grace reads as she goes (a few frames ahead), as a live client does.
+    for first in (1..=MESSAGES).step_by(5) {
+        for ack in first..first + 5 {
+            let frame = json!({ "event": "room-message", "data": { "roomId": room, "message": text }, "ack": ack });
+            grace_socket.send_text(frame.to_string()).await;
+        }
+        for ack in first..first + 5 {
+            assert_eq!(grace_socket.ack(ack).await["ok"], true);
+            grace_socket.next_event("new-message").await;
+        }
+    }
+    let code = ada_socket.ended().await;
+    assert!(matches!(code, Some(4002) | None), "closed as a slow consumer, not {code:?}");
+    let closed = app.state.metrics.slow_consumers_closed.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(closed, 1, "only Ada");
+    let ada_id = uuid::Uuid::parse_str(&ada.id).unwrap();
+    let topic = classroom::engine::hub::Topic::User(ada_id);
+    assert!(crate::helpers::eventually(|| app.state.registry.hub.count(topic) == 0).await, "her socket is gone");
 }

@@ -337,6 +337,20 @@ impl WsClient {
         }
     }
 
+    /// Reads until the server ends the socket: the close code of a clean
+    /// close, None when it was cut mid-stream (as a client that does not read
+    /// sees it, its close frame stuck behind unread ones).
+    pub async fn ended(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.framed.next()).await.expect("the socket ends in time") {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Frame::Close(reason))) => return reason.map(|r| u16::from(r.code)),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.framed.send(Message::Close(None)).await;
     }

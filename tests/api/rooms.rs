@@ -201,3 +201,44 @@ async fn a_room_that_panics_is_replaced_and_its_sockets_carry_on() {
     assert_eq!(app.state.metrics.room_restarts.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert!(!grace_socket.receives_within("user-left", Duration::from_millis(200)).await, "nobody saw anyone leave");
 }
+
+#[actix_web::test]
+async fn a_rebuilt_room_records_who_left_while_it_was_down() {
+    let app = spawn_app().await;
+    let TwoInARoom { ada, session, mut grace_socket, ada_socket } = two_in_a_room(&app).await;
+    let (_, view) = app.get(&format!("/api/live-sessions/{session}"), &ada.token).await;
+    let room_id = Uuid::parse_str(view["chatRoomId"].as_str().expect("chat room")).unwrap();
+    let room = app.state.registry.live_sessions.existing(room_id).expect("room alive");
+    room.do_send(classroom::engine::room::InjectPanic);
+    assert!(crate::helpers::eventually(|| !room.connected()).await, "the room actor died");
+
+    // Ada goes while no room actor is there to hear it.
+    ada_socket.close().await;
+    let ada_id = Uuid::parse_str(&ada.id).unwrap();
+    let topic = classroom::engine::hub::Topic::User(ada_id);
+    assert!(crate::helpers::eventually(|| app.state.registry.hub.count(topic) == 0).await);
+
+    // The next event rebuilds the room, which records Ada's leave before the
+    // message (writes are stored in order): once the message is acked, so is she.
+    let after =
+        grace_socket.request("session-message", json!({ "sessionId": session, "message": "still there?" })).await;
+    assert_eq!(after["ok"], true, "{after}");
+    let grace = grace_socket.request("join-live-session", json!({ "sessionId": session })).await;
+    let participants = grace["data"]["participants"].as_array().expect("participants").clone();
+    assert_eq!(participants.len(), 1, "only Grace is in the room: {participants:?}");
+    let open: i64 = app
+        .state
+        .db
+        .read(move |conn| {
+            use classroom::db::schema::live_session_attendees::dsl::*;
+            use diesel::prelude::*;
+            Ok(live_session_attendees
+                .filter(user_id.eq(ada_id.to_string()))
+                .filter(left_at.is_null())
+                .count()
+                .get_result(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(open, 0, "Ada's attendance is closed");
+}

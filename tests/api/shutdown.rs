@@ -72,6 +72,12 @@ impl ServerProcess {
         }
     }
 
+    /// `kill -9`: no goodbye, nothing flushed, sockets cut.
+    fn kill(&mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
     fn terminate(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed");
@@ -186,4 +192,62 @@ async fn sigterm_with_writes_in_flight_loses_no_acknowledged_write() {
         missing.len(),
         acknowledged.len()
     );
+}
+
+async fn get(client: &awc::Client, url: &str, token: &str) -> (u16, Value) {
+    let mut response =
+        client.get(url).insert_header(("Authorization", format!("Bearer {token}"))).send().await.expect("answered");
+    let bytes = response.body().await.expect("body");
+    (response.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn after_kill_9_nobody_stays_in_a_session_forever() {
+    let database = fresh_database();
+    let mut server = ServerProcess::start(&database.url);
+    let port = server.port().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let register = |name: &'static str, role: &'static str| {
+        let (client, url) = (client.clone(), format!("{base}/api/auth/register"));
+        let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
+        async move {
+            let body = json!({ "email": email, "password": "correct horse", "name": name, "role": role });
+            let (status, body) = post(&client, &url, None, body).await.expect("register answered");
+            assert_eq!(status, 201, "{body}");
+            body["token"].as_str().expect("token").to_string()
+        }
+    };
+    let grace = register("grace", "instructor").await;
+    let ada = register("ada", "student").await;
+    let (_, course) =
+        post(&client, &format!("{base}/api/courses"), Some(&grace), json!({ "title": "Rust" })).await.unwrap();
+    let course = course["id"].as_str().expect("course").to_string();
+    post(&client, &format!("{base}/api/courses/{course}/enroll"), Some(&ada), json!({})).await.unwrap();
+    let start = chrono::Utc::now();
+    let session = json!({ "courseId": course, "title": "Crash course", "scheduledStartTime": start,
+        "scheduledEndTime": start + chrono::Duration::hours(1) });
+    let (status, session) = post(&client, &format!("{base}/api/live-sessions"), Some(&grace), session).await.unwrap();
+    assert_eq!(status, 201, "{session}");
+    let session = session["id"].as_str().expect("session").to_string();
+    let (status, _) =
+        post(&client, &format!("{base}/api/live-sessions/{session}/start"), Some(&grace), json!({})).await.unwrap();
+    assert_eq!(status, 200);
+    let mut socket = WsClient::connect(&format!("ws://127.0.0.1:{port}/ws?token={ada}")).await;
+    let joined = socket.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(joined["ok"], true, "{joined}");
+
+    server.kill();
+    let mut server = ServerProcess::start(&database.url);
+    let port = server.port().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, attendees) = get(&client, &format!("{base}/api/live-sessions/{session}/attendees"), &grace).await;
+    assert_eq!(status, 200, "{attendees}");
+    assert_eq!(attendees.as_array().map(Vec::len), Some(1), "the join was stored before its ack: {attendees}");
+    assert!(attendees[0]["leftAt"].is_string(), "Ada is not counted as present after the restart: {attendees}");
+    let (status, ended) =
+        post(&client, &format!("{base}/api/live-sessions/{session}/end"), Some(&grace), json!({})).await.unwrap();
+    assert_eq!((status, &ended["attendeeCount"]), (200, &json!(0)), "{ended}");
+    server.terminate();
+    assert!(server.exited_within(Duration::from_secs(30)).await.success());
 }

@@ -17,7 +17,7 @@ use crate::domain::live_session::{Joiner, LiveSessionRoom, SessionView};
 use crate::domain::questions::{Audience, QuestionBoard, QuestionView};
 use crate::domain::room::{Admission, ParticipantView, RoomInfo, RoomType};
 use crate::engine::registry::{ActorTable, Registry};
-use crate::engine::room::{Loaded, RoomActor, RoomKind};
+use crate::engine::room::{Loaded, RoomActor, RoomKind, Storing};
 use crate::error::{AppError, AppResult};
 use crate::protocol::rooms::RoomScope;
 
@@ -119,11 +119,12 @@ impl RoomKind for LiveSession {
         crate::engine::presence::left_session(registry, user_id, socket_id, self.room.facts.id);
     }
 
-    fn person_entered(&self, registry: &Registry, user_id: Uuid, at: DateTime<Utc>) {
+    fn person_entered(&self, registry: &Registry, user_id: Uuid, at: DateTime<Utc>) -> Option<Storing> {
         let (session, user) = (self.room.facts.id.to_string(), user_id.to_string());
-        registry.deps.persistence.write_in_background("a join", move |conn| {
-            db::live_sessions::record_join(conn, &session, &user, to_db_time(at))
-        });
+        let persistence = registry.deps.persistence.clone();
+        Some(Box::pin(async move {
+            persistence.write(move |conn| db::live_sessions::record_join(conn, &session, &user, to_db_time(at))).await
+        }))
     }
 
     fn person_left(&self, registry: &Registry, user_id: Uuid, at: DateTime<Utc>) {

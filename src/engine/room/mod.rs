@@ -34,6 +34,7 @@ use crate::domain::chat::ChatMessage;
 use crate::domain::chat_log::ChatLog;
 use crate::domain::room::{Admission, ParticipantView, RoomInfo, RoomType};
 use crate::engine::hub::{Audience, SocketRef, Topic};
+use crate::engine::persistence::PersistError;
 use crate::engine::registry::{ActorTable, Registry};
 use crate::error::{AppError, AppResult};
 use crate::protocol::rooms::{self as frames, RoomScope};
@@ -87,9 +88,16 @@ pub trait RoomKind: Sized + Send + Unpin + 'static {
 
     fn socket_entered(&self, _registry: &Arc<Registry>, _user: &AuthUser, _socket_id: Uuid) {}
     fn socket_left(&self, _registry: &Registry, _user_id: Uuid, _socket_id: Uuid) {}
-    fn person_entered(&self, _registry: &Registry, _user_id: Uuid, _at: DateTime<Utc>) {}
+    /// The person's first socket came in. What this returns is stored
+    /// before the join is acked (an ack means stored).
+    fn person_entered(&self, _registry: &Registry, _user_id: Uuid, _at: DateTime<Utc>) -> Option<Storing> {
+        None
+    }
     fn person_left(&self, _registry: &Registry, _user_id: Uuid, _at: DateTime<Utc>) {}
 }
+
+/// A write a reply waits for.
+pub type Storing = futures_util::future::LocalBoxFuture<'static, Result<(), PersistError>>;
 
 /// A kind's state as read from the database.
 pub struct Loaded<K> {
@@ -222,7 +230,8 @@ impl<K: RoomKind> RoomActor<K> {
         }));
     }
 
-    fn admit(&mut self, socket: &SocketRef, ctx: &mut Context<Self>) -> AppResult<()> {
+    /// Lets a socket in; what comes back is to be stored before the ack.
+    fn admit(&mut self, socket: &SocketRef, ctx: &mut Context<Self>) -> AppResult<Option<Storing>> {
         let now = self.now();
         let registry = Arc::clone(&self.registry);
         let topic = self.topic();
@@ -234,14 +243,15 @@ impl<K: RoomKind> RoomActor<K> {
         if let Some(handle) = self.idle_stop.take() {
             ctx.cancel_future(handle);
         }
-        if admission == Admission::Entered {
-            kind.person_entered(&registry, user.id, now);
-            if let Some(participant) = kind.participant(user.id) {
-                let frame = frames::user_joined(kind.scope(), &participant);
-                self.publish(&frame, Audience::AllBut(user.id));
-            }
+        if admission != Admission::Entered {
+            return Ok(None);
         }
-        Ok(())
+        let storing = kind.person_entered(&registry, user.id, now);
+        if let Some(participant) = kind.participant(user.id) {
+            let frame = frames::user_joined(kind.scope(), &participant);
+            self.publish(&frame, Audience::AllBut(user.id));
+        }
+        Ok(storing)
     }
 
     /// Takes a socket out of the room; when it was its person's last, the
@@ -356,16 +366,27 @@ impl<K: RoomKind> Handler<Join> for RoomActor<K> {
     type Result = ResponseFuture<AppResult<JoinReply>>;
 
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
-        if let Err(err) = self.admit(&join.socket, ctx) {
-            return Box::pin(async move { Err(err) });
-        }
+        let storing = match self.admit(&join.socket, ctx) {
+            Ok(storing) => storing,
+            Err(err) => return Box::pin(async move { Err(err) }),
+        };
+        // The ack waits for the attendance the join wrote; if that fails, the
+        // socket is let out again and told so.
+        let (room, leave) = (ctx.address(), Leave { user_id: join.socket.user().id, socket_id: join.socket.id() });
+        let after_storing = move |reply: AppResult<JoinReply>| async move {
+            if let Some(storing) = storing {
+                if let Err(err) = storing.await {
+                    room.do_send(leave);
+                    return Err(err.into());
+                }
+            }
+            reply
+        };
         let Some(since) = join.since_message_id else {
-            let reply = self.join_reply(&join.socket, Vec::new(), join.catchup);
-            return Box::pin(async move { reply });
+            return Box::pin(after_storing(self.join_reply(&join.socket, Vec::new(), join.catchup)));
         };
         if let Some(missed) = self.chat.since(since) {
-            let reply = self.join_reply(&join.socket, missed, join.catchup);
-            return Box::pin(async move { reply });
+            return Box::pin(after_storing(self.join_reply(&join.socket, missed, join.catchup)));
         }
         // Older than the window: from the database, then the window. The
         // mailbox waits meanwhile, so nothing newer overtakes.
@@ -402,7 +423,7 @@ impl<K: RoomKind> Handler<Join> for RoomActor<K> {
             };
             let _ = reply.send(act.join_reply(&join.socket, missed, join.catchup));
         }));
-        Box::pin(async move { answer.await.unwrap_or_else(|_| Err(room_gone())) })
+        Box::pin(async move { after_storing(answer.await.unwrap_or_else(|_| Err(room_gone()))).await })
     }
 }
 
