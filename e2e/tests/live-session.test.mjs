@@ -43,8 +43,11 @@ async function schedule(page, title, startsInMinutes) {
   await page.getByLabel('Title').fill(title);
   await page.getByLabel('Starts').fill(localIn(startsInMinutes));
   await page.getByLabel('Ends').fill(localIn(startsInMinutes + 60));
+  // The server's answer, not the toast: an earlier toast may still be showing.
+  const created = page.waitForResponse((r) => r.url().endsWith('/api/live-sessions') && r.request().method() === 'POST');
   await page.getByRole('button', { name: 'Save' }).click();
-  await page.getByText('Session scheduled.').waitFor();
+  assert.equal((await created).status(), 201, `${title} scheduled`);
+  await page.getByText('Session scheduled.').first().waitFor();
 }
 
 const dot = (page, userId) => page.locator(`.room .dot[data-user-id="${userId}"]`).first();
@@ -113,6 +116,23 @@ test('an instructor and two students through a whole live session', { timeout: 1
   await shown.waitFor();
   assert.equal(await shown.textContent(), XSS, 'the markup is shown as text');
   assert.equal(await grace.page.locator('.chat-log img').count(), 0, 'no element was made from chat text');
+
+  // Ada edits her message and deletes the other; a link is shared as a link.
+  await ada.page.getByRole('button', { name: 'Edit message: Hello from Ada' }).click();
+  await ada.page.getByRole('textbox', { name: 'Edit message' }).fill('Hello from Ada, edited');
+  await ada.page.getByRole('button', { name: 'Save' }).click();
+  await grace.page.locator('.msg', { hasText: 'edited' }).locator('.text', { hasText: 'Hello from Ada, edited' }).waitFor();
+  await ada.page.getByRole('button', { name: `Delete message: ${XSS}` }).click();
+  await grace.page.locator('.msg.deleted', { hasText: 'message deleted' }).waitFor();
+  assert.equal(await grace.page.locator('.msg .text', { hasText: '<img' }).count(), 0, 'the deleted text is gone');
+  const adasMessage = grace.page.locator('.msg', { hasText: 'Hello from Ada, edited' });
+  assert.equal(await adasMessage.getByRole('button', { name: /^Edit message/ }).count(), 0, 'no edit on others\' messages');
+  await grace.page.getByRole('textbox', { name: 'Chat message' }).fill('https://doc.rust-lang.org/book/');
+  await grace.page.getByRole('button', { name: 'Send' }).click();
+  const link = ada.page.locator('.msg .text a', { hasText: 'https://doc.rust-lang.org/book/' });
+  await link.waitFor();
+  assert.equal(await link.getAttribute('href'), 'https://doc.rust-lang.org/book/');
+  await shot(ada.page, '04a-chat-edit-delete-link.png');
 
   // Typing is shown to the others.
   await bob.page.getByRole('textbox', { name: 'Chat message' }).pressSequentially('thinking');

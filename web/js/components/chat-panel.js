@@ -1,10 +1,26 @@
-// Live chat: a log that scrolls to the newest message (unless the reader
-// scrolled up), timestamps, who is typing, and a box to write in.
-import { h, formatClock } from '../dom.js';
+// Live chat, the same for every kind of room: a log that scrolls to the
+// newest message (unless the reader scrolled up), timestamps, who is
+// typing, links shared as links, a box to write in, and edit and delete on
+// one's own messages (changes pushed by the room show up everywhere).
+import { h, mount, formatClock } from '../dom.js';
 
 const TYPING_SHOWN_MS = 3000;
+const LINK = /^https?:\/\/\S+$/;
 
-export function chatPanel({ onSend, onTyping }) {
+/** The body of a message: its text, a link, or the mark of a deleted one. */
+function body(message) {
+  if (message.deleted) return h('em', { class: 'muted' }, 'message deleted');
+  if (message.messageType === 'link') {
+    return h('a', { href: message.message, target: '_blank', rel: 'noopener noreferrer' }, message.message);
+  }
+  return message.message;
+}
+
+/**
+ * onSend(text, messageType), onTyping(); with `me` (my user id), onEdit(id,
+ * text) and onDelete(id) offer both on my messages.
+ */
+export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
   const log = h('div', { class: 'chat-log', role: 'log', 'aria-label': 'Chat messages', tabindex: 0 });
   const typing = h('div', { class: 'typing', 'aria-live': 'polite' });
   const input = h('textarea', { rows: 2, maxlength: 4000, 'aria-label': 'Chat message', placeholder: 'Write a message…' });
@@ -23,7 +39,7 @@ export function chatPanel({ onSend, onTyping }) {
       send.disabled = true;
       error.textContent = '';
       try {
-        await onSend(text);
+        await onSend(text, LINK.test(text) ? 'link' : 'text');
         input.value = '';
       } catch (err) {
         error.textContent = `Not sent: ${err.message}`;
@@ -52,6 +68,55 @@ export function chatPanel({ onSend, onTyping }) {
     typing.textContent = names.length === 0 ? '' : `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} typing…`;
   }
 
+  const rows = new Map();
+
+  /** Turns a message's text into a box to edit it in place. */
+  function startEdit(message, row) {
+    const text = row.querySelector('.text');
+    const box = h('textarea', { rows: 2, maxlength: 4000, 'aria-label': 'Edit message' });
+    box.value = message.message;
+    const problem = h('span', { class: 'error-text', role: 'alert' });
+    const done = () => render(message);
+    const save = async () => {
+      const next = box.value.trim();
+      if (!next || next === message.message) return done();
+      try {
+        render(await onEdit(message.id, next));
+      } catch (err) {
+        problem.textContent = `Not saved: ${err.message}`;
+      }
+    };
+    box.addEventListener('keydown', (event) => {
+      if (event.key === 'Enter' && !event.shiftKey) { event.preventDefault(); save(); }
+      if (event.key === 'Escape') done();
+    });
+    mount(text, box, h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'primary', onclick: save }, 'Save'),
+      h('button', { type: 'button', onclick: done }, 'Cancel'), problem));
+    box.focus();
+  }
+
+  /** Draws (or redraws) a message's row. */
+  function render(message) {
+    const row = rows.get(message.id);
+    if (!row) return;
+    const mine = me && message.senderId === me && !message.deleted;
+    const actions = mine && onEdit ? h('span', { class: 'msg-actions' },
+      h('button', { type: 'button', class: 'link', 'aria-label': `Edit message: ${message.message}`, onclick: () => startEdit(message, row) }, 'Edit'),
+      h('button', { type: 'button', class: 'link', 'aria-label': `Delete message: ${message.message}`, onclick: async () => {
+        try { render(await onDelete(message.id)); } catch (err) { showError(row, err); }
+      } }, 'Delete')) : null;
+    mount(row,
+      h('div', { class: 'meta' }, h('strong', {}, message.senderName), ' · ', h('time', { datetime: message.createdAt }, formatClock(message.createdAt)),
+        message.editedAt && !message.deleted ? ' · edited' : '', actions),
+      h('div', { class: 'text' }, body(message)));
+    row.classList.toggle('deleted', Boolean(message.deleted));
+  }
+
+  function showError(row, err) {
+    row.append(h('div', { class: 'error-text', role: 'alert' }, `Not deleted: ${err.message}`));
+  }
+
   return {
     element: h('section', { class: 'card stack', 'aria-label': 'Chat' }, h('h2', {}, 'Chat'), log, typing, form),
     /** Adds a message once (a resend or a catch-up never shows twice). */
@@ -59,15 +124,27 @@ export function chatPanel({ onSend, onTyping }) {
       if (seen.has(message.id)) return;
       seen.add(message.id);
       const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
-      log.append(h('div', { class: 'msg', dataset: { id: message.id } },
-        h('div', { class: 'meta' }, h('strong', {}, message.senderName), ' · ', h('time', { datetime: message.createdAt }, formatClock(message.createdAt))),
-        h('div', { class: 'text' }, message.message)));
+      const row = h('div', { class: 'msg', dataset: { id: message.id } });
+      rows.set(message.id, row);
+      log.append(row);
+      render(message);
       if (nearBottom) log.scrollTop = log.scrollHeight;
       if (typers.has(message.senderName)) {
         clearTimeout(typers.get(message.senderName));
         typers.delete(message.senderName);
         renderTyping();
       }
+    },
+    /** A message changed (edited, or deleted: also one whose write failed). */
+    update(message) {
+      if (rows.has(message.id)) render(message);
+    },
+    deleted(messageId) {
+      const row = rows.get(messageId);
+      if (!row) return;
+      row.classList.add('deleted');
+      mount(row.querySelector('.text') || row, h('em', { class: 'muted' }, 'message deleted'));
+      row.querySelector('.msg-actions')?.remove();
     },
     lastId() {
       const last = log.lastElementChild;

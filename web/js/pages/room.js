@@ -26,9 +26,15 @@ export async function roomPage(main, { params, cleanup }) {
   const status = h('span', { class: `status ${session.status}` }, session.status);
   const participants = participantList();
   const send = (event, data) => realtime.send(event, { sessionId, ...data });
+  // The session's chat is a room: its own events post, edit and delete.
+  const roomId = session.chatRoomId;
+  const inRoom = (event, data) => realtime.send(event, { roomId, ...data });
   const chat = chatPanel({
-    onSend: (message) => send('session-message', { message, clientMsgId: crypto.randomUUID() }).then(({ message: m }) => chat.add(m)),
+    me: store.me.id,
+    onSend: (message, messageType) => inRoom('room-message', { message, messageType, clientMsgId: crypto.randomUUID() }).then(({ message: m }) => chat.add(m)),
     onTyping: () => send('typing-in-session', {}).catch(() => {}),
+    onEdit: (messageId, message) => inRoom('edit-message', { messageId, message }).then(({ message: m }) => m),
+    onDelete: (messageId) => inRoom('delete-message', { messageId }).then(({ message: m }) => m),
   });
   const qa = qaPanel({
     isLeader,
@@ -96,6 +102,8 @@ export async function roomPage(main, { params, cleanup }) {
   on('user-joined', ({ user, joinedAt }) => participants.joined({ ...user, joinedAt }));
   on('user-left', ({ userId }) => participants.left(userId));
   on('user-typing', ({ name }) => chat.typing(name));
+  on('message-edited', ({ message }) => chat.update(message));
+  on('message-deleted', ({ messageId }) => chat.deleted(messageId));
   on('questions-updated', ({ questions }) => qa.render(questions));
   on('session-status-changed', (data) => { session = data.session; renderControls(); });
   on('session-updated', (data) => { session = data.session; renderControls(); });
