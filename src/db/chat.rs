@@ -51,6 +51,8 @@ pub fn insert_message(conn: &mut AnyConnection, message: &ChatMessageRow) -> Que
 }
 
 /// Writes an edit or a delete of a message (the text, and when it changed).
+/// A deleted message stays deleted: an edit computed before the delete was
+/// stored finds nothing to change (NotFound).
 pub fn update_message(
     conn: &mut AnyConnection,
     message_id: &str,
@@ -58,7 +60,7 @@ pub fn update_message(
     edited_at: Option<NaiveDateTime>,
     deleted_at: Option<NaiveDateTime>,
 ) -> QueryResult<()> {
-    let updated = diesel::update(chat_messages::table.find(message_id))
+    let updated = diesel::update(chat_messages::table.find(message_id).filter(chat_messages::deleted_at.is_null()))
         .set((
             chat_messages::message.eq(text),
             chat_messages::edited_at.eq(edited_at),

@@ -50,8 +50,11 @@ pub struct ChatLog {
     /// From this sequence number on, the window holds every message of the
     /// room (before it, only the database knows).
     complete_from: i64,
-    /// Messages whose write has not been answered yet (some may have left the window).
-    in_flight: HashMap<Uuid, (Uuid, Option<String>)>,
+    /// Messages whose write has not been answered yet (some may have left
+    /// the window), with their sender and client id.
+    in_flight: HashMap<Uuid, Option<(Uuid, String)>>,
+    /// The same, by sender and client id: resends find theirs without a scan.
+    in_flight_by_client: HashMap<(Uuid, String), Uuid>,
     last_typing: HashMap<Uuid, DateTime<Utc>>,
 }
 
@@ -65,6 +68,7 @@ impl ChatLog {
             capacity: capacity.max(1),
             complete_from: last_seq + 1,
             in_flight: HashMap::new(),
+            in_flight_by_client: HashMap::new(),
             last_typing: HashMap::new(),
         }
     }
@@ -76,12 +80,12 @@ impl ChatLog {
     /// Sequences a draft, unless it is a resend of a message the log knows.
     pub fn post(&mut self, draft: Draft, now: DateTime<Utc>) -> Posted {
         if let Some(client_msg_id) = &draft.client_msg_id {
-            let same =
-                |sender: &Uuid, id: &Option<String>| *sender == draft.sender_id && id.as_ref() == Some(client_msg_id);
-            if let Some((id, _)) = self.in_flight.iter().find(|(_, (sender, id))| same(sender, id)) {
+            if let Some(id) = self.in_flight_by_client.get(&(draft.sender_id, client_msg_id.clone())) {
                 return Posted::InFlight(*id);
             }
-            if let Some(earlier) = self.window.iter().rev().find(|m| same(&m.sender_id, &m.client_msg_id)) {
+            let same =
+                |m: &&ChatMessage| m.sender_id == draft.sender_id && m.client_msg_id.as_ref() == Some(client_msg_id);
+            if let Some(earlier) = self.window.iter().rev().find(same) {
                 return Posted::Stored(earlier.clone());
             }
         }
@@ -99,7 +103,11 @@ impl ChatLog {
             seq: self.next_seq,
         };
         self.next_seq += 1;
-        self.in_flight.insert(message.id, (message.sender_id, message.client_msg_id.clone()));
+        let client = message.client_msg_id.clone().map(|id| (message.sender_id, id));
+        if let Some(client) = &client {
+            self.in_flight_by_client.insert(client.clone(), message.id);
+        }
+        self.in_flight.insert(message.id, client);
         self.window.push_back(message.clone());
         if self.window.len() > self.capacity {
             if let Some(evicted) = self.window.pop_front() {
@@ -113,13 +121,19 @@ impl ChatLog {
 
     /// The write of a message committed.
     pub fn stored(&mut self, message_id: Uuid) {
-        self.in_flight.remove(&message_id);
+        self.settled(message_id);
+    }
+
+    fn settled(&mut self, message_id: Uuid) {
+        if let Some(Some(client)) = self.in_flight.remove(&message_id) {
+            self.in_flight_by_client.remove(&client);
+        }
     }
 
     /// The write of a message failed (or the database already held it under
     /// another id): it leaves the window. Returns it if the room was shown it.
     pub fn failed(&mut self, message_id: Uuid) -> Option<ChatMessage> {
-        self.in_flight.remove(&message_id);
+        self.settled(message_id);
         let position = self.window.iter().position(|m| m.id == message_id)?;
         self.window.remove(position)
     }

@@ -221,11 +221,22 @@ impl ConnectionActor {
         R: Serialize + 'static,
         RoomActor<LiveSession>: Handler<M>,
     {
-        let room = match room {
-            Ok(room) => room,
-            Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
-        };
-        let sent = room.send(message(Arc::clone(&self.socket)));
+        match room {
+            Ok(room) => self.answer_sent(ctx, ack, room.send(message(Arc::clone(&self.socket))), reply),
+            Err(err) => self.reply::<()>(ctx, ack, Err(err)),
+        }
+    }
+
+    /// Answers a frame with what a room answered to the message sent for it.
+    fn answer_sent<T, R>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        ack: Option<u64>,
+        sent: impl std::future::Future<Output = Result<AppResult<T>, MailboxError>> + 'static,
+        reply: impl FnOnce(T) -> R + 'static,
+    ) where
+        R: Serialize + 'static,
+    {
         self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(|_| room_gone())??)) });
     }
 
@@ -243,13 +254,10 @@ impl ConnectionActor {
         R: Serialize + 'static,
         RoomActor<LiveSession>: Handler<M>,
     {
-        let room = self.joined_session(session_id).and_then(|room| Ok(room.live_session()?.clone()));
-        let room = match room {
-            Ok(room) => room,
-            Err(err) => return self.reply::<()>(ctx, ack, Err(err)),
-        };
-        let sent = room.send(message(Arc::clone(&self.socket)));
-        self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(|_| room_gone())??)) });
+        match self.joined_session(session_id).and_then(|room| Ok(room.live_session()?.clone())) {
+            Ok(room) => self.answer_sent(ctx, ack, room.send(message(Arc::clone(&self.socket))), reply),
+            Err(err) => self.reply::<()>(ctx, ack, Err(err)),
+        }
     }
 
     fn moderate(
