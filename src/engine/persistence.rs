@@ -356,6 +356,8 @@ impl Handler<Drain> for PersistenceActor {
 #[derive(Clone)]
 pub struct Persistence {
     addr: Addr<PersistenceActor>,
+    /// The actor's own thread.
+    arbiter: ArbiterHandle,
 }
 
 impl Persistence {
@@ -366,7 +368,7 @@ impl Persistence {
         let addr = PersistenceActor::start_in_arbiter(&arbiter.handle(), move |_| {
             PersistenceActor::new(source, settings, metrics)
         });
-        Self { addr }
+        Self { addr, arbiter: arbiter.handle() }
     }
 
     /// Stores `op` with the next batch and answers after it committed.
@@ -408,6 +410,12 @@ impl Persistence {
                 Err(_) => log::error!("storing {what}: persistence gone"),
             }
         });
+    }
+
+    /// Stops the actor's thread, dropping whatever it still buffers: for an
+    /// application that is done (tests); a server drains first (`startup::shutdown`).
+    pub fn stop(&self) {
+        self.arbiter.stop();
     }
 
     /// Waits until everything submitted so far has been committed, or the timeout passes.

@@ -163,6 +163,14 @@ impl Registry {
         sockets.len()
     }
 
+    /// Stops the threads of room and presence actors (an application that
+    /// is done; the actors hold the registry, so nothing else frees them).
+    pub fn stop_arbiters(&self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+
     pub fn gauges(&self) -> Gauges {
         Gauges {
             actors_by_kind: vec![

@@ -61,8 +61,20 @@ pub struct TestApp {
     pub state: web::Data<AppState>,
     pub clock: ManualClock,
     pub client: awc::Client,
+    pub server: actix_web::dev::ServerHandle,
     /// Kept so the test's database (a temporary folder) lives as long as the app.
     _database: TestDatabase,
+}
+
+impl Drop for TestApp {
+    /// Stops the server and the engine's threads: they hold the database
+    /// pool, and every test leaving its pool open exhausts PostgreSQL's
+    /// connections long before the suite ends.
+    fn drop(&mut self) {
+        let _ = self.server.stop(false);
+        self.state.registry.stop_arbiters();
+        self.state.persistence.stop();
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -88,6 +100,7 @@ pub fn start_on(
     let app = Application::build_with_source(config, Arc::new(clock.clone()), source).expect("app builds");
     let port = app.port();
     let state = app.state();
+    let server = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -95,6 +108,7 @@ pub fn start_on(
         state,
         clock,
         client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        server,
         _database: database,
     }
 }
