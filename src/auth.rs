@@ -64,6 +64,15 @@ pub fn token_digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A short fingerprint of a token, for telling which socket was opened
+/// with which token (16 bytes of its digest: no collision among one user's).
+pub fn token_fingerprint(token: &str) -> u128 {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    u128::from_be_bytes(bytes)
+}
+
 /// Checks tokens, remembering recent answers so a busy client does not cost
 /// a database read per request. Revocation goes through `forget`.
 pub struct Authenticator {
@@ -78,12 +87,17 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, token: &str) -> AppResult<AuthUser> {
+        self.authenticate_until(token).await.map(|(user, _)| user)
+    }
+
+    /// The token's owner and when the token expires.
+    pub async fn authenticate_until(&self, token: &str) -> AppResult<(AuthUser, DateTime<Utc>)> {
         let digest = token_digest(token);
         let now = self.clock.now();
         if let Some(entry) = self.known.get(&digest) {
             let (user, expires_at) = entry.value();
             if *expires_at > now {
-                return Ok(user.clone());
+                return Ok((user.clone(), *expires_at));
             }
         }
         let lookup = digest.clone();
@@ -103,7 +117,7 @@ impl Authenticator {
         }
         let user = AuthUser::from_row(&row)?;
         self.known.insert(digest, (user.clone(), expires_at));
-        Ok(user)
+        Ok((user, expires_at))
     }
 
     /// Drops a token from memory; the caller revokes it in the database.

@@ -62,15 +62,39 @@ pub struct ConnectionActor {
     /// A close frame is queued: nothing more is sent, and the actor stops
     /// once it is written (or after [`CLOSE_GRACE`]).
     closing: bool,
+    /// Frames refused in a row (garbage, over the rate); see [`MAX_STRIKES`].
+    strikes: u16,
+    /// A message arriving in fragments (RFC 6455 continuation frames).
+    fragments: Option<Fragments>,
 }
 
 /// How long a closing socket may take to accept its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// Refused frames in a row after which the socket is closed (4005): a
+/// client that keeps sending garbage is not a client.
+const MAX_STRIKES: u16 = 100;
+
+/// The token a socket was opened with: revoking it or its expiry closes the socket.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketToken {
+    /// `auth::token_fingerprint` of the token.
+    pub fingerprint: u128,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A fragmented message being put back together.
+struct Fragments {
+    /// Text (kept) or binary (refused once whole, so nothing is kept).
+    text: bool,
+    bytes: BytesMut,
+}
+
 /// The connection actor as a [`Socket`] of the hub.
 struct ConnectionSocket {
     id: Uuid,
     user: Arc<AuthUser>,
+    token: u128,
     addr: Addr<ConnectionActor>,
 }
 
@@ -94,13 +118,23 @@ impl Socket for ConnectionSocket {
         // do_send: a full mailbox must not swallow the close too.
         self.addr.do_send(Disconnect(reason));
     }
+
+    fn opened_with(&self, token_fingerprint: u128) -> bool {
+        self.token == token_fingerprint
+    }
 }
 
 impl ConnectionActor {
     /// Starts the actor for a socket whose handshake has been answered, on
     /// the current thread's arbiter. `already_read`: bytes that came with
     /// the handshake request.
-    pub fn start_on(socket: tokio::net::TcpStream, already_read: BytesMut, user: AuthUser, registry: Arc<Registry>) {
+    pub fn start_on(
+        socket: tokio::net::TcpStream,
+        already_read: BytesMut,
+        user: AuthUser,
+        token: SocketToken,
+        registry: Arc<Registry>,
+    ) {
         // TCP_NODELAY is already set, at accept (startup.rs).
         let stream = Rc::new(socket);
         let reader = FrameReader::new(Rc::clone(&stream), registry.deps.config.ws_max_frame_bytes, already_read);
@@ -110,7 +144,15 @@ impl ConnectionActor {
             let config = &registry.deps.config;
             let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
             let (id, user) = (Uuid::new_v4(), Arc::new(user));
-            let socket = Arc::new(ConnectionSocket { id, user: Arc::clone(&user), addr: ctx.address() });
+            let socket = Arc::new(ConnectionSocket {
+                id,
+                user: Arc::clone(&user),
+                token: token.fingerprint,
+                addr: ctx.address(),
+            });
+            // A socket lives no longer than the token it was opened with.
+            let left = (token.expires_at - registry.deps.clock.now()).to_std().unwrap_or(Duration::ZERO);
+            ctx.run_later(left, |act, ctx| act.close_for(ctx, DisconnectReason::TokenExpired));
             Self {
                 id,
                 user,
@@ -124,14 +166,25 @@ impl ConnectionActor {
                 writer,
                 flush_spawned: false,
                 closing: false,
+                strikes: 0,
+                fragments: None,
             }
         });
     }
 
-    /// Queues a frame; it leaves with the others of this round.
+    /// Queues a frame; it leaves with the others of this round. Every byte
+    /// queued counts (pushes, acks, errors, pongs alike): past
+    /// `WS_OUTBOUND_BYTES` not taken by the client, it is a slow consumer.
     fn queue(&mut self, ctx: &mut Context<Self>, message: ws::Message) {
         if self.closing {
             return;
+        }
+        let closing_frame = matches!(message, ws::Message::Close(_));
+        if !closing_frame && self.writer.pending_bytes() >= self.registry.deps.config.ws_outbound_bytes {
+            self.registry.deps.metrics.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);
+            log::info!("connection {} of {}: slow consumer, closing", self.id, self.user.id);
+            // The close frame waits behind the unread ones; CLOSE_GRACE ends it.
+            return self.close_for(ctx, DisconnectReason::SlowConsumer);
         }
         self.writer.queue(message);
         if !self.flush_spawned {
@@ -166,22 +219,96 @@ impl ConnectionActor {
         self.close(ctx, Some(reason));
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+    /// Every data frame takes a token of the rate limit before anything is
+    /// done with it, bad ones included.
+    fn take_token(&mut self) -> bool {
         self.registry.deps.metrics.frames_in.fetch_add(1, Ordering::Relaxed);
+        let allowed = self.rate.try_take(Instant::now());
+        if !allowed {
+            self.registry.deps.metrics.frames_rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        allowed
+    }
+
+    /// A frame was refused: too many in a row and the socket is closed.
+    fn strike(&mut self, ctx: &mut Context<Self>) {
+        self.strikes = self.strikes.saturating_add(1);
+        if self.strikes >= MAX_STRIKES && !self.closing {
+            log::info!("connection {} of {}: {MAX_STRIKES} refused frames in a row, closing", self.id, self.user.id);
+            self.close_for(ctx, DisconnectReason::BadFrames);
+        }
+    }
+
+    /// Answers a refused frame (the answer counts against the outbound bound).
+    fn refuse(&mut self, ctx: &mut Context<Self>, ack: Option<u64>, error: AppError) {
+        self.reply::<()>(ctx, ack, Err(error));
+        self.strike(ctx);
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let allowed = self.take_token();
         // Every client frame is activity for presence (heartbeats included);
         // throttled to one Touch a second, so it costs nearly nothing.
         self.presence_touch.touch(&self.registry, self.user.id, self.id);
+        // Parsed even when over the rate: a frame with an ack id gets its one answer.
         let frame = match protocol::parse_client_frame(text) {
             Ok(frame) => frame,
-            Err(bad) => return self.reply::<()>(ctx, bad.ack, Err(bad.error)),
+            Err(bad) => return self.refuse(ctx, bad.ack, bad.error),
         };
-        if !self.rate.try_take(Instant::now()) {
-            self.registry.deps.metrics.frames_rate_limited.fetch_add(1, Ordering::Relaxed);
+        if !allowed {
             let wait = self.rate.wait_hint();
             let err = AppError::rate_limited(format!("Too many frames; wait {} ms.", wait.as_millis().max(1)));
-            return self.reply::<()>(ctx, frame.ack, Err(err));
+            return self.refuse(ctx, frame.ack, err);
         }
+        self.strikes = 0;
         self.dispatch(frame.event, frame.ack, ctx);
+    }
+
+    /// A fragment of a message: a whole text message goes on as one frame,
+    /// within the frame limit (fragments are bounded by it, so they need no
+    /// token of their own); binary ones are refused once whole.
+    fn on_fragment(&mut self, item: ws::Item, ctx: &mut Context<Self>) {
+        let limit = self.registry.deps.config.ws_max_frame_bytes;
+        let (first, last, bytes) = match item {
+            ws::Item::FirstText(bytes) => (Some(true), false, bytes),
+            ws::Item::FirstBinary(bytes) => (Some(false), false, bytes),
+            ws::Item::Continue(bytes) => (None, false, bytes),
+            ws::Item::Last(bytes) => (None, true, bytes),
+        };
+        if let Some(text) = first {
+            if self.fragments.replace(Fragments { text, bytes: BytesMut::new() }).is_some() {
+                self.refuse(ctx, None, AppError::bad_request("invalid_frame", "A new message began inside another."));
+            }
+        }
+        let Some(fragments) = self.fragments.as_mut() else {
+            return self.refuse(
+                ctx,
+                None,
+                AppError::bad_request("invalid_frame", "A continuation frame with no message."),
+            );
+        };
+        if fragments.text {
+            if fragments.bytes.len() + bytes.len() > limit {
+                self.fragments = None;
+                let err = AppError::too_large(format!("Messages may be at most {limit} bytes."));
+                self.reply::<()>(ctx, None, Err(err));
+                return self.close_for(ctx, DisconnectReason::FrameTooLarge);
+            }
+            fragments.bytes.extend_from_slice(&bytes);
+        }
+        if !last {
+            return;
+        }
+        let Some(Fragments { text, bytes }) = self.fragments.take() else { return };
+        if !text {
+            let err = AppError::bad_request("unsupported_frame", "Send each event as one UTF-8 JSON text frame.");
+            return self.refuse(ctx, None, err);
+        }
+        // The whole message takes its token of the rate limit, as one frame does.
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => self.on_text(text, ctx),
+            Err(_) => self.close(ctx, Some(CloseCode::Invalid.into())),
+        }
     }
 
     /// Runs `work` and answers the frame with its result, in the actor's context.
@@ -490,12 +617,21 @@ impl StreamHandler<Result<Frame, ProtocolError>> for ConnectionActor {
                     self.close(ctx, Some(CloseCode::Invalid.into()));
                 }
             },
-            Ok(Frame::Ping(payload)) => self.queue(ctx, ws::Message::Pong(payload)),
-            Ok(Frame::Pong(_)) => {}
-            Ok(Frame::Binary(_)) | Ok(Frame::Continuation(_)) => {
-                let err = AppError::bad_request("unsupported_frame", "Send each event as one UTF-8 JSON text frame.");
-                self.reply::<()>(ctx, None, Err(err));
+            // Pings are frames too: over the rate they go unanswered.
+            Ok(Frame::Ping(payload)) => {
+                if self.take_token() {
+                    self.queue(ctx, ws::Message::Pong(payload));
+                } else {
+                    self.strike(ctx);
+                }
             }
+            Ok(Frame::Pong(_)) => {}
+            Ok(Frame::Binary(_)) => {
+                self.take_token();
+                let err = AppError::bad_request("unsupported_frame", "Send each event as one UTF-8 JSON text frame.");
+                self.refuse(ctx, None, err);
+            }
+            Ok(Frame::Continuation(item)) => self.on_fragment(item, ctx),
             // The close handshake: answer with the client's own reason.
             Ok(Frame::Close(reason)) => self.close(ctx, reason),
             Err(ProtocolError::Overflow) => {
@@ -552,16 +688,7 @@ impl Handler<Push> for ConnectionActor {
 
     fn handle(&mut self, Push(frame): Push, ctx: &mut Self::Context) {
         // The mailbox drains into the socket's queue at once, so the queue is
-        // where a client that does not read shows.
-        if self.writer.pending_bytes() >= self.registry.deps.config.ws_outbound_bytes {
-            if !self.closing {
-                self.registry.deps.metrics.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);
-                log::info!("connection {} of {}: slow consumer, closing", self.id, self.user.id);
-                // The close frame waits behind the unread ones; CLOSE_GRACE ends it.
-                self.close_for(ctx, DisconnectReason::SlowConsumer);
-            }
-            return;
-        }
+        // where a client that does not read shows (`queue` bounds it).
         self.send(ctx, frame);
     }
 }

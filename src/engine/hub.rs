@@ -56,6 +56,8 @@ pub trait Socket: Send + Sync + 'static {
     fn try_push(&self, frame: ByteString) -> Result<(), Refused>;
     /// Asks the socket to close with this reason.
     fn close(&self, reason: DisconnectReason);
+    /// Whether it was opened with the token of this fingerprint (`auth::token_fingerprint`).
+    fn opened_with(&self, token_fingerprint: u128) -> bool;
 }
 
 pub type SocketRef = Arc<dyn Socket>;
@@ -231,6 +233,9 @@ pub mod tests {
         }
         fn close(&self, reason: DisconnectReason) {
             *self.closed_for.lock().unwrap() = Some(reason);
+        }
+        fn opened_with(&self, _: u128) -> bool {
+            false
         }
     }
 

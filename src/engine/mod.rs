@@ -43,6 +43,12 @@ pub enum DisconnectReason {
     HeartbeatTimeout,
     /// The client did not read its frames fast enough.
     SlowConsumer,
+    /// The token the socket was opened with was revoked (logout).
+    TokenRevoked,
+    /// The token the socket was opened with expired.
+    TokenExpired,
+    /// The client kept sending frames that were refused (garbage, floods).
+    BadFrames,
 }
 
 impl DisconnectReason {
@@ -53,6 +59,9 @@ impl DisconnectReason {
             DisconnectReason::FrameTooLarge => 1009,
             DisconnectReason::HeartbeatTimeout => 4001,
             DisconnectReason::SlowConsumer => 4002,
+            DisconnectReason::TokenRevoked => 4003,
+            DisconnectReason::TokenExpired => 4004,
+            DisconnectReason::BadFrames => 4005,
         }
     }
 
@@ -62,6 +71,9 @@ impl DisconnectReason {
             DisconnectReason::FrameTooLarge => "frame_too_large",
             DisconnectReason::HeartbeatTimeout => "heartbeat_timeout",
             DisconnectReason::SlowConsumer => "slow_consumer",
+            DisconnectReason::TokenRevoked => "token_revoked",
+            DisconnectReason::TokenExpired => "token_expired",
+            DisconnectReason::BadFrames => "bad_frames",
         }
     }
 }

@@ -163,6 +163,16 @@ impl Registry {
         sockets.len()
     }
 
+    /// Closes the sockets a user opened with a token (it was revoked).
+    pub fn close_sockets_opened_with(&self, user_id: Uuid, token_fingerprint: u128, reason: DisconnectReason) -> usize {
+        let sockets: Vec<_> =
+            self.hub.sockets_of(user_id).into_iter().filter(|socket| socket.opened_with(token_fingerprint)).collect();
+        for socket in &sockets {
+            socket.close(reason);
+        }
+        sockets.len()
+    }
+
     /// Stops the threads of room and presence actors (an application that
     /// is done; the actors hold the registry, so nothing else frees them).
     pub fn stop_arbiters(&self) {

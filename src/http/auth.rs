@@ -5,10 +5,11 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::auth::{bearer_token, hash_password, new_token, token_digest, verify_password, AuthUser};
+use crate::auth::{bearer_token, hash_password, new_token, token_digest, token_fingerprint, verify_password, AuthUser};
 use crate::db::models::{AuthTokenRow, UserRow};
 use crate::db::{self, to_db_time};
 use crate::domain::Role;
+use crate::engine::DisconnectReason;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -148,12 +149,14 @@ const DUMMY_HASH: &str =
 
 #[utoipa::path(post, path = "/api/auth/logout", responses((status = 204), (status = 401, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn logout(state: web::Data<AppState>, req: HttpRequest, _user: AuthUser) -> AppResult<HttpResponse> {
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest, user: AuthUser) -> AppResult<HttpResponse> {
     let token = bearer_token(&req).ok_or_else(|| AppError::unauthorized("No token."))?;
     let digest = token_digest(&token);
     let now = to_db_time(state.clock.now());
     state.persistence.write(move |conn| db::tokens::revoke(conn, &digest, now)).await?;
     state.auth.forget(&token);
+    // Sockets opened with the token stop working with it.
+    state.registry.close_sockets_opened_with(user.id, token_fingerprint(&token), DisconnectReason::TokenRevoked);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -15,8 +15,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use crate::auth::{token_of, AuthUser};
-use crate::engine::connection::ConnectionActor;
+use crate::auth::{token_fingerprint, token_of, AuthUser};
+use crate::engine::connection::{ConnectionActor, SocketToken};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::state::AppState;
 
@@ -34,10 +34,10 @@ async fn plain_get(state: web::Data<AppState>, req: HttpRequest) -> AppResult<Ht
 }
 
 /// Who may open a socket: the holder of a valid token, below the per-user limit.
-async fn admit(state: &AppState, headers: &HeaderMap, query: &str) -> AppResult<AuthUser> {
+async fn admit(state: &AppState, headers: &HeaderMap, query: &str) -> AppResult<(AuthUser, SocketToken)> {
     let token = token_of(headers, query)
         .ok_or_else(|| AppError::unauthorized("Pass your token as ?token=... or an Authorization: Bearer header."))?;
-    let user = state.auth.authenticate(&token).await?;
+    let (user, expires_at) = state.auth.authenticate_until(&token).await?;
     let limit = state.config.max_connections_per_user;
     if state.registry.hub.count(crate::engine::hub::Topic::User(user.id)) >= limit {
         return Err(AppError::new(
@@ -46,7 +46,7 @@ async fn admit(state: &AppState, headers: &HeaderMap, query: &str) -> AppResult<
             format!("At most {limit} open connections per user; close a tab and retry."),
         ));
     }
-    Ok(user)
+    Ok((user, SocketToken { fingerprint: token_fingerprint(&token), expires_at }))
 }
 
 fn not_a_websocket(why: impl std::fmt::Display) -> AppError {
@@ -54,15 +54,15 @@ fn not_a_websocket(why: impl std::fmt::Display) -> AppError {
 }
 
 /// Checks an upgrade request; on success the user and the `Sec-WebSocket-Accept` value.
-async fn accept(state: &AppState, head: &RequestHead) -> AppResult<(AuthUser, String)> {
+async fn accept(state: &AppState, head: &RequestHead) -> AppResult<(AuthUser, SocketToken, String)> {
     if head.uri.path() != PATH {
         return Err(AppError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "Only /ws takes upgrades."));
     }
-    let user = admit(state, &head.headers, head.uri.query().unwrap_or("")).await?;
+    let (user, token) = admit(state, &head.headers, head.uri.query().unwrap_or("")).await?;
     wsproto::verify_handshake(head).map_err(not_a_websocket)?;
     let key = head.headers.get(SEC_WEBSOCKET_KEY).ok_or_else(|| not_a_websocket("no Sec-WebSocket-Key"))?;
     let accept = wsproto::hash_key(key.as_bytes());
-    Ok((user, String::from_utf8_lossy(&accept).into_owned()))
+    Ok((user, token, String::from_utf8_lossy(&accept).into_owned()))
 }
 
 /// actix-http's upgrade service: answers the handshake on the raw stream and
@@ -75,7 +75,7 @@ pub async fn serve_upgrade(
     let parts = framed.into_parts();
     let mut socket = parts.io;
     match accept(&state, req.head()).await {
-        Ok((user, accept_key)) => {
+        Ok((user, token, accept_key)) => {
             let response = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept_key}\r\n\r\n"
             );
@@ -85,7 +85,7 @@ pub async fn serve_upgrade(
             }
             log::info!("websocket opened by {}", user.id);
             // Bytes the client sent right behind its request are its first frames.
-            ConnectionActor::start_on(socket, parts.read_buf, user, state.registry.clone());
+            ConnectionActor::start_on(socket, parts.read_buf, user, token, state.registry.clone());
         }
         Err(err) => {
             let body = serde_json::to_vec(&ErrorEnvelope { error: err.body.clone() }).unwrap_or_default();

@@ -40,11 +40,14 @@ pub mod events {
 /// The envelope as it arrives, before the event name is looked at.
 #[derive(Debug, Deserialize)]
 struct RawFrame {
-    event: Option<String>,
+    /// Loosely typed, so that a frame with a wrong event or data still has
+    /// its ack id read and answered.
+    #[serde(default)]
+    event: Option<Value>,
     #[serde(default)]
     data: Option<Value>,
     #[serde(default)]
-    ack: Option<u64>,
+    ack: Option<Value>,
 }
 
 /// Every event a client may send.
@@ -116,16 +119,34 @@ pub struct ClientFrame {
 
 /// Parses one text frame into an event.
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
-    let raw: RawFrame = serde_json::from_str(text).map_err(|err| FrameError {
+    let not_an_object = |why: String| FrameError {
         ack: None,
-        error: AppError::bad_request("invalid_json", format!("The frame is not valid JSON: {err}.")),
-    })?;
-    let ack = raw.ack;
-    let name = raw.event.ok_or_else(|| FrameError {
-        ack,
-        error: AppError::bad_request("invalid_frame", "The frame has no \"event\" field."),
-    })?;
-    let data = raw.data.unwrap_or(Value::Object(Default::default()));
+        error: AppError::bad_request("invalid_json", format!("The frame is not a JSON object: {why}.")),
+    };
+    // serde would read a struct from an array too; a frame is an object.
+    if !text.trim_start().starts_with('{') {
+        return Err(not_an_object("it does not start with {".into()));
+    }
+    let raw: RawFrame = serde_json::from_str(text).map_err(|err| not_an_object(err.to_string()))?;
+    let ack = match raw.ack {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(number)) if number.as_u64().is_some() => number.as_u64(),
+        Some(_) => {
+            let error = AppError::bad_request("invalid_frame", "\"ack\" must be a whole number from 0 up.");
+            return Err(FrameError { ack: None, error });
+        }
+    };
+    let fail = |code: &str, message: &str| FrameError { ack, error: AppError::bad_request(code, message) };
+    let name = match raw.event {
+        Some(Value::String(name)) => name,
+        Some(_) => return Err(fail("invalid_frame", "\"event\" must be a string.")),
+        None => return Err(fail("invalid_frame", "The frame has no \"event\" field.")),
+    };
+    let data = match raw.data {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(data @ Value::Object(_)) => data,
+        Some(_) => return Err(fail("invalid_data", "\"data\" must be an object.")),
+    };
     let event = ClientEvent::from_parts(&name, data).map_err(|error| FrameError { ack, error })?;
     Ok(ClientFrame { event, ack })
 }
@@ -223,6 +244,20 @@ mod tests {
         assert!(err.error.body.message.contains("sessionId"), "{}", err.error.body.message);
         let err = parse_client_frame(r#"{"data":{},"ack":5}"#).unwrap_err();
         assert_eq!((err.ack, err.error.code()), (Some(5), "invalid_frame"));
+    }
+
+    #[test]
+    fn a_frame_with_an_ack_id_is_answered_on_it_whatever_else_is_wrong() {
+        let err = parse_client_frame(r#"{"event":5,"ack":25}"#).unwrap_err();
+        assert_eq!((err.ack, err.error.code()), (Some(25), "invalid_frame"));
+        let room = Uuid::new_v4();
+        let array = format!(r#"{{"event":"typing-in-room","data":["{room}"],"ack":26}}"#);
+        let err = parse_client_frame(&array).unwrap_err();
+        assert_eq!((err.ack, err.error.code()), (Some(26), "invalid_data"), "data must be an object");
+        let err = parse_client_frame(r#"{"event":"update-presence","ack":"x"}"#).unwrap_err();
+        assert_eq!((err.ack, err.error.code()), (None, "invalid_frame"), "no ack id to answer on");
+        assert!(parse_client_frame(r#"{"event":"update-presence","data":null,"ack":3}"#).is_ok());
+        assert_eq!(parse_client_frame("[1]").unwrap_err().error.code(), "invalid_json");
     }
 
     #[test]

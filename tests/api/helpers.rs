@@ -117,6 +117,7 @@ pub fn start_on(
 #[derive(Debug, Clone)]
 pub struct TestUser {
     pub id: String,
+    pub email: String,
     pub token: String,
 }
 
@@ -161,6 +162,7 @@ impl TestApp {
         assert_eq!(status, 201, "register {name}: {body}");
         TestUser {
             id: body["user"]["id"].as_str().expect("id").to_string(),
+            email,
             token: body["token"].as_str().expect("token").to_string(),
         }
     }
@@ -236,6 +238,11 @@ impl WsClient {
 
     pub async fn send_text(&mut self, text: String) {
         self.framed.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// Sends any frame (binary, ping, a fragment); false once the server cut the socket.
+    pub async fn send_message(&mut self, message: Message) -> bool {
+        self.framed.send(message).await.is_ok()
     }
 
     /// The next JSON frame or the close, answering pings on the way.

@@ -2,6 +2,7 @@
 //! WebSocket clients, a fresh database per test (a SQLite file, or with
 //! DATABASE_URL=postgres://... a fresh PostgreSQL schema).
 
+mod abuse;
 mod auth;
 mod chat_rooms;
 mod helpers;

@@ -1,0 +1,123 @@
+//! What hostile or broken clients do to a socket, and the bounds that hold:
+//! a client that sends and never reads cannot grow the server's memory
+//! (every byte queued for it counts), garbage gets a socket closed, every
+//! frame with an ack id gets its one answer, fragmented messages are put
+//! back together, and a socket lives no longer than its token.
+
+use std::time::Duration;
+
+use actix_http::ws::Item;
+use awc::ws::Message;
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, spawn_app_with, WsClient};
+
+#[actix_web::test]
+async fn a_client_that_floods_garbage_and_never_reads_is_closed() {
+    let app = spawn_app_with(|config| config.ws_outbound_bytes = 16 * 1024, None).await;
+    let ada = app.register("Ada", "student").await;
+    let mut flooder = app.connect(&ada).await;
+    // Empty binary frames: each is refused with an error frame it never reads.
+    let mut sent = 0;
+    while sent < 20_000 && flooder.send_message(Message::Binary(Bytes::new())).await {
+        sent += 1;
+    }
+    let code = flooder.ended().await;
+    assert!(matches!(code, Some(4005) | None), "closed for its refused frames, not {code:?}");
+    // The user's other socket is unaffected.
+    let mut other = app.connect(&ada).await;
+    assert_eq!(other.request("update-presence", json!({})).await["ok"], true);
+}
+
+#[actix_web::test]
+async fn answers_and_pongs_a_client_does_not_read_count_against_its_bound() {
+    let app = spawn_app_with(
+        |config| {
+            config.ws_outbound_bytes = 16 * 1024;
+            config.ws_rate_per_sec = 100_000.0;
+            config.ws_rate_burst = 100_000.0;
+        },
+        None,
+    )
+    .await;
+    let ada = app.register("Ada", "student").await;
+    let mut client = app.connect(&ada).await;
+    // Valid pings, never read: the pongs (125 bytes each) pile up.
+    let payload = Bytes::from(vec![b'p'; 125]);
+    let mut sent = 0;
+    while sent < 200_000 && client.send_message(Message::Ping(payload.clone())).await {
+        sent += 1;
+    }
+    let code = client.ended().await;
+    assert!(matches!(code, Some(4002) | None), "closed as a slow consumer, not {code:?}");
+    assert!(app.state.metrics.slow_consumers_closed.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+#[actix_web::test]
+async fn every_frame_with_an_ack_id_gets_its_answer() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let mut socket = app.connect(&ada).await;
+    socket.send_text(r#"{"event": 5, "ack": 25}"#.into()).await;
+    let answer = socket.ack(25).await;
+    assert_eq!((answer["ok"].clone(), answer["error"]["code"].clone()), (json!(false), json!("invalid_frame")));
+    socket.send_text(r#"{"event": "update-presence", "data": [1, 2], "ack": 26}"#.into()).await;
+    assert_eq!(socket.ack(26).await["error"]["code"], "invalid_data", "data must be an object");
+}
+
+#[actix_web::test]
+async fn a_message_sent_in_fragments_is_put_back_together() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let mut socket = app.connect(&ada).await;
+    let text = json!({ "event": "update-presence", "data": { "activity": "Reading chapter 4" }, "ack": 7 }).to_string();
+    let (a, rest) = text.split_at(10);
+    let (b, c) = rest.split_at(20);
+    for item in [
+        Item::FirstText(Bytes::copy_from_slice(a.as_bytes())),
+        Item::Continue(Bytes::copy_from_slice(b.as_bytes())),
+        Item::Last(Bytes::copy_from_slice(c.as_bytes())),
+    ] {
+        assert!(socket.send_message(Message::Continuation(item)).await);
+    }
+    let answer = socket.ack(7).await;
+    assert_eq!(answer["data"]["presence"]["activity"], "Reading chapter 4", "{answer}");
+    // Past the frame limit in fragments: refused like one large frame.
+    let chunk = Bytes::from(vec![b' '; 32 * 1024]);
+    socket.send_message(Message::Continuation(Item::FirstText(chunk.clone()))).await;
+    for _ in 0..3 {
+        socket.send_message(Message::Continuation(Item::Continue(chunk.clone()))).await;
+    }
+    assert_eq!(socket.ended().await, Some(1009));
+}
+
+#[actix_web::test]
+async fn logging_out_closes_the_sockets_opened_with_that_token() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let (status, login) = app
+        .request("POST", "/api/auth/login", None, Some(json!({ "email": ada.email, "password": "correct horse" })))
+        .await;
+    assert_eq!(status, 200, "{login}");
+    let phone_token = login["token"].as_str().unwrap().to_string();
+    let mut laptop = app.connect(&ada).await;
+    let mut phone = WsClient::connect(&format!("ws://127.0.0.1:{}/ws?token={phone_token}", app.port)).await;
+    assert_eq!(phone.request("update-presence", json!({})).await["ok"], true);
+
+    let (status, _) = app.request("POST", "/api/auth/logout", Some(&ada.token), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(laptop.closed().await, Some(4003), "the laptop's token was revoked");
+    assert_eq!(phone.request("update-presence", json!({})).await["ok"], true, "the phone signed in apart");
+}
+
+#[actix_web::test]
+async fn a_socket_closes_when_its_token_expires() {
+    let app = spawn_app_with(|config| config.token_ttl_secs = 1, None).await;
+    let ada = app.register("Ada", "student").await;
+    let mut socket = app.connect(&ada).await;
+    assert_eq!(socket.request("update-presence", json!({})).await["ok"], true);
+    let started = std::time::Instant::now();
+    assert_eq!(socket.closed().await, Some(4004));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
