@@ -64,8 +64,12 @@ pub struct ConnectionActor {
     closing: bool,
     /// Frames refused in a row (garbage, over the rate); see [`MAX_STRIKES`].
     strikes: u16,
-    /// A message arriving in fragments (RFC 6455 continuation frames).
-    fragments: Option<Fragments>,
+    /// A message arriving in fragments (RFC 6455 continuation frames);
+    /// boxed, so an idle socket pays one pointer for it.
+    fragments: Option<Box<Fragments>>,
+    /// When the token the socket was opened with expires: the heartbeat
+    /// closes the socket then (no timer of its own per socket).
+    token_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// How long a closing socket may take to accept its close frame.
@@ -150,9 +154,6 @@ impl ConnectionActor {
                 token: token.fingerprint,
                 addr: ctx.address(),
             });
-            // A socket lives no longer than the token it was opened with.
-            let left = (token.expires_at - registry.deps.clock.now()).to_std().unwrap_or(Duration::ZERO);
-            ctx.run_later(left, |act, ctx| act.close_for(ctx, DisconnectReason::TokenExpired));
             Self {
                 id,
                 user,
@@ -168,6 +169,7 @@ impl ConnectionActor {
                 closing: false,
                 strikes: 0,
                 fragments: None,
+                token_expires_at: token.expires_at,
             }
         });
     }
@@ -276,7 +278,7 @@ impl ConnectionActor {
             ws::Item::Last(bytes) => (None, true, bytes),
         };
         if let Some(text) = first {
-            if self.fragments.replace(Fragments { text, bytes: BytesMut::new() }).is_some() {
+            if self.fragments.replace(Box::new(Fragments { text, bytes: BytesMut::new() })).is_some() {
                 self.refuse(ctx, None, AppError::bad_request("invalid_frame", "A new message began inside another."));
             }
         }
@@ -299,7 +301,7 @@ impl ConnectionActor {
         if !last {
             return;
         }
-        let Some(Fragments { text, bytes }) = self.fragments.take() else { return };
+        let Some(Fragments { text, bytes }) = self.fragments.take().map(|boxed| *boxed) else { return };
         if !text {
             let err = AppError::bad_request("unsupported_frame", "Send each event as one UTF-8 JSON text frame.");
             return self.refuse(ctx, None, err);
@@ -581,7 +583,10 @@ impl Actor for ConnectionActor {
         metrics.connections_total.fetch_add(1, Ordering::Relaxed);
         let timeout = config.ws_client_timeout();
         ctx.run_interval(config.ws_ping_interval(), move |act, ctx| {
-            if act.last_heard.elapsed() > timeout {
+            // A socket lives no longer than the token it was opened with.
+            if act.registry.deps.clock.now() >= act.token_expires_at {
+                act.close_for(ctx, DisconnectReason::TokenExpired);
+            } else if act.last_heard.elapsed() > timeout {
                 log::info!("connection {} of {} timed out", act.id, act.user.id);
                 act.close_for(ctx, DisconnectReason::HeartbeatTimeout);
             } else {
