@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::input;
 use crate::error::AppError;
 
 /// Longest message accepted, in characters.
@@ -90,6 +91,7 @@ impl ChatMessage {
 /// Checks a message a person typed; returns it with surrounding blank space removed.
 pub fn validate_message(text: &str) -> Result<String, AppError> {
     let trimmed = text.trim();
+    input::multi_line("A message", trimmed)?;
     if trimmed.is_empty() {
         return Err(AppError::bad_request("empty_message", "A message needs some text."));
     }
@@ -119,6 +121,9 @@ pub fn validate_body(text: &str, message_type: MessageType) -> Result<String, Ap
 }
 
 pub fn validate_client_msg_id(id: &Option<String>) -> Result<(), AppError> {
+    if let Some(id) = id {
+        input::single_line("clientMsgId", id)?;
+    }
     match id {
         Some(id) if id.is_empty() || id.len() > MAX_CLIENT_MSG_ID_BYTES => Err(AppError::bad_request(
             "invalid_client_msg_id",

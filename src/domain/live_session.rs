@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::room::{Admission, ParticipantView};
-use crate::domain::Role;
+use crate::domain::{input, Role};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -184,9 +184,25 @@ where
 pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_URL_BYTES: usize = 500;
 
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 5_000;
+
+/// Checks a description (several lines allowed).
+pub fn validate_description(text: &str) -> Result<(), AppError> {
+    input::multi_line("The description", text)?;
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(AppError::bad_request(
+            "invalid_description",
+            format!("A description may have at most {MAX_DESCRIPTION_CHARS} characters."),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a title; returns it trimmed.
 pub fn validate_title(title: &str) -> Result<String, AppError> {
     let title = title.trim();
+    input::single_line("The title", title)?;
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
         return Err(AppError::bad_request(
             "invalid_title",
@@ -198,6 +214,8 @@ pub fn validate_title(title: &str) -> Result<String, AppError> {
 
 /// Checks a schedule and a capacity, for new sessions and edits alike.
 pub fn validate_schedule(start: DateTime<Utc>, end: DateTime<Utc>, max_attendees: Option<i32>) -> Result<(), AppError> {
+    input::time("scheduledStartTime", start)?;
+    input::time("scheduledEndTime", end)?;
     if end <= start {
         return Err(AppError::bad_request("invalid_schedule", "The session must end after it starts."));
     }
@@ -365,6 +383,9 @@ impl LiveSessionRoom {
             next.title = validate_title(title)?;
         }
         if let Some(description) = &changes.description {
+            if let Some(text) = description {
+                validate_description(text)?;
+            }
             next.description = description.clone();
         }
         next.scheduled_start = changes.scheduled_start_time.unwrap_or(next.scheduled_start);
@@ -375,6 +396,7 @@ impl LiveSessionRoom {
         validate_schedule(next.scheduled_start, next.scheduled_end, next.max_attendees)?;
         if let Some(url) = &changes.recording_url {
             if let Some(url) = url {
+                input::single_line("recordingUrl", url)?;
                 let web = url.starts_with("https://") || url.starts_with("http://");
                 if !web || url.len() > MAX_URL_BYTES {
                     return Err(AppError::bad_request(

@@ -3,6 +3,7 @@
 
 pub mod chat;
 pub mod chat_log;
+pub mod input;
 pub mod live_session;
 pub mod presence;
 pub mod questions;

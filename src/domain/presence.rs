@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::input;
 use crate::error::AppError;
 
 /// Longest activity line accepted, counted in characters, not bytes.
@@ -165,6 +166,8 @@ pub enum PresenceError {
         /// The refused text.
         given: String,
     },
+    /// Text or a time no field accepts (`domain::input`).
+    Input(AppError),
 }
 
 impl fmt::Display for PresenceError {
@@ -181,6 +184,7 @@ impl fmt::Display for PresenceError {
             PresenceError::InvalidStatus { given } => {
                 write!(f, "status {given:?} cannot be set; use online, away, busy or dnd, or null to clear it")
             }
+            PresenceError::Input(err) => write!(f, "{}", err.body.message),
         }
     }
 }
@@ -190,11 +194,15 @@ impl std::error::Error for PresenceError {}
 impl From<PresenceError> for AppError {
     /// Every refusal is bad input (400), each with its own code.
     fn from(err: PresenceError) -> Self {
+        if let PresenceError::Input(err) = err {
+            return err;
+        }
         let code = match &err {
             PresenceError::ActivityTooLong { .. } => "activity_too_long",
             PresenceError::ExpiryNotInFuture => "expiry_not_in_future",
             PresenceError::ExpiryWithoutStatus => "expiry_without_status",
             PresenceError::InvalidStatus { .. } => "invalid_status",
+            PresenceError::Input(_) => "invalid_data",
         };
         let mut message = err.to_string();
         if let Some(first) = message.get(0..1) {
@@ -248,6 +256,12 @@ impl PresenceUpdate {
     /// Parses the status text; [`PresenceError::InvalidStatus`] for anything
     /// that is not a manual status.
     pub fn into_change(self) -> Result<PresenceChange, PresenceError> {
+        if let Some(Some(activity)) = &self.activity {
+            input::single_line("activity", activity).map_err(PresenceError::Input)?;
+        }
+        if let Some(at) = self.expires_at {
+            input::time("expiresAt", at).map_err(PresenceError::Input)?;
+        }
         let status = match self.status {
             None => None,
             Some(None) => Some(None),

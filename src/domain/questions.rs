@@ -105,6 +105,7 @@ impl QuestionBoard {
     /// Checks and adds a new question; returns it.
     pub fn ask(&mut self, question: Question) -> Result<&Question, AppError> {
         let text = question.text.trim();
+        crate::domain::input::multi_line("A question", text)?;
         if text.is_empty() {
             return Err(AppError::bad_request("empty_question", "A question needs some text."));
         }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::auth::{bearer_token, hash_password, new_token, token_digest, token_fingerprint, verify_password, AuthUser};
 use crate::db::models::{AuthTokenRow, UserRow};
 use crate::db::{self, to_db_time};
-use crate::domain::Role;
+use crate::domain::{input, Role};
 use crate::engine::DisconnectReason;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -47,6 +47,8 @@ const MAX_NAME_CHARS: usize = 100;
 const MAX_EMAIL_BYTES: usize = 254;
 
 fn validate_registration(body: &RegisterRequest) -> AppResult<(String, Role)> {
+    input::single_line("The email", &body.email)?;
+    input::single_line("The name", &body.name)?;
     let email = body.email.trim().to_ascii_lowercase();
     let (local, domain) = email.split_once('@').unwrap_or(("", ""));
     if local.is_empty() || !domain.contains('.') || email.len() > MAX_EMAIL_BYTES || email.contains(char::is_whitespace)
@@ -114,6 +116,7 @@ pub async fn register(state: web::Data<AppState>, body: web::Json<RegisterReques
 #[utoipa::path(post, path = "/api/auth/login", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), (status = 401, body = crate::error::ErrorEnvelope)))]
 pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> AppResult<HttpResponse> {
+    input::single_line("The email", &body.email)?;
     let email = body.email.trim().to_ascii_lowercase();
     let found = state.db.read(move |conn| Ok(db::users::find_by_email(conn, &email)?)).await?;
     let password = body.password.clone();

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::db::models::{CourseRow, EnrollmentRow};
 use crate::db::{self, from_db_time, parse_id, to_db_time};
-use crate::domain::Role;
+use crate::domain::{input, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -70,6 +70,10 @@ pub async fn create_course(
         return Err(AppError::forbidden("Only instructors create courses."));
     }
     let title = body.title.trim().to_string();
+    input::single_line("The title", &title)?;
+    if let Some(description) = &body.description {
+        input::multi_line("The description", description)?;
+    }
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
         return Err(AppError::bad_request(
             "invalid_title",

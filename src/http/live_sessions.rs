@@ -12,7 +12,10 @@ use crate::auth::AuthUser;
 use crate::db::models::{ChatRoomRow, LiveSessionRow};
 use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
 use crate::domain::chat::ChatMessage;
-use crate::domain::live_session::{validate_schedule, validate_title, SessionChanges, SessionStatus, SessionView};
+use crate::domain::input;
+use crate::domain::live_session::{
+    validate_description, validate_schedule, validate_title, SessionChanges, SessionStatus, SessionView,
+};
 use crate::domain::questions::{Audience, QuestionView};
 use crate::domain::room::{RoomType, Standing};
 use crate::domain::Role;
@@ -47,6 +50,9 @@ pub struct CreateSession {
 
 fn validate(body: &CreateSession) -> AppResult<String> {
     let title = validate_title(&body.title)?;
+    if let Some(description) = &body.description {
+        validate_description(description)?;
+    }
     validate_schedule(body.scheduled_start_time, body.scheduled_end_time, body.max_attendees)?;
     Ok(title)
 }
@@ -167,6 +173,11 @@ pub async fn list_sessions(
     query: web::Query<ListQuery>,
 ) -> AppResult<HttpResponse> {
     let query = query.into_inner();
+    for (field, at) in [("from", query.from), ("to", query.to)] {
+        if let Some(at) = at {
+            input::time(field, at)?;
+        }
+    }
     if let Some(status) = &query.status {
         if SessionStatus::parse(status).is_none() {
             return Err(AppError::bad_request("invalid_status", "status is scheduled, active, ended or cancelled."));

@@ -122,3 +122,48 @@ async fn a_socket_closes_when_its_token_expires() {
     app.clock.advance(ttl + chrono::Duration::seconds(1));
     assert_eq!(socket.closed().await, Some(4004));
 }
+
+#[actix_web::test]
+async fn nul_bytes_and_absurd_dates_get_the_same_clear_400_on_both_databases() {
+    let app = spawn_app().await;
+    let register =
+        json!({ "email": "nul@example.com", "password": "correct horse", "name": "A\u{0}da", "role": "student" });
+    let (status, body) = app.request("POST", "/api/auth/register", None, Some(register)).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_text")), "{body}");
+    let login = json!({ "email": "a\u{0}@example.com", "password": "correct horse" });
+    let (status, body) = app.request("POST", "/api/auth/login", None, Some(login)).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_text")), "{body}");
+
+    let grace = app.register("Grace", "instructor").await;
+    let (status, body) = app.post("/api/courses", &grace.token, json!({ "title": "Rust\u{0}" })).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_text")), "{body}");
+    let course = app.course_with(&grace, &[]).await;
+    let session = |title: &str, start: &str, end: &str| json!({ "courseId": course, "title": title, "description": "fine\nlines", "scheduledStartTime": start, "scheduledEndTime": end });
+    let (status, body) = app
+        .post(
+            "/api/live-sessions",
+            &grace.token,
+            session("Own\u{0}ership", "2026-12-24T10:00:00Z", "2026-12-24T11:00:00Z"),
+        )
+        .await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_text")), "{body}");
+    let (status, body) = app
+        .post("/api/live-sessions", &grace.token, session("Ownership", "1000-01-01T10:00:00Z", "1000-01-01T11:00:00Z"))
+        .await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_time")), "{body}");
+    let (status, body) = app.get("/api/live-sessions?from=-9999-01-01T00%3A00%3A00Z", &grace.token).await;
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid_time")), "{body}");
+    let (status, _) = app
+        .post("/api/live-sessions", &grace.token, session("Ownership", "2026-12-24T10:00:00Z", "2026-12-24T11:00:00Z"))
+        .await;
+    assert_eq!(status, 201, "line breaks in a description are fine");
+
+    let mut socket = app.connect(&grace).await;
+    let nul = socket.request("update-presence", json!({ "activity": "Reading\u{0}" })).await;
+    assert_eq!(nul["error"]["code"], "invalid_text", "{nul}");
+    let ancient =
+        socket.request("update-presence", json!({ "status": "busy", "expiresAt": "-9999-01-01T00:00:00Z" })).await;
+    assert_eq!(ancient["error"]["code"], "invalid_time", "{ancient}");
+    let (status, me) = app.get(&format!("/api/presence/user/{}", grace.id), &grace.token).await;
+    assert_eq!((status, &me["activity"]), (200, &serde_json::Value::Null), "nothing was half-stored: {me}");
+}
