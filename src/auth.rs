@@ -6,15 +6,20 @@ use actix_web::{web, HttpRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Instant;
+
 use dashmap::DashMap;
 use rand_core::{OsRng, RngCore};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
 use crate::db::models::UserRow;
 use crate::db::{self, from_db_time, Db};
+use crate::domain::rate_limit::TokenBucket;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 
@@ -73,17 +78,98 @@ pub fn token_fingerprint(token: &str) -> u128 {
     u128::from_be_bytes(bytes)
 }
 
+/// Runs password hashes off the async threads, a bounded number at once:
+/// each Argon2 hash holds about 19 MiB while it runs, so unbounded logins
+/// would be a way to exhaust memory without an account.
+pub struct PasswordHashing {
+    permits: Arc<Semaphore>,
+    /// How long an attempt may wait for its turn before it is refused.
+    wait: std::time::Duration,
+}
+
+impl PasswordHashing {
+    pub fn new(concurrency: usize) -> Self {
+        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), wait: std::time::Duration::from_secs(2) }
+    }
+
+    /// Runs `work` (a hash or a verification) when a slot is free, or
+    /// answers 503 `busy` (with `Retry-After`) after the wait.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| AppError::unavailable("busy", "Too many sign-ins at once; please retry in a moment."))?;
+        Ok(web::block(move || {
+            let _permit = permit;
+            work()
+        })
+        .await?)
+    }
+}
+
+/// Limits how often sign-in and sign-up are tried, per key (a client
+/// address, an account): a token bucket each, refilled over a minute.
+pub struct AttemptLimiter {
+    per_minute: u32,
+    buckets: DashMap<String, TokenBucket>,
+}
+
+/// Buckets kept before idle ones are dropped (so the map stays bounded).
+const MAX_ATTEMPT_BUCKETS: usize = 10_000;
+
+impl AttemptLimiter {
+    /// `per_minute` 0: no limit.
+    pub fn new(per_minute: u32) -> Self {
+        Self { per_minute, buckets: DashMap::new() }
+    }
+
+    /// Takes one attempt for `key`; 429 when its bucket is empty.
+    pub fn attempt(&self, key: &str) -> AppResult<()> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if self.buckets.len() >= MAX_ATTEMPT_BUCKETS && !self.buckets.contains_key(key) {
+            // Full buckets hold nothing worth remembering.
+            self.buckets.retain(|_, bucket| !bucket.is_full(now));
+        }
+        let rate = f64::from(self.per_minute) / 60.0;
+        let burst = f64::from(self.per_minute);
+        let allowed =
+            self.buckets.entry(key.to_string()).or_insert_with(|| TokenBucket::new(rate, burst, now)).try_take(now);
+        if allowed {
+            Ok(())
+        } else {
+            Err(AppError::rate_limited("Too many attempts; wait a minute and try again."))
+        }
+    }
+}
+
 /// Checks tokens, remembering recent answers so a busy client does not cost
 /// a database read per request. Revocation goes through `forget`.
 pub struct Authenticator {
     db: Db,
     clock: SharedClock,
     known: DashMap<String, (AuthUser, DateTime<Utc>)>,
+    /// Password hashes, a bounded number at once.
+    pub hashing: PasswordHashing,
+    /// Sign-in and sign-up attempts per client address.
+    pub attempts_by_client: AttemptLimiter,
+    /// Sign-in attempts per account.
+    pub attempts_by_account: AttemptLimiter,
 }
 
 impl Authenticator {
-    pub fn new(db: Db, clock: SharedClock) -> Self {
-        Self { db, clock, known: DashMap::new() }
+    pub fn new(db: Db, clock: SharedClock, config: &crate::config::Config) -> Self {
+        Self {
+            db,
+            clock,
+            known: DashMap::new(),
+            hashing: PasswordHashing::new(config.password_hash_concurrency()),
+            attempts_by_client: AttemptLimiter::new(config.auth_attempts_per_client),
+            attempts_by_account: AttemptLimiter::new(config.auth_attempts_per_account),
+        }
     }
 
     pub async fn authenticate(&self, token: &str) -> AppResult<AuthUser> {

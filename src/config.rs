@@ -36,6 +36,21 @@ pub struct Config {
     #[arg(long, env = "ROOM_ARBITERS", default_value_t = 0)]
     pub room_arbiters: usize,
 
+    /// Password hashes (login, register) computed at once; each takes about
+    /// 19 MiB while it runs. 0 means two per core. Others wait up to 2 s,
+    /// then get 503 with `Retry-After`.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = 0)]
+    pub password_hash_concurrency: usize,
+
+    /// Login and register attempts one client address may make per minute
+    /// (as a burst, then refilling); past it, 429. 0 turns the limit off.
+    #[arg(long, env = "AUTH_ATTEMPTS_PER_CLIENT", default_value_t = 60)]
+    pub auth_attempts_per_client: u32,
+
+    /// Login attempts per minute for one account (email), from anywhere. 0 turns it off.
+    #[arg(long, env = "AUTH_ATTEMPTS_PER_ACCOUNT", default_value_t = 10)]
+    pub auth_attempts_per_account: u32,
+
     /// How long a login token stays valid, in seconds.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub token_ttl_secs: i64,
@@ -141,6 +156,14 @@ impl Config {
             num_cpus::get()
         } else {
             self.http_workers
+        }
+    }
+
+    pub fn password_hash_concurrency(&self) -> usize {
+        if self.password_hash_concurrency == 0 {
+            2 * num_cpus::get()
+        } else {
+            self.password_hash_concurrency
         }
     }
 

@@ -91,7 +91,12 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorEnvelope { error: self.body.clone() })
+        let mut response = HttpResponse::build(self.status);
+        // Refusals that pass: say when to come back.
+        if matches!(self.status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        response.json(ErrorEnvelope { error: self.body.clone() })
     }
 }
 

@@ -65,7 +65,7 @@ impl Application {
         let scheduler = SchedulerActor::start(Arc::clone(&registry));
         let state = web::Data::new(AppState {
             scheduler,
-            auth: Authenticator::new(db.clone(), clock.clone()),
+            auth: Authenticator::new(db.clone(), clock.clone(), &config),
             config: config.clone(),
             db,
             clock,

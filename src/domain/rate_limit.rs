@@ -30,6 +30,12 @@ impl TokenBucket {
         }
     }
 
+    /// Whether the bucket would be full at `now` (nothing taken lately).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled_at);
+        self.tokens + elapsed.as_secs_f64() * self.rate_per_sec >= self.burst
+    }
+
     /// How long until the next token, for the error message.
     pub fn wait_hint(&self) -> Duration {
         if self.rate_per_sec <= 0.0 {

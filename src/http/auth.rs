@@ -72,6 +72,12 @@ fn validate_registration(body: &RegisterRequest) -> AppResult<(String, Role)> {
     }
 }
 
+/// The address a request came from, for the per-client attempt limit (the
+/// peer: a deployment behind a proxy sees the proxy; see README).
+fn client_of(req: &HttpRequest) -> String {
+    req.peer_addr().map(|addr| addr.ip().to_string()).unwrap_or_default()
+}
+
 /// Stores a new token for the user and returns it.
 async fn issue_token(state: &AppState, user_id: Uuid) -> AppResult<String> {
     let (token, digest) = new_token();
@@ -89,10 +95,15 @@ async fn issue_token(state: &AppState, user_id: Uuid) -> AppResult<String> {
 
 #[utoipa::path(post, path = "/api/auth/register", request_body = RegisterRequest,
     responses((status = 201, body = AuthResponse), (status = 400, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)))]
-pub async fn register(state: web::Data<AppState>, body: web::Json<RegisterRequest>) -> AppResult<HttpResponse> {
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<RegisterRequest>,
+) -> AppResult<HttpResponse> {
+    state.auth.attempts_by_client.attempt(&client_of(&req))?;
     let (email, role) = validate_registration(&body)?;
     let password = body.password.clone();
-    let password_hash = web::block(move || hash_password(&password)).await??;
+    let password_hash = state.auth.hashing.run(move || hash_password(&password)).await??;
     let row = UserRow {
         id: Uuid::new_v4().to_string(),
         email,
@@ -115,22 +126,31 @@ pub async fn register(state: web::Data<AppState>, body: web::Json<RegisterReques
 
 #[utoipa::path(post, path = "/api/auth/login", request_body = LoginRequest,
     responses((status = 200, body = AuthResponse), (status = 401, body = crate::error::ErrorEnvelope)))]
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> AppResult<HttpResponse> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> AppResult<HttpResponse> {
+    state.auth.attempts_by_client.attempt(&client_of(&req))?;
     input::single_line("The email", &body.email)?;
     let email = body.email.trim().to_ascii_lowercase();
+    state.auth.attempts_by_account.attempt(&email)?;
     let found = state.db.read(move |conn| Ok(db::users::find_by_email(conn, &email)?)).await?;
     let password = body.password.clone();
     // Verify against a real hash even for an unknown email, so the answer
     // takes as long either way and does not reveal who has an account.
     let stored_hash = found.as_ref().map(|row| row.password_hash.clone());
-    let verified = web::block(move || match stored_hash {
-        Some(hash) => verify_password(&password, &hash),
-        None => {
-            let _ = verify_password(&password, DUMMY_HASH);
-            false
-        }
-    })
-    .await?;
+    let verified = state
+        .auth
+        .hashing
+        .run(move || match stored_hash {
+            Some(hash) => verify_password(&password, &hash),
+            None => {
+                let _ = verify_password(&password, DUMMY_HASH);
+                false
+            }
+        })
+        .await?;
     let row = match (verified, found) {
         (true, Some(row)) => row,
         _ => {

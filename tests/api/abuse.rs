@@ -167,3 +167,58 @@ async fn nul_bytes_and_absurd_dates_get_the_same_clear_400_on_both_databases() {
     let (status, me) = app.get(&format!("/api/presence/user/{}", grace.id), &grace.token).await;
     assert_eq!((status, &me["activity"]), (200, &serde_json::Value::Null), "nothing was half-stored: {me}");
 }
+
+/// POSTs a login; the status and the Retry-After header.
+async fn login_attempt(app: &crate::helpers::TestApp, email: &str) -> (u16, Option<String>) {
+    let response = app
+        .client
+        .post(format!("{}/api/auth/login", app.address))
+        .send_json(&json!({ "email": email, "password": "not the password" }))
+        .await
+        .expect("answered");
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(String::from);
+    (response.status().as_u16(), retry_after)
+}
+
+#[actix_web::test]
+async fn sign_in_attempts_are_limited_per_client_and_per_account() {
+    let app = spawn_app_with(|config| config.auth_attempts_per_client = 5, None).await;
+    for n in 0..5 {
+        assert_eq!(login_attempt(&app, &format!("someone{n}@example.com")).await.0, 401);
+    }
+    assert_eq!(login_attempt(&app, "someone@example.com").await, (429, Some("1".into())), "the client's sixth try");
+
+    let app = spawn_app_with(
+        |config| {
+            config.auth_attempts_per_client = 1_000;
+            config.auth_attempts_per_account = 3;
+        },
+        None,
+    )
+    .await;
+    let ada = app.register("Ada", "student").await;
+    for _ in 0..3 {
+        assert_eq!(login_attempt(&app, &ada.email).await.0, 401);
+    }
+    assert_eq!(login_attempt(&app, &ada.email).await.0, 429, "Ada's account is not guessed at further");
+    assert_eq!(login_attempt(&app, "bob@example.com").await.0, 401, "other accounts are not held up");
+}
+
+#[actix_web::test]
+async fn password_hashes_run_a_bounded_number_at_once() {
+    let app = spawn_app_with(
+        |config| {
+            config.password_hash_concurrency = 1;
+            config.auth_attempts_per_client = 10_000;
+        },
+        None,
+    )
+    .await;
+    let emails: Vec<String> = (0..300).map(|n| format!("guess{n}@example.com")).collect();
+    let attempts = emails.iter().map(|email| login_attempt(&app, email));
+    let answers = futures_util::future::join_all(attempts).await;
+    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 503).collect();
+    assert!(answers.iter().all(|(status, _)| matches!(status, 401 | 503)), "only 401 or 503: {answers:?}");
+    assert!(!refused.is_empty(), "with one hash at a time, 300 at once cannot all wait their turn");
+    assert!(refused.iter().all(|(_, retry)| retry.as_deref() == Some("1")), "503s say when to retry");
+}
