@@ -33,6 +33,17 @@ fn limit_malloc_arenas() {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+    // Blocks of 1 MiB and more (a password hash's 19 MiB above all) are
+    // mapped apart and given back when freed. glibc's default threshold
+    // rises to the size of the first such block freed, after which every
+    // hash's memory stayed in the heap: 1,000 sign-ins left 0.6-1 GiB behind.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: as above.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    }
 }
 
 #[derive(Subcommand)]
