@@ -51,6 +51,11 @@ pub struct Config {
     #[arg(long, env = "AUTH_ATTEMPTS_PER_ACCOUNT", default_value_t = 10)]
     pub auth_attempts_per_account: u32,
 
+    /// A REST request must be read and answered within this many seconds
+    /// (a body sent a byte at a time gets 408 instead of a worker forever).
+    #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub http_request_timeout_secs: u64,
+
     /// How long a login token stays valid, in seconds.
     #[arg(long, env = "TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub token_ttl_secs: i64,

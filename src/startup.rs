@@ -19,6 +19,7 @@ use crate::engine::persistence::{ConnectionSource, PersistSettings, Persistence}
 use crate::engine::registry::Registry;
 use crate::engine::scheduler::SchedulerActor;
 use crate::engine::{DisconnectReason, EngineDeps};
+use crate::error::AppError;
 use crate::http;
 use crate::state::AppState;
 
@@ -87,8 +88,23 @@ impl Application {
             .shutdown_timeout(5)
             .listen("classroom", listener, move || {
                 let upgrade_state = app_state.clone();
+                let timeout = Duration::from_secs(app_state.config.http_request_timeout_secs.max(1));
                 let app = App::new()
                     .app_data(app_state.clone())
+                    .wrap_fn(move |req, service| {
+                        use actix_web::dev::Service;
+                        let answer = service.call(req);
+                        async move {
+                            tokio::time::timeout(timeout, answer).await.unwrap_or_else(|_| {
+                                Err(AppError::new(
+                                    actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                                    "request_timeout",
+                                    "The request took too long to arrive.",
+                                )
+                                .into())
+                            })
+                        }
+                    })
                     .wrap(middleware::Logger::default())
                     .configure(http::configure);
                 HttpService::build()

@@ -11,7 +11,28 @@ use rust_embed::RustEmbed;
 struct Assets;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.default_service(web::get().to(serve));
+    cfg.default_service(web::to(fallback));
+}
+
+/// Whatever no route took: pages for GET and HEAD; 405 for a method no
+/// route of this server takes at all (TRACE, CONNECT, ...); 404 otherwise.
+async fn fallback(req: HttpRequest) -> HttpResponse {
+    use actix_web::http::Method;
+    let method = req.method();
+    if method == Method::GET || method == Method::HEAD {
+        return serve(req).await;
+    }
+    if [Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS].contains(method) {
+        return actix_web::ResponseError::error_response(&crate::error::AppError::not_found("route"));
+    }
+    let refusal = crate::error::AppError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("This server takes no {method} requests."),
+    );
+    let mut response = actix_web::ResponseError::error_response(&refusal);
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE"));
+    response
 }
 
 async fn serve(req: HttpRequest) -> HttpResponse {

@@ -222,3 +222,33 @@ async fn password_hashes_run_a_bounded_number_at_once() {
     assert!(!refused.is_empty(), "with one hash at a time, 300 at once cannot all wait their turn");
     assert!(refused.iter().all(|(_, retry)| retry.as_deref() == Some("1")), "503s say when to retry");
 }
+
+#[actix_web::test]
+async fn a_body_sent_a_byte_at_a_time_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|config| config.http_request_timeout_secs = 1, None).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.expect("connects");
+    let head =
+        "POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    stream.write_all(head.as_bytes()).await.expect("head sent");
+    // ... and nothing more: the server answers on its own, in time.
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer)).await;
+    let read = read.expect("answered within 10 s").expect("readable");
+    let text = String::from_utf8_lossy(&answer[..read]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+}
+
+#[actix_web::test]
+async fn methods_no_route_takes_are_not_allowed() {
+    let app = spawn_app().await;
+    for path in ["/api/me", "/", "/api/live-sessions"] {
+        let (status, body) = app.request("TRACE", path, None, None).await;
+        assert_eq!((status, &body["error"]["code"]), (405, &json!("method_not_allowed")), "{path}: {body}");
+    }
+    let (status, _) = app.request("POST", "/api/nowhere", None, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.request("GET", "/sessions", None, None).await;
+    assert_eq!(status, 200, "pages still fall back to the app's shell");
+}
