@@ -118,6 +118,8 @@ pub struct QuestionRow {
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = notifications)]
+// NULL, not DEFAULT, for a field left empty: SQLite's multi-row insert takes no DEFAULT.
+#[diesel(treat_none_as_null = true)]
 pub struct NotificationRow {
     pub id: String,
     pub user_id: String,

@@ -12,6 +12,34 @@ pub fn insert(conn: &mut AnyConnection, notification: &NotificationRow) -> Query
     diesel::insert_into(notifications::table).values(notification).execute(conn).map(|_| ())
 }
 
+/// Stores those of `rows` whose dedupe key is not stored yet, in one
+/// multi-row insert; returns the positions of the rows it stored. (Every
+/// write goes through the one persistence actor, so nothing slips in
+/// between the look and the insert.)
+pub fn insert_new(conn: &mut AnyConnection, rows: &[NotificationRow]) -> QueryResult<Vec<usize>> {
+    let keys: Vec<&str> = rows.iter().filter_map(|row| row.dedupe_key.as_deref()).collect();
+    let stored: std::collections::HashSet<String> = notifications::table
+        .filter(notifications::dedupe_key.eq_any(&keys))
+        .select(notifications::dedupe_key)
+        .load::<Option<String>>(conn)?
+        .into_iter()
+        .flatten()
+        .collect();
+    let fresh: Vec<usize> =
+        (0..rows.len()).filter(|&i| rows[i].dedupe_key.as_ref().is_none_or(|key| !stored.contains(key))).collect();
+    if !fresh.is_empty() {
+        let values: Vec<&NotificationRow> = fresh.iter().map(|&i| &rows[i]).collect();
+        let insert = diesel::insert_into(notifications::table).values(values);
+        // The multi-connection has no multi-row insert of its own; the same
+        // statement goes to whichever backend this is.
+        match conn {
+            AnyConnection::Sqlite(conn) => insert.execute(conn)?,
+            AnyConnection::Postgresql(conn) => insert.execute(conn)?,
+        };
+    }
+    Ok(fresh)
+}
+
 pub fn list_for_user(
     conn: &mut AnyConnection,
     user_id: &str,

@@ -5,7 +5,8 @@
 //! each is stored once however often the scheduler runs or restarts; the ones
 //! stored now are pushed to whoever is online.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -34,6 +35,9 @@ pub struct SchedulerActor {
     registry: Arc<Registry>,
     /// A timed pass is running: the timer skips rather than pile up.
     busy: bool,
+    /// Reminder fan-outs stored whole by this process (session and kind):
+    /// later passes skip them without reading a course's enrollment again.
+    done: Arc<Mutex<HashSet<String>>>,
 }
 
 impl SchedulerActor {
@@ -45,9 +49,10 @@ impl SchedulerActor {
                     return;
                 }
                 act.busy = true;
-                ctx.spawn(run_pass(Arc::clone(&act.registry)).into_actor(act).map(|_, act, _| act.busy = false));
+                let pass = run_pass(Arc::clone(&act.registry), Arc::clone(&act.done));
+                ctx.spawn(pass.into_actor(act).map(|_, act, _| act.busy = false));
             });
-            SchedulerActor { registry: Arc::clone(&registry), busy: false }
+            SchedulerActor { registry: Arc::clone(&registry), busy: false, done: Default::default() }
         });
         registry.set_scheduler(addr.clone().recipient());
         addr
@@ -58,29 +63,36 @@ impl Actor for SchedulerActor {
     type Context = Context<Self>;
 }
 
-/// One reminder for one person, ready to store and push.
-struct Due {
-    user_id: Uuid,
-    row: NotificationRow,
+/// Reminder rows stored by one write: a session of a 5,000-student course
+/// is ten writes in the persistence queue, not 5,000.
+const REMINDER_CHUNK: usize = 500;
+
+/// One reminder of one session for everyone enrolled.
+struct FanOut {
+    /// `session:kind`, the key of `SchedulerActor::done`.
+    key: String,
+    rows: Vec<(Uuid, NotificationRow)>,
 }
 
-/// What is due now: reminders to send and sessions to end.
-async fn find_work(registry: &Registry) -> AppResult<(Vec<Due>, Vec<Uuid>)> {
+/// What is due now: reminder fan-outs not done yet, and rooms of sessions to end.
+async fn find_work(registry: &Registry, done: &Arc<Mutex<HashSet<String>>>) -> AppResult<(Vec<FanOut>, Vec<Uuid>)> {
     let now = registry.deps.clock.now();
     let grace = chrono::Duration::minutes(registry.deps.config.auto_end_grace_minutes);
     let horizon = to_db_time(now + chrono::Duration::minutes(15));
+    let done = Arc::clone(done);
     registry
         .deps
         .db
         .read(move |conn| {
             let mut due = Vec::new();
-            let mut overdue_sessions = Vec::new();
+            let mut overdue_rooms = Vec::new();
+            let mut still_due = HashSet::new();
             for session in db::live_sessions::needing_attention(conn, horizon)? {
                 let Some(status) = SessionStatus::parse(&session.status) else { continue };
                 let start = from_db_time(session.scheduled_start_time);
                 if overdue(status, from_db_time(session.scheduled_end_time), now, grace) {
                     if let Ok(room_id) = parse_id(&session.chat_room_id) {
-                        overdue_sessions.push(room_id);
+                        overdue_rooms.push(room_id);
                     }
                     continue;
                 }
@@ -88,15 +100,25 @@ async fn find_work(registry: &Registry) -> AppResult<(Vec<Due>, Vec<Uuid>)> {
                 else {
                     continue;
                 };
-                for student in db::courses::enrolled_user_ids(conn, &session.course_id)? {
-                    let Ok(user_id) = parse_id(&student) else { continue };
-                    due.push(Due {
-                        user_id,
-                        row: reminder_row(&session.id, &session.title, start, reminder, &student, now),
-                    });
+                let key = format!("{}:{}", session.id, reminder.key());
+                still_due.insert(key.clone());
+                if done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
+                    continue;
                 }
+                let rows = db::courses::enrolled_user_ids(conn, &session.course_id)?
+                    .into_iter()
+                    .filter_map(|student| {
+                        let user_id = parse_id(&student).ok()?;
+                        Some((user_id, reminder_row(&session.id, &session.title, start, reminder, &student, now)))
+                    })
+                    .collect();
+                due.push(FanOut { key, rows });
             }
-            Ok((due, overdue_sessions))
+            // What is no longer due needs no remembering.
+            if let Ok(mut done) = done.lock() {
+                done.retain(|key| still_due.contains(key));
+            }
+            Ok((due, overdue_rooms))
         })
         .await
 }
@@ -122,30 +144,42 @@ fn reminder_row(
     }
 }
 
-/// One pass: store and push due reminders, end overdue sessions.
-async fn run_pass(registry: Arc<Registry>) {
-    let (due, overdue_sessions) = match find_work(&registry).await {
+/// One pass: store due reminders, a few hundred rows per write and one
+/// write at a time (the persistence queue never holds more than one of
+/// them, so chat writes are never refused for reminders), each pushed to
+/// whoever is online once stored; then end overdue sessions.
+async fn run_pass(registry: Arc<Registry>, done: Arc<Mutex<HashSet<String>>>) {
+    let (due, overdue_rooms) = match find_work(&registry, &done).await {
         Ok(work) => work,
         Err(err) => {
             log::warn!("scheduler pass skipped: {err}");
             return;
         }
     };
-    let stores = due.into_iter().map(|Due { user_id, row }| {
-        let persistence = registry.deps.persistence.clone();
-        let registry = Arc::clone(&registry);
-        async move {
-            let stored = row.clone();
-            match persistence.write(move |conn| db::notifications::insert(conn, &stored)).await {
-                Ok(()) => push_notification(&registry, user_id, &row),
-                // Sent before (this pass or an earlier one): nothing to do.
-                Err(err) if err.is_unique_violation() => {}
-                Err(err) => log::warn!("reminder for {user_id} not stored: {err:?}"),
+    for FanOut { key, rows } in due {
+        let mut whole = true;
+        for chunk in rows.chunks(REMINDER_CHUNK) {
+            let stored_rows: Vec<NotificationRow> = chunk.iter().map(|(_, row)| row.clone()).collect();
+            let persistence = registry.deps.persistence.clone();
+            match persistence.write(move |conn| db::notifications::insert_new(conn, &stored_rows)).await {
+                Ok(fresh) => {
+                    for (user_id, row) in fresh.into_iter().filter_map(|i| chunk.get(i)) {
+                        push_notification(&registry, *user_id, row);
+                    }
+                }
+                Err(err) => {
+                    whole = false;
+                    log::warn!("reminders {key}: a chunk not stored ({err:?}); the next pass tries again");
+                }
             }
         }
-    });
-    futures_util::future::join_all(stores).await;
-    for room_id in overdue_sessions {
+        if whole {
+            if let Ok(mut done) = done.lock() {
+                done.insert(key);
+            }
+        }
+    }
+    for room_id in overdue_rooms {
         match command_room(&registry, room_id, None, SessionCommand::EndIfOverdue).await {
             Ok(session) => log::info!("session {} ended automatically", session.id),
             Err(err) => log::warn!("could not end the overdue session of room {room_id}: {err}"),
@@ -162,6 +196,6 @@ impl Handler<Tick> for SchedulerActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
-        Box::pin(run_pass(Arc::clone(&self.registry)))
+        Box::pin(run_pass(Arc::clone(&self.registry), Arc::clone(&self.done)))
     }
 }

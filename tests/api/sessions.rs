@@ -279,3 +279,53 @@ async fn a_session_left_running_ends_by_itself_and_cancelled_ones_stay_closed() 
     let (status, body) = app.post(&format!("/api/live-sessions/{other}/start"), &c.grace.token, json!({})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("invalid_status_change")));
 }
+
+#[actix_web::test]
+async fn a_big_course_gets_each_reminder_once_per_student_across_passes_and_restarts() {
+    use classroom::db::models::{EnrollmentRow, UserRow};
+    const STUDENTS: usize = 2_000;
+    let app = spawn_app().await;
+    let grace = app.register("Grace", "instructor").await;
+    let course = app.course_with(&grace, &[]).await;
+    // Students straight into the database: 2,000 password hashes would be the test.
+    let (course_id, now) = (course.clone(), chrono::Utc::now().naive_utc());
+    app.state
+        .persistence
+        .write(move |conn| {
+            for n in 0..STUDENTS {
+                let id = uuid::Uuid::new_v4().to_string();
+                let user = UserRow {
+                    id: id.clone(),
+                    email: format!("student{n}-{id}@example.com"),
+                    name: format!("Student {n}"),
+                    role: "student".into(),
+                    password_hash: "not a hash".into(),
+                    created_at: now,
+                };
+                classroom::db::users::insert(conn, &user)?;
+                classroom::db::courses::enroll(
+                    conn,
+                    &EnrollmentRow { course_id: course_id.clone(), user_id: id, enrolled_at: now },
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("students stored");
+    app.session_in(&grace, &course, 10, None).await;
+    let reminders = || {
+        app.state.db.read(|conn| {
+            use classroom::db::schema::notifications::dsl::*;
+            use diesel::prelude::*;
+            Ok(notifications.filter(kind.eq("session_reminder_15min")).count().get_result::<i64>(conn)?)
+        })
+    };
+    app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
+    assert_eq!(reminders().await.unwrap(), STUDENTS as i64, "one each");
+    app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
+    // A restarted scheduler remembers nothing: the stored keys decide.
+    let restarted = classroom::engine::scheduler::SchedulerActor::start(std::sync::Arc::clone(&app.state.registry));
+    restarted.send(classroom::engine::scheduler::Tick).await.unwrap();
+    assert_eq!(reminders().await.unwrap(), STUDENTS as i64, "still one each after two more passes");
+    assert!(app.state.metrics.persist_refused.load(std::sync::atomic::Ordering::Relaxed) == 0, "nothing refused");
+}
