@@ -52,6 +52,15 @@ pub struct SeedArgs {
     /// How long the sessions stay open, in hours from now.
     #[arg(long, default_value_t = 12)]
     pub session_hours: i64,
+    /// Every session in one course, with every student enrolled in it (a
+    /// big first-year course) instead of a course per session.
+    #[arg(long)]
+    pub one_course: bool,
+    /// When the sessions start, in minutes from now: -1 (the default) opens
+    /// them for joining at once with no reminder due; 10 makes every
+    /// student's 15-minute reminder due at the scheduler's next pass.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub starts_in_minutes: i64,
     /// Where to write the tokens (JSON; see `SeedOutput`).
     #[arg(long, default_value = "tokens.json")]
     pub out: PathBuf,
@@ -141,10 +150,16 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
     if args.sessions == 0 {
         return Err("--sessions must be at least 1".into());
     }
-    let mut courses = Vec::with_capacity(args.sessions);
+    let mut courses: Vec<String> = Vec::with_capacity(args.sessions);
     let mut sessions = Vec::with_capacity(args.sessions);
     conn.transaction(|conn| {
         for index in 0..args.sessions {
+            if args.one_course && index > 0 {
+                courses.push(courses[0].clone());
+                let course_id = courses[0].clone();
+                sessions.push(insert_session(conn, args, &instructor.id, &course_id, index, now, db_now)?);
+                continue;
+            }
             let course = CourseRow {
                 id: Uuid::new_v4().to_string(),
                 instructor_id: instructor.id.clone(),
@@ -153,38 +168,9 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
                 created_at: db_now,
             };
             db::courses::insert(conn, &course)?;
-            let chat_room = ChatRoomRow {
-                id: Uuid::new_v4().to_string(),
-                name: format!("Load session {index}"),
-                room_type: "live_session".into(),
-                participants_json: "[]".into(),
-                is_active: true,
-                created_at: db_now,
-            };
-            // Scheduled a minute ago: the join window is open, and no
-            // reminder is due (those fire only before the start), so the
-            // scheduler leaves the run alone.
-            let session = LiveSessionRow {
-                id: Uuid::new_v4().to_string(),
-                instructor_id: instructor.id.clone(),
-                course_id: course.id.clone(),
-                chat_room_id: chat_room.id.clone(),
-                title: format!("Load session {index}"),
-                description: None,
-                scheduled_start_time: to_db_time(now - Duration::minutes(1)),
-                scheduled_end_time: to_db_time(now + Duration::hours(args.session_hours)),
-                actual_start_time: None,
-                actual_end_time: None,
-                max_attendees: None,
-                status: SessionStatus::Scheduled.as_str().into(),
-                recording_url: None,
-                created_at: db_now,
-                updated_at: db_now,
-            };
-            db::chat::insert_room(conn, &chat_room)?;
-            db::live_sessions::insert(conn, &session)?;
+            let session_id = insert_session(conn, args, &instructor.id, &course.id, index, now, db_now)?;
             courses.push(course.id);
-            sessions.push(session.id);
+            sessions.push(session_id);
         }
         Ok::<_, diesel::result::Error>(())
     })
@@ -241,4 +227,47 @@ fn token_row(
 
 fn db_error(err: diesel::result::Error) -> String {
     format!("database error while seeding: {err}")
+}
+
+/// One live session of the run, with its chat room; returns its id.
+fn insert_session(
+    conn: &mut db::AnyConnection,
+    args: &SeedArgs,
+    instructor_id: &str,
+    course_id: &str,
+    index: usize,
+    now: chrono::DateTime<chrono::Utc>,
+    db_now: chrono::NaiveDateTime,
+) -> diesel::QueryResult<String> {
+    let chat_room = ChatRoomRow {
+        id: Uuid::new_v4().to_string(),
+        name: format!("Load session {index}"),
+        room_type: "live_session".into(),
+        participants_json: "[]".into(),
+        is_active: true,
+        created_at: db_now,
+    };
+    // By default scheduled a minute ago: the join window is open,
+    // and no reminder is due (those fire only before the start), so
+    // the scheduler leaves the run alone (`--starts-in-minutes`).
+    let session = LiveSessionRow {
+        id: Uuid::new_v4().to_string(),
+        instructor_id: instructor_id.to_string(),
+        course_id: course_id.to_string(),
+        chat_room_id: chat_room.id.clone(),
+        title: format!("Load session {index}"),
+        description: None,
+        scheduled_start_time: to_db_time(now + Duration::minutes(args.starts_in_minutes)),
+        scheduled_end_time: to_db_time(now + Duration::hours(args.session_hours)),
+        actual_start_time: None,
+        actual_end_time: None,
+        max_attendees: None,
+        status: SessionStatus::Scheduled.as_str().into(),
+        recording_url: None,
+        created_at: db_now,
+        updated_at: db_now,
+    };
+    db::chat::insert_room(conn, &chat_room)?;
+    db::live_sessions::insert(conn, &session)?;
+    Ok(session.id)
 }

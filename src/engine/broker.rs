@@ -25,6 +25,10 @@ pub trait Broker: Send + Sync + 'static {
 
     fn unsubscribe(&self, topic: Topic, socket_id: Uuid);
 
+    /// Whether a publication to the topic could reach anyone (false only
+    /// when certain): lets a caller skip building a frame for nobody.
+    fn has_subscribers(&self, topic: Topic) -> bool;
+
     /// Sends `frame` to every socket of each of these users.
     fn publish_to_users(&self, users: &mut dyn Iterator<Item = Uuid>, frame: &ByteString) {
         for user in users {
@@ -55,5 +59,9 @@ impl Broker for LocalBroker {
 
     fn unsubscribe(&self, topic: Topic, socket_id: Uuid) {
         self.hub.unsubscribe(topic, socket_id);
+    }
+
+    fn has_subscribers(&self, topic: Topic) -> bool {
+        self.hub.count(topic) > 0
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use chrono::DateTime;
+use futures_util::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -64,8 +65,11 @@ impl Actor for SchedulerActor {
 }
 
 /// Reminder rows stored by one write: a session of a 5,000-student course
-/// is ten writes in the persistence queue, not 5,000.
-const REMINDER_CHUNK: usize = 500;
+/// is five writes in the persistence queue, not 5,000.
+const REMINDER_CHUNK: usize = 1_000;
+/// Reminder writes in the persistence queue at once: enough for its group
+/// commit to take several in one transaction, never enough to crowd out chat.
+const REMINDER_WRITES_IN_FLIGHT: usize = 4;
 
 /// One reminder of one session for everyone enrolled.
 struct FanOut {
@@ -156,13 +160,23 @@ async fn run_pass(registry: Arc<Registry>, done: Arc<Mutex<HashSet<String>>>) {
             return;
         }
     };
+    let started = std::time::Instant::now();
+    let (fan_outs, mut stored) = (due.len(), 0);
     for FanOut { key, rows } in due {
+        let writes =
+            rows.chunks(REMINDER_CHUNK).map(|chunk| {
+                let stored_rows: Vec<NotificationRow> = chunk.iter().map(|(_, row)| row.clone()).collect();
+                let persistence = registry.deps.persistence.clone();
+                async move {
+                    (chunk, persistence.write(move |conn| db::notifications::insert_new(conn, &stored_rows)).await)
+                }
+            });
         let mut whole = true;
-        for chunk in rows.chunks(REMINDER_CHUNK) {
-            let stored_rows: Vec<NotificationRow> = chunk.iter().map(|(_, row)| row.clone()).collect();
-            let persistence = registry.deps.persistence.clone();
-            match persistence.write(move |conn| db::notifications::insert_new(conn, &stored_rows)).await {
+        let mut written = futures_util::stream::iter(writes).buffer_unordered(REMINDER_WRITES_IN_FLIGHT);
+        while let Some((chunk, outcome)) = written.next().await {
+            match outcome {
                 Ok(fresh) => {
+                    stored += fresh.len();
                     for (user_id, row) in fresh.into_iter().filter_map(|i| chunk.get(i)) {
                         push_notification(&registry, *user_id, row);
                     }
@@ -179,6 +193,9 @@ async fn run_pass(registry: Arc<Registry>, done: Arc<Mutex<HashSet<String>>>) {
             }
         }
     }
+    if fan_outs > 0 {
+        log::info!("scheduler: {stored} reminder(s) stored for {fan_outs} session(s) in {:?}", started.elapsed());
+    }
     for room_id in overdue_rooms {
         match command_room(&registry, room_id, None, SessionCommand::EndIfOverdue).await {
             Ok(session) => log::info!("session {} ended automatically", session.id),
@@ -188,6 +205,9 @@ async fn run_pass(registry: Arc<Registry>, done: Arc<Mutex<HashSet<String>>>) {
 }
 
 pub fn push_notification(registry: &Registry, user_id: Uuid, row: &NotificationRow) {
+    if !registry.broker.has_subscribers(Topic::User(user_id)) {
+        return; // offline: the stored row waits for them
+    }
     let frame = event_frame(events::NOTIFICATION, &NotificationView::from_row(row));
     registry.broker.publish(Topic::User(user_id), &frame, Audience::Everyone);
 }
