@@ -103,7 +103,7 @@ pub async fn list_courses(state: web::Data<AppState>, user: AuthUser) -> AppResu
     Ok(HttpResponse::Ok().json(views))
 }
 
-#[utoipa::path(post, path = "/api/courses/{id}/enroll",
+#[utoipa::path(post, path = "/api/courses/{id}/enroll", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 201, body = EnrollmentView), (status = 200, body = EnrollmentView), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn enroll(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {

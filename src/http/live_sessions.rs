@@ -122,7 +122,7 @@ pub async fn create_session(
     Ok(HttpResponse::Created().json(SessionView::new(&facts, 0)))
 }
 
-#[utoipa::path(get, path = "/api/live-sessions/{id}",
+#[utoipa::path(get, path = "/api/live-sessions/{id}", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn get_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
@@ -155,6 +155,7 @@ async fn command(state: &AppState, user: AuthUser, id: Uuid, command: SessionCom
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     /// Sessions starting at or after this time.
@@ -199,7 +200,7 @@ pub async fn list_sessions(
     Ok(HttpResponse::Ok().json(views))
 }
 
-#[utoipa::path(put, path = "/api/live-sessions/{id}", request_body = SessionChanges,
+#[utoipa::path(put, path = "/api/live-sessions/{id}", params(("id" = Uuid, Path, description = "The resource id")), request_body = SessionChanges,
     responses((status = 200, body = SessionView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn update_session(
@@ -212,7 +213,7 @@ pub async fn update_session(
     Ok(HttpResponse::Ok().json(view))
 }
 
-#[utoipa::path(delete, path = "/api/live-sessions/{id}",
+#[utoipa::path(delete, path = "/api/live-sessions/{id}", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 204), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn cancel_session(
@@ -224,7 +225,7 @@ pub async fn cancel_session(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/api/live-sessions/{id}/start",
+#[utoipa::path(post, path = "/api/live-sessions/{id}/start", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn start_session(
@@ -235,7 +236,7 @@ pub async fn start_session(
     Ok(HttpResponse::Ok().json(command(&state, user, path.into_inner(), SessionCommand::Start).await?))
 }
 
-#[utoipa::path(post, path = "/api/live-sessions/{id}/end",
+#[utoipa::path(post, path = "/api/live-sessions/{id}/end", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 200, body = SessionView), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn end_session(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
@@ -283,7 +284,7 @@ async fn attendance(state: &AppState, user: &AuthUser, id: Uuid) -> AppResult<(L
     Ok((row, views))
 }
 
-#[utoipa::path(get, path = "/api/live-sessions/{id}/attendees",
+#[utoipa::path(get, path = "/api/live-sessions/{id}/attendees", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 200, body = [AttendeeView]), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn attendees(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let (_, views) = attendance(&state, &user, path.into_inner()).await?;
@@ -301,7 +302,7 @@ pub struct AttendanceSummary {
     pub average_minutes: f64,
 }
 
-#[utoipa::path(get, path = "/api/live-sessions/{id}/attendance",
+#[utoipa::path(get, path = "/api/live-sessions/{id}/attendance", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 200, body = AttendanceSummary), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn attendance_summary(
     state: web::Data<AppState>,
@@ -322,6 +323,7 @@ pub async fn attendance_summary(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// A message id: only messages before it.
     pub before: Option<Uuid>,
@@ -329,7 +331,7 @@ pub struct HistoryQuery {
     pub limit: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/live-sessions/{id}/messages", params(HistoryQuery),
+#[utoipa::path(get, path = "/api/live-sessions/{id}/messages", params(("id" = Uuid, Path, description = "The resource id"), HistoryQuery),
     responses((status = 200, body = [ChatMessage]), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn messages(
@@ -358,7 +360,7 @@ pub async fn messages(
     Ok(HttpResponse::Ok().json(messages))
 }
 
-#[utoipa::path(get, path = "/api/live-sessions/{id}/questions",
+#[utoipa::path(get, path = "/api/live-sessions/{id}/questions", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 200, body = [QuestionView]), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn questions(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let (row, standing) = visible_session(&state, &user, path.into_inner()).await?;

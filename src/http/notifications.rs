@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     /// Only unread ones.
@@ -38,7 +39,7 @@ pub async fn list_notifications(
     Ok(HttpResponse::Ok().json(rows.iter().map(NotificationView::from_row).collect::<Vec<_>>()))
 }
 
-#[utoipa::path(post, path = "/api/notifications/{id}/read",
+#[utoipa::path(post, path = "/api/notifications/{id}/read", params(("id" = Uuid, Path, description = "The resource id")),
     responses((status = 204), (status = 404, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn mark_read(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let (id, user_id, now) = (path.into_inner().to_string(), user.id.to_string(), to_db_time(state.clock.now()));

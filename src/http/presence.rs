@@ -42,7 +42,7 @@ pub async fn put_status(
 }
 
 /// One person's presence: my own truth, or what my contact lets me see.
-#[utoipa::path(get, path = "/api/presence/user/{user_id}",
+#[utoipa::path(get, path = "/api/presence/user/{user_id}", params(("user_id" = Uuid, Path, description = "The user")),
     responses((status = 200, body = UserPresenceView), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn get_user(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
@@ -101,7 +101,7 @@ pub async fn online(state: web::Data<AppState>, user: AuthUser) -> AppResult<Htt
 
 /// The course's people (instructor and students) who are online now, myself
 /// excluded. For the course's instructor and enrolled students only.
-#[utoipa::path(get, path = "/api/presence/course/{course_id}",
+#[utoipa::path(get, path = "/api/presence/course/{course_id}", params(("course_id" = Uuid, Path, description = "The course")),
     responses((status = 200, body = [UserPresenceView]), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn course(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {

@@ -252,3 +252,34 @@ async fn methods_no_route_takes_are_not_allowed() {
     let (status, _) = app.request("GET", "/sessions", None, None).await;
     assert_eq!(status, 200, "pages still fall back to the app's shell");
 }
+
+#[actix_web::test]
+async fn the_openapi_document_declares_every_path_parameter_as_such() {
+    let app = spawn_app().await;
+    let (status, spec) = app.request("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    let mut wrong = Vec::new();
+    for (path, operations) in spec["paths"].as_object().expect("paths") {
+        let in_path: Vec<&str> = path.split('{').skip(1).filter_map(|rest| rest.split('}').next()).collect();
+        for (method, operation) in operations.as_object().expect("operations") {
+            let declared = operation["parameters"].as_array().cloned().unwrap_or_default();
+            for name in &in_path {
+                if !declared.iter().any(|p| p["name"] == *name && p["in"] == "path" && p["required"] == true) {
+                    wrong.push(format!("{method} {path}: {{{name}}} is not a required path parameter"));
+                }
+            }
+            for parameter in declared.iter().filter(|p| p["in"] == "path") {
+                if !in_path.iter().any(|name| parameter["name"] == *name) {
+                    wrong.push(format!(
+                        "{method} {path}: {} is declared in the path but is not in it",
+                        parameter["name"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // For the validator `.ci/run` runs on it (openapi-spec-validator, from PyPI).
+    let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("openapi.json");
+    std::fs::write(&out, serde_json::to_vec_pretty(&spec).unwrap()).expect("written");
+}
