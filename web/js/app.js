@@ -10,6 +10,8 @@ import { dashboardPage } from './pages/dashboard.js';
 import { sessionsPage } from './pages/sessions.js';
 import { roomPage } from './pages/room.js';
 import { attendancePage } from './pages/attendance.js';
+import { groupsPage } from './pages/groups.js';
+import { groupRoomPage } from './pages/group-room.js';
 import { api } from './api.js';
 
 const routes = [
@@ -19,6 +21,8 @@ const routes = [
   [/^#\/sessions$/, sessionsPage, true],
   [/^#\/sessions\/(?<id>[0-9a-f-]{36})$/, roomPage, true],
   [/^#\/sessions\/(?<id>[0-9a-f-]{36})\/attendance$/, attendancePage, true],
+  [/^#\/groups$/, groupsPage, true],
+  [/^#\/groups\/(?<id>[0-9a-f-]{36})$/, groupRoomPage, true],
 ];
 
 const CONNECTION_WORDS = {
@@ -39,7 +43,7 @@ function renderHeader() {
   stopWatchingConnection = realtime.on('state', (state) => { conn.dataset.state = state; conn.textContent = CONNECTION_WORDS[state]; });
   mount(topbar,
     h('a', { class: 'brand', href: '#/dashboard' }, 'Classroom'),
-    h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/dashboard' }, 'Dashboard'), h('a', { href: '#/sessions' }, 'Sessions')),
+    h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/dashboard' }, 'Dashboard'), h('a', { href: '#/sessions' }, 'Sessions'), h('a', { href: '#/groups' }, 'Groups')),
     conn,
     statusMenu(),
     h('span', { class: 'muted' }, store.me.name),
@@ -76,6 +80,10 @@ store.onChange(() => {
 });
 
 realtime.on('notification', (n) => toast(n.title));
+realtime.on('study-group-invite', ({ invite }) => {
+  if (!invite) return;
+  toast(`${invite.invitedByName || 'A classmate'} invited you to ${invite.groupName || 'a study group'}. See Groups.`);
+});
 
 renderHeader();
 if (store.token) realtime.connect(store.token);

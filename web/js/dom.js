@@ -47,3 +47,14 @@ export function since(iso) {
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
   return formatTime(iso);
 }
+
+/** Calls fn once, `ms` after the last of a burst of calls. */
+export function debounce(fn, ms) {
+  let timer = null;
+  const debounced = (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; fn(...args); }, ms);
+  };
+  debounced.cancel = () => clearTimeout(timer);
+  return debounced;
+}

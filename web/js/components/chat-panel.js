@@ -147,8 +147,24 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
       row.querySelector('.msg-actions')?.remove();
     },
     lastId() {
-      const last = log.lastElementChild;
-      return last ? last.dataset.id : null;
+      const rows = log.querySelectorAll('.msg');
+      return rows.length ? rows[rows.length - 1].dataset.id : null;
+    },
+    /**
+     * Puts the "New messages" line above a message (where the reader
+     * stopped reading) and scrolls the log to it; one marker at a time.
+     */
+    markUnread(messageId) {
+      log.querySelector('.unread-marker')?.remove();
+      const row = rows.get(messageId);
+      if (!row) return false;
+      const marker = h('div', { class: 'unread-marker', role: 'separator', 'aria-label': 'New messages' }, h('span', {}, 'New messages'));
+      row.before(marker);
+      log.scrollTop = Math.max(0, marker.offsetTop - 8);
+      return true;
+    },
+    clearUnreadMarker() {
+      log.querySelector('.unread-marker')?.remove();
     },
     typing(name) {
       clearTimeout(typers.get(name));

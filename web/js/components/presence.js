@@ -14,6 +14,12 @@ export function rememberPresence(presence) {
 
 realtime.on('presence-updated', (presence) => rememberPresence(presence));
 
+/** Whether what we know of someone says they are not offline. */
+export function isOnline(userId) {
+  const p = known.get(userId);
+  return Boolean(p && p.status && p.status !== 'offline');
+}
+
 function describe(userId) {
   const p = known.get(userId);
   if (!p) return 'Presence unknown';

@@ -1,23 +1,26 @@
-// The dashboard: my courses, upcoming sessions, notifications and the
-// classmates online now.
-import { h, mount, formatTime } from '../dom.js';
+// The dashboard: my courses, upcoming sessions, notifications, my study
+// groups with their unread counts, and the classmates online now.
+import { h, mount, formatTime, debounce, since } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
 import { sessionCard } from '../components/session-card.js';
 import { person, rememberPresence } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
+import { unreadBadge } from '../components/group-card.js';
 
 export async function dashboardPage(main, { cleanup }) {
   const courses = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading courses'));
   const upcoming = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading sessions'));
   const notifications = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading notifications'));
   const online = h('div', { class: 'stack', id: 'online-list' }, h('p', { class: 'loading' }, 'Loading'));
+  const groups = h('div', { class: 'stack', id: 'dashboard-groups' }, h('p', { class: 'loading' }, 'Loading groups'));
 
   mount(main,
     h('h1', {}, `Hello, ${store.me.name}`),
     h('div', { class: 'grid' },
       h('section', { class: 'card', 'aria-label': 'Upcoming sessions' }, h('h2', {}, 'Upcoming sessions'), upcoming),
+      h('section', { class: 'card', 'aria-label': 'My study groups' }, h('h2', {}, 'My study groups'), groups),
       h('section', { class: 'card', 'aria-label': 'Notifications' }, h('h2', {}, 'Notifications'), notifications),
       h('section', { class: 'card', 'aria-label': 'Classmates online' }, h('h2', {}, 'Online now'), online),
       h('section', { class: 'card', 'aria-label': 'My courses' }, h('h2', {}, 'My courses'), courses)));
@@ -89,7 +92,8 @@ export async function dashboardPage(main, { cleanup }) {
       const list = await api.get('/api/notifications?limit=10');
       mount(notifications, list.length ? list.map((n) => h('div', { class: `notification${n.readAt ? ' muted' : ''}` },
         h('strong', {}, n.title), h('div', { class: 'muted' }, formatTime(n.createdAt)),
-        n.data && n.data.sessionId ? h('a', { href: `#/sessions/${n.data.sessionId}` }, 'Open session') : null,
+        n.data && n.data.groupId ? h('a', { href: `#/groups/${n.data.groupId}` }, 'Open group')
+          : n.data && n.data.sessionId ? h('a', { href: `#/sessions/${n.data.sessionId}` }, 'Open session') : null,
         n.readAt ? null : h('button', { onclick: async (e) => withBusy(e.currentTarget, async () => { await api.post(`/api/notifications/${n.id}/read`); await loadNotifications(); }) }, 'Mark read')))
         : h('p', { class: 'empty' }, 'No notifications.'));
     } catch (error) {
@@ -108,9 +112,33 @@ export async function dashboardPage(main, { cleanup }) {
     }
   }
 
+  async function loadGroups() {
+    try {
+      const [list, invites] = await Promise.all([
+        api.get('/api/study-groups'),
+        api.get('/api/study-groups/invites').catch(() => []),
+      ]);
+      mount(groups,
+        invites.length ? h('p', {}, h('a', { href: '#/groups', class: 'invite-link' },
+          `${invites.length} invitation${invites.length === 1 ? '' : 's'} waiting`)) : null,
+        list.length ? h('ul', { class: 'plain dash-groups' }, list.map((g) => h('li', { dataset: { groupId: g.id } },
+          h('a', { href: `#/groups/${g.id}` }, g.name),
+          unreadBadge(g.unreadCount),
+          h('div', { class: 'muted' }, `${g.onlineCount || 0} online · active ${since(g.lastActivityAt)}`))))
+          : h('p', { class: 'empty' }, 'No study group yet. ', h('a', { href: '#/groups' }, 'Find or create one')));
+    } catch (error) {
+      mount(groups, h('p', { class: 'error-text' }, `Could not load your groups: ${error.message}`));
+    }
+  }
+
   await loadCourses();
-  await Promise.all([loadSessions(), loadNotifications(), loadOnline()]);
+  await Promise.all([loadSessions(), loadNotifications(), loadOnline(), loadGroups()]);
+  const refreshGroups = debounce(loadGroups, 400);
+  cleanup(() => refreshGroups.cancel());
+  for (const event of ['study-group-activity', 'study-group-updated', 'study-group-invite', 'removed-from-study-group', 'unread-updated']) {
+    cleanup(realtime.on(event, refreshGroups));
+  }
   cleanup(realtime.on('notification', () => loadNotifications()));
   cleanup(realtime.on('session-status-changed', () => loadSessions()));
-  cleanup(realtime.on('presence-updated', () => loadOnline()));
+  cleanup(realtime.on('presence-updated', () => { loadOnline(); refreshGroups(); }));
 }
