@@ -91,7 +91,7 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
   // She invites Bob and Cleo, who are online on their dashboards; the
   // invitation reaches each of them live.
   for (const invitee of [bob, cleo]) {
-    await ada.page.getByLabel('Classmate').selectOption({ label: invitee.name });
+    await ada.page.getByLabel('Classmate', { exact: true }).selectOption({ label: invitee.name });
     await ada.page.getByRole('button', { name: 'Invite', exact: true }).click();
     await ada.page.getByText(`${invitee.name} is invited.`).waitFor();
     await invitee.page.getByText(`Ada invited you to ${GROUP}`).waitFor();

@@ -71,12 +71,17 @@ export async function groupRoomPage(main, { params, cleanup }) {
       ` · ${onlineMembers()} online now`,
       week !== null ? ` · ${week} message${week === 1 ? '' : 's'} this week` : '',
       activity ? ` · ${activity.activeMembersThisWeek} active this week` : '');
+    // The buttons are drawn again only when they change, so a keyboard
+    // user's focus stays where it was while presence comes and goes.
+    const shape = `${isAdmin()}:${editor.hidden}`;
+    if (actions.dataset.shape === shape) return;
+    actions.dataset.shape = shape;
     const buttons = [];
     if (isAdmin()) {
       buttons.push(h('button', { 'aria-expanded': String(!editor.hidden), 'aria-controls': 'group-editor', onclick: toggleEditor }, 'Edit group'));
     }
     buttons.push(h('button', { id: 'leave-group', onclick: (e) => withBusy(e.currentTarget, leaveGroup) }, 'Leave group'));
-    mount(actions, buttons);
+    keepFocus(actions, () => mount(actions, buttons));
   }
 
   function onlineMembers() {
@@ -168,7 +173,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
 
   function renderMembers() {
     memberCount.textContent = `(${members.length})`;
-    mount(memberList, members.map((m) => {
+    keepFocus(memberList, () => mount(memberList, members.map((m) => {
       const isMe = m.userId === me;
       const manage = isAdmin() && !isMe ? h('div', { class: 'row member-actions' },
         m.role === 'admin'
@@ -180,7 +185,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
           m.role === 'admin' ? h('span', { class: 'badge admin' }, 'admin') : null,
           present.has(m.userId) ? h('span', { class: 'here', title: 'In this room now' }, 'here') : null),
         manage);
-    }));
+    })));
     renderHeader();
   }
 
@@ -455,6 +460,17 @@ export async function groupRoomPage(main, { params, cleanup }) {
   await Promise.all([loadMembers(), loadSessions(), loadCandidates()]);
   if (realtime.state === 'open') await join();
   else chat.setEnabled(false);
+}
+
+/** Redraws a part of the page, giving focus back to the same control. */
+function keepFocus(container, redraw) {
+  const focused = document.activeElement;
+  const label = focused && container.contains(focused) ? focused.getAttribute('aria-label') || focused.textContent : null;
+  redraw();
+  if (!label) return;
+  const again = [...container.querySelectorAll('button, a, input, select')]
+    .find((el) => (el.getAttribute('aria-label') || el.textContent) === label);
+  if (again) again.focus();
 }
 
 /** A public group I am not in: what it is, and a button to join it. */
