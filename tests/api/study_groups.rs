@@ -440,3 +440,43 @@ async fn a_group_study_session_is_listed_and_its_members_are_reminded_once() {
     let kinds: Vec<&str> = stored.as_array().unwrap().iter().filter_map(|n| n["kind"].as_str()).collect();
     assert_eq!(kinds, ["group_session_reminder_15min"], "stored for the offline member too");
 }
+
+#[actix_web::test]
+async fn group_mates_who_share_no_course_see_each_others_presence_from_joining_to_leaving() {
+    let app = spawn_app().await;
+    let olga = app.register("Olga", "student").await;
+    let sam = app.register("Sam", "student").await;
+    let group = create(&app, &olga, json!({ "name": "Open study hall" })).await;
+    let group_id = id(&group);
+    let mut olga_socket = app.connect(&olga).await;
+    let mut sam_socket = app.connect(&sam).await;
+    let (status, _) = app.get(&format!("/api/presence/user/{}", sam.id), &olga.token).await;
+    assert_eq!(status, 403, "strangers before the group");
+
+    let (status, _) = app.post(&format!("/api/study-groups/{group_id}/join"), &sam.token, json!({})).await;
+    assert_eq!(status, 200);
+    olga_socket.next_event("study-group-updated").await;
+    let ack = sam_socket.request("update-presence", json!({ "status": "busy" })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    let heard = olga_socket.next_event("presence-updated").await;
+    assert_eq!(
+        (heard["data"]["userId"].as_str(), heard["data"]["status"].as_str()),
+        (Some(sam.id.as_str()), Some("busy"))
+    );
+    let (status, seen) = app.get(&format!("/api/presence/user/{}", sam.id), &olga.token).await;
+    assert_eq!((status, seen["status"].as_str()), (200, Some("busy")), "{seen}");
+    let (_, groups) = app.get("/api/study-groups", &olga.token).await;
+    assert_eq!(groups[0]["onlineCount"], 2, "{groups}");
+
+    let (status, _) = app.post(&format!("/api/study-groups/{group_id}/leave"), &sam.token, json!({})).await;
+    assert_eq!(status, 204);
+    sam_socket.request("update-presence", json!({ "status": "away" })).await;
+    let mut heard_again = false;
+    while let Some(frame) = tokio::time::timeout(Duration::from_millis(400), olga_socket.next_json()).await.ok() {
+        heard_again |=
+            frame["event"] == "presence-updated" && frame["data"]["userId"].as_str() == Some(sam.id.as_str());
+    }
+    assert!(!heard_again, "after leaving, Sam's presence is Sam's own again");
+    let (status, _) = app.get(&format!("/api/presence/user/{}", sam.id), &olga.token).await;
+    assert_eq!(status, 403);
+}

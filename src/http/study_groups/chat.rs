@@ -62,7 +62,7 @@ pub async fn post_message(
     Ok(HttpResponse::Created().json(sent?))
 }
 
-#[utoipa::path(get, path = "/api/study-groups/{id}/messages", params(("id" = Uuid, Path, description = "The group"), HistoryQuery),
+#[utoipa::path(get, path = "/api/study-groups/{id}/messages", operation_id = "group_messages", params(("id" = Uuid, Path, description = "The group"), HistoryQuery),
     responses((status = 200, body = [ChatMessage]), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn messages(
