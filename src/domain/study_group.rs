@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::input;
+/// A group's description follows the rule of every description.
+pub use crate::domain::live_session::validate_description;
 use crate::error::{AppError, AppResult};
 
 /// Longest group name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
-/// Longest description, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
 /// Bounds of a member limit: a group of one is no group, and a limit past
 /// this is no limit worth stating.
 pub const MIN_MEMBER_LIMIT: i32 = 2;
@@ -89,17 +89,6 @@ pub fn validate_name(name: &str) -> AppResult<String> {
         ));
     }
     Ok(name.to_string())
-}
-
-pub fn validate_description(description: &str) -> AppResult<()> {
-    input::multi_line("description", description)?;
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(AppError::bad_request(
-            "description_too_long",
-            format!("A description has at most {MAX_DESCRIPTION_CHARS} characters."),
-        ));
-    }
-    Ok(())
 }
 
 pub fn validate_member_limit(limit: Option<i32>) -> AppResult<()> {
