@@ -480,3 +480,54 @@ async fn group_mates_who_share_no_course_see_each_others_presence_from_joining_t
     let (status, _) = app.get(&format!("/api/presence/user/{}", sam.id), &olga.token).await;
     assert_eq!(status, 403);
 }
+
+/// Every study-group call, by who asks: no token, a stranger, a member, an
+/// admin. Each row runs on a fresh private group with one admin (Ada) and
+/// one member (Bob), so one call's effect cannot leak into another's.
+#[actix_web::test]
+async fn the_permission_matrix_of_study_groups() {
+    let app = spawn_app().await;
+    let Classmates { ada, bob, cleo, .. } = classmates(&app).await;
+    let stranger = app.register("Sam", "student").await;
+    let start = classroom::clock::Clock::now(&app.clock) + chrono::Duration::hours(1);
+    let session =
+        json!({ "title": "Prep", "scheduledStartTime": start, "scheduledEndTime": start + chrono::Duration::hours(1) });
+    // (method, path after the group, body, [no token, stranger, member, admin])
+    let rows: Vec<(&str, &str, Value, [u16; 4])> = vec![
+        ("GET", "", Value::Null, [401, 403, 200, 200]),
+        ("PUT", "", json!({ "name": "Renamed" }), [401, 403, 403, 200]),
+        ("GET", "/members", Value::Null, [401, 403, 200, 200]),
+        ("GET", "/messages", Value::Null, [401, 403, 200, 200]),
+        ("POST", "/message", json!({ "message": "hi" }), [401, 403, 201, 201]),
+        ("GET", "/sessions", Value::Null, [401, 403, 200, 200]),
+        ("POST", "/sessions", session, [401, 403, 201, 201]),
+        ("POST", "/invites", json!({ "userId": cleo.id }), [401, 403, 201, 201]),
+        ("POST", "/join", json!({}), [401, 403, 200, 200]),
+        ("PUT", "/members/{bob}", json!({ "role": "admin" }), [401, 403, 403, 200]),
+        ("DELETE", "/members/{bob}", Value::Null, [401, 403, 204, 204]),
+        ("DELETE", "", Value::Null, [401, 403, 403, 204]),
+    ];
+    for (method, suffix, body, expected) in rows {
+        for (who, want) in [None, Some(&stranger), Some(&bob), Some(&ada)].into_iter().zip(expected) {
+            let group = create(&app, &ada, json!({ "name": "Matrix", "visibility": "private" })).await;
+            let group_id = id(&group);
+            let (_, invite) = app
+                .post(&format!("/api/study-groups/{group_id}/invites"), &ada.token, json!({ "userId": bob.id }))
+                .await;
+            app.post(&format!("/api/study-groups/invites/{}/accept", id(&invite)), &bob.token, json!({})).await;
+            let path = format!("/api/study-groups/{group_id}{}", suffix.replace("{bob}", &bob.id));
+            let body = (!body.is_null()).then(|| body.clone());
+            let (status, answer) = app.request(method, &path, who.map(|user| user.token.as_str()), body).await;
+            let name = who.map_or("no token", |user| {
+                if user.id == ada.id {
+                    "admin"
+                } else if user.id == bob.id {
+                    "member"
+                } else {
+                    "stranger"
+                }
+            });
+            assert_eq!(status, want, "{method} {suffix} by {name}: {answer}");
+        }
+    }
+}
