@@ -10,6 +10,7 @@ import { startServer } from '../support/server.mjs';
 import { launch, person, shot } from '../support/browser.mjs';
 
 const GROUP = 'Graph Theory Crew';
+const DROP_IN = 'Dynamic Programming Drop-in';
 let server;
 let browser;
 
@@ -86,7 +87,7 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
   assert.equal(await ada.page.locator('.group-description').textContent(), 'Weekly problem sets <b>together</b>', 'the description is text');
   await ada.page.locator('.badge', { hasText: 'Private' }).waitFor();
   await ada.page.locator('.badge', { hasText: 'Algorithms' }).waitFor();
-  await ada.page.locator('.member-list li', { hasText: 'Ada (you)' }).locator('.badge', { hasText: 'admin' }).waitFor();
+  await ada.page.locator('.member-list li', { hasText: '(you)' }).locator('.badge', { hasText: 'admin' }).waitFor();
 
   // She invites Bob and Cleo, who are online on their dashboards; the
   // invitation reaches each of them live.
@@ -103,14 +104,25 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
     await page.getByRole('region', { name: 'My study groups' }).getByRole('link', { name: '1 invitation waiting' }).click();
     await page.getByRole('heading', { name: 'Study groups' }).waitFor();
     await page.locator('.invite', { hasText: GROUP }).getByText('Invited by Ada').waitFor();
+    if (invitee === cleo) await shot(page, 'groups-01-invitation.png');
     await page.getByRole('button', { name: `Accept the invitation to ${GROUP}` }).click();
     await page.getByRole('article', { name: `Group ${GROUP}` }).waitFor();
     await page.getByText('No invitations.').waitFor();
   }
-  await shot(cleo.page, 'groups-01-list.png');
 
-  // Everyone in the room: presence dots, chat both ways.
+  // Bob opens a public group of his own; Cleo finds it and joins.
+  await bob.page.getByLabel('Group name').fill(DROP_IN);
+  await bob.page.getByLabel('Who can join').selectOption('public');
+  await bob.page.getByRole('button', { name: 'Create group' }).click();
+  await bob.page.getByRole('heading', { name: DROP_IN, level: 1 }).waitFor();
+  await cleo.page.getByLabel('Search public groups').fill('drop-IN');
+  await cleo.page.getByRole('button', { name: `Join ${DROP_IN}` }).click();
+  await cleo.page.getByRole('heading', { name: DROP_IN, level: 1 }).waitFor();
+  await bob.page.locator('.member-list li', { hasText: 'Cleo' }).waitFor();
+
+  // Everyone in the private group's room: presence dots, chat both ways.
   for (const member of [bob, cleo]) {
+    await member.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Groups' }).click();
     await member.page.getByRole('article', { name: `Group ${GROUP}` }).getByRole('link', { name: GROUP }).click();
     await member.page.getByRole('heading', { name: GROUP, level: 1 }).waitFor();
   }
@@ -127,6 +139,9 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
   await say(bob, 'Yes, I am stuck on Dijkstra');
   await message(ada.page, 'Yes, I am stuck on Dijkstra').waitFor();
   await message(cleo.page, 'Yes, I am stuck on Dijkstra').waitFor();
+  // Typing is sent (and shown) at most once per 2 s per person: his message
+  // just now counted as typing.
+  await bob.page.waitForTimeout(2100);
   await bob.page.getByRole('textbox', { name: 'Chat message' }).pressSequentially('hmm');
   await ada.page.getByText('Bob is typing…').waitFor();
   await bob.page.getByRole('textbox', { name: 'Chat message' }).fill('');
@@ -148,8 +163,14 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
   await dashboardGroup(cleo.page).getByLabel('2 unread messages').waitFor();
   await shot(cleo.page, 'groups-02-dashboard-unread.png');
 
-  // She opens the room: the "New messages" line is above the first unread.
-  await dashboardGroup(cleo.page).getByRole('link', { name: GROUP }).click();
+  // Her group card says the same; she opens the room from it: the "New
+  // messages" line is above the first unread message.
+  await cleo.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Groups' }).click();
+  const unreadCard = cleo.page.getByRole('article', { name: `Group ${GROUP}` });
+  await unreadCard.getByLabel('2 unread messages').waitFor();
+  await cleo.page.getByRole('article', { name: `Group ${DROP_IN}` }).waitFor();
+  await shot(cleo.page, 'groups-03-list-unread.png');
+  await unreadCard.getByRole('link', { name: GROUP }).click();
   const marker = cleo.page.getByRole('separator', { name: 'New messages' });
   await marker.waitFor();
   await message(cleo.page, 'Unread two: then Dijkstra').waitFor();
@@ -157,7 +178,7 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
   assert.match(afterMarker, /Unread one: BFS first/, 'the line is right above the first unread message');
   const beforeMarker = await marker.evaluate((el) => el.previousElementSibling.textContent);
   assert.match(beforeMarker, /stuck on Dijkstra/, 'what she had read is above the line');
-  await shot(cleo.page, 'groups-03-room-new-messages.png');
+  await shot(cleo.page, 'groups-04-room-new-messages.png');
 
   // Ada edits one message and deletes the other: everyone sees it.
   await ada.page.getByRole('button', { name: 'Edit message: Unread one: BFS first' }).click();
@@ -175,7 +196,7 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
     'no edit on others\' messages');
   await say(cleo, 'Thanks, reading it now');
   await message(ada.page, 'Thanks, reading it now').waitFor();
-  await shot(ada.page, 'groups-04-room-admin.png');
+  await shot(ada.page, 'groups-05-room-admin.png');
 
   // Having read in the room, Cleo's group card shows nothing unread.
   await cleo.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Groups' }).click();
@@ -204,7 +225,7 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
   // Phone width still works.
   await ada.page.setViewportSize({ width: 390, height: 844 });
   await ada.page.getByRole('textbox', { name: 'Chat message' }).waitFor();
-  await shot(ada.page, 'groups-05-phone.png');
+  await shot(ada.page, 'groups-06-phone.png');
 
   const problems = everyone.flatMap((p) => p.problems);
   assert.deepEqual(problems, [], 'no page errors, no alerts');

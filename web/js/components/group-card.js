@@ -16,7 +16,7 @@ export function groupCard(group, { courseTitle } = {}) {
       h('h3', {}, h('a', { href: `#/groups/${group.id}` }, group.name)),
       unreadBadge(group.unreadCount)),
     h('div', { class: 'muted' },
-      h('span', { class: `badge ${group.visibility}` }, group.visibility),
+      h('span', { class: `badge ${group.visibility}` }, group.visibility === 'private' ? 'Private' : 'Public'),
       courseTitle ? ` ${courseTitle}` : '',
       group.myRole === 'admin' ? ' · you are admin' : ''),
     h('div', { class: 'group-stats' },

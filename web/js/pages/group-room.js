@@ -181,7 +181,8 @@ export async function groupRoomPage(main, { params, cleanup }) {
           : h('button', { class: 'small', 'aria-label': `Make ${m.name} an admin`, onclick: (e) => withBusy(e.currentTarget, () => setRole(m, 'admin')) }, 'Make admin'),
         h('button', { class: 'small', 'aria-label': `Remove ${m.name} from the group`, onclick: (e) => withBusy(e.currentTarget, () => removeMember(m)) }, 'Remove')) : null;
       return h('li', { dataset: { userId: m.userId } },
-        person(m.userId, isMe ? `${m.name} (you)` : m.name,
+        person(m.userId, m.name,
+          isMe ? h('span', { class: 'muted' }, '(you)') : null,
           m.role === 'admin' ? h('span', { class: 'badge admin' }, 'admin') : null,
           present.has(m.userId) ? h('span', { class: 'here', title: 'In this room now' }, 'here') : null),
         manage);
@@ -248,7 +249,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
     const people = candidates.filter((p) => !memberIds.has(p.userId)).sort((a, b) => a.name.localeCompare(b.name));
     mount(inviteSelect, people.length
       ? people.map((p) => h('option', { value: p.userId }, p.name))
-      : h('option', { value: '' }, 'Nobody to invite right now'));
+      : h('option', { value: '' }, 'Nobody online to invite'));
     if (people.some((p) => p.userId === chosen)) inviteSelect.value = chosen;
     inviteSelect.disabled = !people.length;
     inviteButton.disabled = !people.length;
@@ -274,7 +275,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
       });
     },
   }, h('h2', { id: 'invite-title' }, 'Invite a classmate'),
-  h('label', { for: 'invite-person' }, 'Classmate'), h('div', { class: 'row' }, inviteSelect, inviteButton), inviteNote);
+  h('label', { for: 'invite-person' }, 'Classmate'), inviteSelect, h('div', {}, inviteButton), inviteNote);
 
   // --- sessions ----------------------------------------------------------------
   const sessionList = h('ul', { class: 'plain session-list', 'aria-label': 'Upcoming group sessions' });
@@ -371,8 +372,14 @@ export async function groupRoomPage(main, { params, cleanup }) {
       lastMarked = newest;
     } catch { /* the next message or visit tries again */ }
   };
-  const markReadSoon = debounce(markRead, MARK_READ_DELAY_MS);
-  cleanup(() => markReadSoon.cancel());
+  // At most one mark-read per MARK_READ_DELAY_MS, never put off for ever by
+  // a busy room, and the last one sent before the page closes.
+  let markTimer = null;
+  const markReadSoon = () => {
+    if (markTimer) return;
+    markTimer = setTimeout(() => { markTimer = null; markRead(); }, MARK_READ_DELAY_MS);
+  };
+  cleanup(() => { if (markTimer) { clearTimeout(markTimer); markTimer = null; markRead(); } });
   const onVisible = () => { if (document.visibilityState === 'visible') markReadSoon(); };
   document.addEventListener('visibilitychange', onVisible);
   cleanup(() => document.removeEventListener('visibilitychange', onVisible));
@@ -412,7 +419,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
       chat.setEnabled(true);
       banner.hidden = true;
       if (!markerPlaced) { markerPlaced = true; placeUnreadMarker(unreadAtOpen); }
-      markReadSoon();
+      markRead();
     } catch (error) {
       joined = false;
       chat.setEnabled(false);
@@ -449,6 +456,11 @@ export async function groupRoomPage(main, { params, cleanup }) {
   const refreshAll = debounce(() => Promise.all([loadGroup(), loadMembers(), loadSessions()]), 200);
   cleanup(() => refreshAll.cancel());
   forThisGroup('study-group-updated', refreshAll);
+  // New messages change the header's figures. The pushes come at most one
+  // a second, so a shorter wait never puts the reading off for long.
+  const refreshGroup = debounce(loadGroup, 400);
+  cleanup(() => refreshGroup.cancel());
+  forThisGroup('study-group-activity', refreshGroup);
   forThisGroup('removed-from-study-group', () => removed(`You are no longer a member of ${group.name}.`));
   const refreshPresence = debounce(() => { renderHeader(); loadCandidates(); }, 300);
   cleanup(() => refreshPresence.cancel());
