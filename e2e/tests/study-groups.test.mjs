@@ -169,6 +169,7 @@ test('three classmates in a private study group', { timeout: 180000 }, async () 
   const unreadCard = cleo.page.getByRole('article', { name: `Group ${GROUP}` });
   await unreadCard.getByLabel('2 unread messages').waitFor();
   await cleo.page.getByRole('article', { name: `Group ${DROP_IN}` }).waitFor();
+  await cleo.page.locator('.toast').first().waitFor({ state: 'detached' }); // a clear picture
   await shot(cleo.page, 'groups-03-list-unread.png');
   await unreadCard.getByRole('link', { name: GROUP }).click();
   const marker = cleo.page.getByRole('separator', { name: 'New messages' });
