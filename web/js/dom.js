@@ -58,3 +58,18 @@ export function debounce(fn, ms) {
   debounced.cancel = () => clearTimeout(timer);
   return debounced;
 }
+
+/**
+ * Calls fn at most once every `ms`, always after the last call of a burst
+ * too: a steady stream of calls (presence in a busy course) cannot put it
+ * off for ever, nor run it for every call.
+ */
+export function throttle(fn, ms) {
+  let timer = null;
+  const throttled = () => {
+    if (timer) return;
+    timer = setTimeout(() => { timer = null; fn(); }, ms);
+  };
+  throttled.cancel = () => { clearTimeout(timer); timer = null; };
+  return throttled;
+}

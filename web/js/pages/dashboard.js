@@ -1,6 +1,6 @@
 // The dashboard: my courses, upcoming sessions, notifications, my study
 // groups with their unread counts, and the classmates online now.
-import { h, mount, formatTime, debounce, since } from '../dom.js';
+import { h, mount, formatTime, debounce, throttle, since } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -140,5 +140,7 @@ export async function dashboardPage(main, { cleanup }) {
   }
   cleanup(realtime.on('notification', () => loadNotifications()));
   cleanup(realtime.on('session-status-changed', () => loadSessions()));
-  cleanup(realtime.on('presence-updated', () => { loadOnline(); refreshGroups(); }));
+  const refreshGroupsOnline = throttle(loadGroups, 3000);
+  cleanup(() => refreshGroupsOnline.cancel());
+  cleanup(realtime.on('presence-updated', () => { loadOnline(); refreshGroupsOnline(); }));
 }

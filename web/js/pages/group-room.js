@@ -3,7 +3,7 @@
 // messages" line where I stopped reading, the group's upcoming study
 // sessions, and a box to invite classmates. Re-joins after a reconnect with
 // the last message seen, as the session room does.
-import { h, mount, formatTime, formatClock, debounce } from '../dom.js';
+import { h, mount, formatTime, formatClock, debounce, throttle } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -462,9 +462,11 @@ export async function groupRoomPage(main, { params, cleanup }) {
   cleanup(() => refreshGroup.cancel());
   forThisGroup('study-group-activity', refreshGroup);
   forThisGroup('removed-from-study-group', () => removed(`You are no longer a member of ${group.name}.`));
-  const refreshPresence = debounce(() => { renderHeader(); loadCandidates(); }, 300);
-  cleanup(() => refreshPresence.cancel());
-  cleanup(realtime.on('presence-updated', refreshPresence));
+  // The dots follow every push by themselves (presence.js); the header's
+  // count follows at once, the list of people to invite every few seconds.
+  const refreshCandidates = throttle(loadCandidates, 3000);
+  cleanup(() => refreshCandidates.cancel());
+  cleanup(realtime.on('presence-updated', () => { renderHeader(); refreshCandidates(); }));
   cleanup(realtime.on('reconnected', join));
   cleanup(realtime.on('ready', join));
   cleanup(() => { closed = true; if (joined) inRoom('leave-room', {}).catch(() => {}); });

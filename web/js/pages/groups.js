@@ -1,7 +1,7 @@
 // Study groups: my groups as cards that follow the room's activity and the
 // members' presence, the invitations waiting for me, a form to create a
 // group, and a search of the public groups I may join.
-import { h, mount, debounce, formatTime } from '../dom.js';
+import { h, mount, debounce, throttle, formatTime } from '../dom.js';
 import { api } from '../api.js';
 import { realtime } from '../socket.js';
 import { groupCard } from '../components/group-card.js';
@@ -162,10 +162,14 @@ export async function groupsPage(main, { cleanup }) {
   // many people): the cards are read again once the burst is over.
   const refreshCards = debounce(loadMine, 400);
   cleanup(() => refreshCards.cancel());
+  // Presence changes all the time in a busy course: online counts follow
+  // within a few seconds, not at every push.
+  const refreshOnline = throttle(loadMine, 3000);
+  cleanup(() => refreshOnline.cancel());
   cleanup(realtime.on('study-group-activity', refreshCards));
   cleanup(realtime.on('study-group-updated', refreshCards));
   cleanup(realtime.on('unread-updated', refreshCards));
-  cleanup(realtime.on('presence-updated', refreshCards));
+  cleanup(realtime.on('presence-updated', refreshOnline));
   cleanup(realtime.on('removed-from-study-group', refreshCards));
   cleanup(realtime.on('study-group-invite', () => loadInvites()));
   cleanup(realtime.on('reconnected', () => { loadMine(); loadInvites(); }));
