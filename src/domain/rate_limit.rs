@@ -1,4 +1,5 @@
-//! Token bucket for the frames one connection may send.
+//! Token bucket for the frames one connection may send, and the coalescer
+//! that keeps news pushes to at most one per interval.
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,52 @@ impl TokenBucket {
     }
 }
 
+/// At most one push per `gap`, and the latest news never lost: the first
+/// news goes at once; news within the gap waits for one trailing push at
+/// the gap's end, which carries everything that came meanwhile.
+#[derive(Debug, Clone)]
+pub struct Coalescer {
+    gap: Duration,
+    last_sent: Option<Instant>,
+    waiting: bool,
+}
+
+/// What to do with news.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Push now (then call [`Coalescer::sent`]).
+    SendNow,
+    /// Push after this long (then call [`Coalescer::sent`]).
+    SendAfter(Duration),
+    /// A push is already due: it will carry this news too.
+    AlreadyDue,
+}
+
+impl Coalescer {
+    pub fn new(gap: Duration) -> Self {
+        Self { gap, last_sent: None, waiting: false }
+    }
+
+    pub fn offer(&mut self, now: Instant) -> Offer {
+        if self.waiting {
+            return Offer::AlreadyDue;
+        }
+        match self.last_sent.map(|last| now.saturating_duration_since(last)) {
+            Some(elapsed) if elapsed < self.gap => {
+                self.waiting = true;
+                Offer::SendAfter(self.gap - elapsed)
+            }
+            _ => Offer::SendNow,
+        }
+    }
+
+    /// The push went out.
+    pub fn sent(&mut self, now: Instant) {
+        self.last_sent = Some(now);
+        self.waiting = false;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +114,19 @@ mod tests {
         let mut bucket = TokenBucket::new(10.0, 3.0, start);
         let much_later = start + Duration::from_secs(60);
         assert_eq!((0..10).filter(|_| bucket.try_take(much_later)).count(), 3);
+    }
+
+    #[test]
+    fn a_coalescer_sends_the_first_news_at_once_and_the_rest_once_per_gap() {
+        let start = Instant::now();
+        let mut news = Coalescer::new(Duration::from_secs(1));
+        assert_eq!(news.offer(start), Offer::SendNow);
+        news.sent(start);
+        let soon = start + Duration::from_millis(300);
+        assert_eq!(news.offer(soon), Offer::SendAfter(Duration::from_millis(700)));
+        assert_eq!(news.offer(soon + Duration::from_millis(100)), Offer::AlreadyDue, "one trailing push for all");
+        let trailing = start + Duration::from_secs(1);
+        news.sent(trailing);
+        assert_eq!(news.offer(trailing + Duration::from_secs(2)), Offer::SendNow, "quiet long enough");
     }
 }

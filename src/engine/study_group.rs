@@ -1,14 +1,19 @@
 //! A study group's chat as a kind of room: persistent (no join window, no
 //! attendance), open to the group's members only. The member list is the
 //! room's own copy, loaded with the room and kept current by the REST
-//! handlers that change it (`MembersChanged`), so that a removed member is
+//! handlers that change it (`GroupChanged`), so that a removed member is
 //! out at once, open sockets included, and a join racing a removal is
-//! refused. New messages tell every member's open sockets, at most once a
-//! second per group, so their group cards (unread, last activity) follow.
+//! refused.
+//!
+//! The room is also where the group's news leaves from, coalesced: new
+//! messages (`study-group-activity`) and changes to the group
+//! (`study-group-updated`) reach every member's open sockets at most once a
+//! second per group, so a join storm into a course's group of thousands
+//! costs a push per second, not a push per member per join.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
@@ -17,6 +22,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::config::Config;
 use crate::db::{self, AnyConnection};
+use crate::domain::rate_limit::{Coalescer, Offer};
 use crate::domain::room::{Admission, ParticipantView, RoomInfo, RoomType};
 use crate::domain::study_group::GroupRole;
 use crate::engine::hub::{Audience, Topic};
@@ -26,8 +32,8 @@ use crate::error::{AppError, AppResult};
 use crate::protocol::rooms::{self as frames, RoomScope};
 use crate::protocol::study_groups as group_frames;
 
-/// Fewest time between two `study-group-activity` pushes of one group.
-const ACTIVITY_PUSH_GAP: Duration = Duration::from_secs(1);
+/// Least time between two news pushes of one kind for one group.
+const NEWS_GAP: Duration = Duration::from_secs(1);
 
 /// Someone in the room now.
 struct Present {
@@ -43,9 +49,10 @@ pub struct StudyGroup {
     /// Every member and their role: who may enter, who leads.
     members: HashMap<Uuid, GroupRole>,
     present: HashMap<Uuid, Present>,
-    /// When the last activity push went out, and whether one waits for the gap.
-    last_activity_push: Option<std::time::Instant>,
-    activity_push_waiting: bool,
+    /// `study-group-activity` pushes (new messages).
+    activity_news: Coalescer,
+    /// `study-group-updated` pushes (details, members, sessions).
+    update_news: Coalescer,
 }
 
 impl StudyGroup {
@@ -78,8 +85,8 @@ impl RoomKind for StudyGroup {
             name: row.name,
             members,
             present: HashMap::new(),
-            last_activity_push: None,
-            activity_push_waiting: false,
+            activity_news: Coalescer::new(NEWS_GAP),
+            update_news: Coalescer::new(NEWS_GAP),
         };
         Ok(Some(Loaded { kind, present: Vec::new() }))
     }
@@ -165,28 +172,47 @@ impl RoomKind for StudyGroup {
     }
 
     fn message_stored(actor: &mut RoomActor<Self>, ctx: &mut Context<RoomActor<Self>>) {
-        let Some(kind) = actor.kind.as_mut() else { return };
-        if kind.activity_push_waiting {
-            return;
-        }
-        let since_last = kind.last_activity_push.map(|at| at.elapsed());
-        match since_last {
-            Some(elapsed) if elapsed < ACTIVITY_PUSH_GAP => {
-                kind.activity_push_waiting = true;
-                ctx.run_later(ACTIVITY_PUSH_GAP - elapsed, |act, _| push_activity(act));
-            }
-            _ => push_activity(actor),
-        }
+        announce(actor, ctx, News::Activity);
     }
 }
 
-/// Tells every member's open sockets that the group has news.
-fn push_activity(actor: &mut RoomActor<StudyGroup>) {
+/// What a group's members hear about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum News {
+    Activity,
+    Updated,
+}
+
+/// Pushes news to every member's open sockets, at most once per `NEWS_GAP`
+/// per kind: now, or once at the end of the gap for all that came meanwhile.
+fn announce(actor: &mut RoomActor<StudyGroup>, ctx: &mut Context<RoomActor<StudyGroup>>, news: News) {
+    let Some(kind) = actor.kind.as_mut() else { return };
+    let coalescer = match news {
+        News::Activity => &mut kind.activity_news,
+        News::Updated => &mut kind.update_news,
+    };
+    match coalescer.offer(Instant::now()) {
+        Offer::SendNow => push_news(actor, news),
+        Offer::SendAfter(wait) => {
+            ctx.run_later(wait, move |act, _| push_news(act, news));
+        }
+        Offer::AlreadyDue => {}
+    }
+}
+
+fn push_news(actor: &mut RoomActor<StudyGroup>, news: News) {
     let now = actor.now();
     let Some(kind) = actor.kind.as_mut() else { return };
-    kind.activity_push_waiting = false;
-    kind.last_activity_push = Some(std::time::Instant::now());
-    let frame = group_frames::activity(kind.group_id, now);
+    let frame = match news {
+        News::Activity => {
+            kind.activity_news.sent(Instant::now());
+            group_frames::activity(kind.group_id, now)
+        }
+        News::Updated => {
+            kind.update_news.sent(Instant::now());
+            group_frames::updated(kind.group_id)
+        }
+    };
     actor.registry.broker.publish_to_users(&mut kind.members.keys().copied(), &frame);
 }
 
@@ -197,37 +223,42 @@ pub struct GroupJoinView {
     pub group_id: Uuid,
 }
 
-/// The group's membership changed (stored already): the room's copy follows.
-/// Removed people's sockets leave the room at once.
+/// The group changed (stored already): the room's member list follows,
+/// removed people's sockets leave the room at once, and the members hear
+/// of it (coalesced).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub enum MembersChanged {
+pub enum GroupChanged {
     Added(Uuid, GroupRole),
     RoleChanged(Uuid, GroupRole),
     Removed(Uuid),
-    /// The group was archived: everyone is out.
+    /// Its name, description, limit or sessions.
+    Details,
+    /// The group was archived: everyone is out (the caller tells them).
     Closed,
 }
 
-impl Handler<MembersChanged> for RoomActor<StudyGroup> {
+impl Handler<GroupChanged> for RoomActor<StudyGroup> {
     type Result = ();
 
-    fn handle(&mut self, change: MembersChanged, ctx: &mut Context<Self>) {
+    fn handle(&mut self, change: GroupChanged, ctx: &mut Context<Self>) {
         let Some(kind) = self.kind.as_mut() else { return };
         let expelled: Vec<Uuid> = match change {
-            MembersChanged::Added(user_id, role) | MembersChanged::RoleChanged(user_id, role) => {
+            GroupChanged::Added(user_id, role) | GroupChanged::RoleChanged(user_id, role) => {
                 kind.members.insert(user_id, role);
                 Vec::new()
             }
-            MembersChanged::Removed(user_id) => {
+            GroupChanged::Removed(user_id) => {
                 kind.members.remove(&user_id);
                 vec![user_id]
             }
-            MembersChanged::Closed => {
+            GroupChanged::Details => Vec::new(),
+            GroupChanged::Closed => {
                 kind.members.clear();
                 kind.present.keys().copied().collect()
             }
         };
+        announce(self, ctx, News::Updated);
         let topic = Topic::Room(self.room_id);
         for user_id in expelled {
             let Some(present) = self.kind.as_mut().and_then(|kind| kind.present.remove(&user_id)) else { continue };
@@ -243,9 +274,8 @@ impl Handler<MembersChanged> for RoomActor<StudyGroup> {
     }
 }
 
-/// Tells a group's room (if it is open on this node) that its membership changed.
-pub fn members_changed(registry: &Arc<Registry>, chat_room_id: Uuid, change: MembersChanged) {
-    if let Some(room) = StudyGroup::table(registry).existing(chat_room_id) {
-        room.do_send(change);
-    }
+/// Tells a group's room that the group changed; the room is started if
+/// needed, as it is what tells the members.
+pub fn group_changed(registry: &Arc<Registry>, chat_room_id: Uuid, change: GroupChanged) {
+    registry.room::<StudyGroup>(chat_room_id).do_send(change);
 }

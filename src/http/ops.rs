@@ -45,6 +45,48 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Answers every operation may give besides its own: 401 where a token is
+/// needed, 413 where a body is read, 503 where something is written (the
+/// persistence queue full, the server stopping), 408 everywhere (the
+/// request timeout). Added here once instead of on each handler.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+            let schema = RefOr::Ref(Ref::from_schema_name("ErrorEnvelope"));
+            ResponseBuilder::new()
+                .description(description)
+                .content("application/json", Content::new(Some(schema)))
+                .into()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let writes = [&mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+            let reads = [&mut item.get];
+            for (operation, writing) in
+                writes.into_iter().map(|op| (op, true)).chain(reads.into_iter().map(|op| (op, false)))
+            {
+                let Some(operation) = operation.as_mut() else { continue };
+                let responses = &mut operation.responses.responses;
+                let mut add = |code: &str, description: &str| {
+                    responses.entry(code.to_string()).or_insert_with(|| error(description));
+                };
+                add("408", "The request was not read and answered in time.");
+                if operation.security.as_ref().is_some_and(|security| !security.is_empty()) {
+                    add("401", "No token, or a token that is unknown, revoked or expired.");
+                }
+                if operation.request_body.is_some() {
+                    add("413", "The body is larger than the server reads.");
+                }
+                if writing {
+                    add("503", "The server is saving a backlog of writes, or stopping; retry.");
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "classroom realtime engine", description = "REST API; the WebSocket protocol is in docs/protocol.md."),
@@ -95,7 +137,7 @@ impl Modify for BearerAuth {
         crate::http::study_groups::chat::schedule_session,
         crate::http::study_groups::chat::sessions,
     ),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonResponses)
 )]
 pub struct ApiDoc;
 

@@ -254,7 +254,7 @@ async fn methods_no_route_takes_are_not_allowed() {
 }
 
 #[actix_web::test]
-async fn the_openapi_document_declares_every_path_parameter_as_such() {
+async fn the_openapi_document_declares_path_parameters_and_the_answers_every_call_may_give() {
     let app = spawn_app().await;
     let (status, spec) = app.request("GET", "/api/openapi.json", None, None).await;
     assert_eq!(status, 200);
@@ -274,6 +274,29 @@ async fn the_openapi_document_declares_every_path_parameter_as_such() {
                         "{method} {path}: {} is declared in the path but is not in it",
                         parameter["name"]
                     ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // The answers every call may give are declared: 401 with a token, 413
+    // with a body, 503 for a write, 408 anywhere.
+    for (path, operations) in spec["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            let responses = operation["responses"].as_object().expect("responses");
+            let mut expected = vec!["408"];
+            if operation["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                expected.push("401");
+            }
+            if operation.get("requestBody").is_some() {
+                expected.push("413");
+            }
+            if method != "get" {
+                expected.push("503");
+            }
+            for code in expected {
+                if !responses.contains_key(code) {
+                    wrong.push(format!("{method} {path} does not declare {code}"));
                 }
             }
         }

@@ -531,3 +531,25 @@ async fn the_permission_matrix_of_study_groups() {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_join_storm_reaches_members_as_a_few_coalesced_updates() {
+    let app = spawn_app().await;
+    let founder = app.register("Founder", "student").await;
+    let group = create(&app, &founder, json!({ "name": "Lecture hall" })).await;
+    let group_id = id(&group);
+    let mut joiners = Vec::new();
+    for n in 0..20 {
+        joiners.push(app.register(&format!("Joiner{n}"), "student").await);
+    }
+    let mut founder_socket = app.connect(&founder).await;
+    let path = format!("/api/study-groups/{group_id}/join");
+    let joins = joiners.iter().map(|joiner| app.post(&path, &joiner.token, json!({})));
+    let answers = futures_util::future::join_all(joins).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let mut updates = 0;
+    while let Ok(frame) = tokio::time::timeout(Duration::from_millis(1500), founder_socket.next_json()).await {
+        updates += usize::from(frame["event"] == "study-group-updated");
+    }
+    assert!((1..=3).contains(&updates), "20 joins, {updates} pushes: at most one a second after the first");
+}

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{announce_change, as_member};
+use super::as_member;
 use crate::auth::AuthUser;
 use crate::db::models::StudyGroupSessionRow;
 use crate::db::{self, from_db_time, parse_id, to_db_time};
@@ -17,7 +17,7 @@ use crate::domain::chat::{ChatMessage, MessageType};
 use crate::domain::study_group::validate_session;
 use crate::engine::room::chat::{Author, Post};
 use crate::engine::room::room_gone;
-use crate::engine::study_group::StudyGroup;
+use crate::engine::study_group::{group_changed, GroupChanged, StudyGroup};
 use crate::error::{AppError, AppResult};
 use crate::http::live_sessions::HistoryQuery;
 use crate::protocol::study_groups::GroupSessionView;
@@ -125,7 +125,7 @@ pub async fn schedule_session(
     };
     let stored = row.clone();
     state.persistence.write(move |conn| db::study_groups::insert_session(conn, &stored)).await?;
-    announce_change(&state, group_id, &[]).await;
+    group_changed(&state.registry, standing.chat_room_id()?, GroupChanged::Details);
     Ok(HttpResponse::Created().json(session_view(row, user.name.clone(), standing.chat_room_id()?)?))
 }
 

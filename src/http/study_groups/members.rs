@@ -4,13 +4,13 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{announce_change, archive, as_member, facts_of, standing, standing_in, Standing};
+use super::{archive, as_member, facts_of, standing, standing_in, Standing};
 use crate::auth::AuthUser;
 use crate::db::models::{StudyGroupInviteRow, StudyGroupMemberRow};
 use crate::db::study_groups::Added;
 use crate::db::{self, from_db_time, parse_id, to_db_time};
 use crate::domain::study_group::{self as rules, Applicant, Departure, GroupRole};
-use crate::engine::study_group::{members_changed, MembersChanged};
+use crate::engine::study_group::{group_changed, GroupChanged};
 use crate::error::{AppError, AppResult};
 use crate::protocol::study_groups::{self as frames, InviteView, MemberView};
 use crate::state::AppState;
@@ -65,9 +65,8 @@ async fn admit(
         Added::Archived => return Err(AppError::conflict("group_archived", "This group has been archived.")),
     };
     let group_id = standing.group_id()?;
-    members_changed(&state.registry, standing.chat_room_id()?, MembersChanged::Added(user.id, GroupRole::Member));
+    group_changed(&state.registry, standing.chat_room_id()?, GroupChanged::Added(user.id, GroupRole::Member));
     state.registry.contacts.group_changed(group_id, [user.id]);
-    announce_change(state, group_id, &[]).await;
     member_view(&member, user.name.clone())
 }
 
@@ -127,13 +126,12 @@ async fn depart(state: &AppState, standing: &Standing, user_id: Uuid, role: Grou
     let (group, user) = (standing.group.id.clone(), user_id.to_string());
     state.persistence.write(move |conn| db::study_groups::remove_member(conn, &group, &user)).await?;
     let (group_id, room_id) = (standing.group_id()?, standing.chat_room_id()?);
-    members_changed(&state.registry, room_id, MembersChanged::Removed(user_id));
+    group_changed(&state.registry, room_id, GroupChanged::Removed(user_id));
     state.registry.contacts.group_changed(group_id, [user_id]);
     state.registry.broker.publish_to_users(&mut std::iter::once(user_id), &frames::removed(group_id, room_id));
     if departure == Departure::LastOneOut {
         return archive(state, standing).await;
     }
-    announce_change(state, group_id, &[]).await;
     Ok(())
 }
 
@@ -190,8 +188,7 @@ pub async fn change_role(
     let (group, target) = (standing.group.id.clone(), member.user_id.clone());
     state.persistence.write(move |conn| db::study_groups::set_role(conn, &group, &target, new_role)).await?;
     member.role = new_role.as_str().into();
-    members_changed(&state.registry, standing.chat_room_id()?, MembersChanged::RoleChanged(member_id, new_role));
-    announce_change(&state, group_id, &[]).await;
+    group_changed(&state.registry, standing.chat_room_id()?, GroupChanged::RoleChanged(member_id, new_role));
     Ok(HttpResponse::Ok().json(member_view(&member, name)?))
 }
 

@@ -21,7 +21,7 @@ use crate::domain::study_group::{
     ACTIVITY_DAYS,
 };
 use crate::engine::presence;
-use crate::engine::study_group::{members_changed, MembersChanged};
+use crate::engine::study_group::{group_changed, GroupChanged};
 use crate::error::{AppError, AppResult};
 use crate::protocol::study_groups::{self as frames, GroupView};
 use crate::state::AppState;
@@ -69,6 +69,10 @@ impl Standing {
     pub fn group_id(&self) -> AppResult<Uuid> {
         parse_id(&self.group.id).map_err(AppError::internal)
     }
+}
+
+fn standing_room(group: &StudyGroupRow) -> AppResult<Uuid> {
+    parse_id(&group.chat_room_id).map_err(AppError::internal)
 }
 
 pub(crate) fn facts_of(row: &StudyGroupRow) -> AppResult<GroupFacts> {
@@ -159,15 +163,6 @@ async fn view(state: &AppState, group: StudyGroupRow, role: Option<GroupRole>, v
         is_active: group.is_active,
         activity: None,
     })
-}
-
-/// Tells every member's open sockets (and `others`) that the group changed.
-pub(crate) async fn announce_change(state: &AppState, group_id: Uuid, others: &[Uuid]) {
-    let group = group_id.to_string();
-    let members = state.db.read(move |conn| db::parse_ids(&db::presence::group_members(conn, &group)?)).await;
-    let mut people = members.unwrap_or_default();
-    people.extend_from_slice(others);
-    state.registry.broker.publish_to_users(&mut people.into_iter(), &frames::updated(group_id));
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -370,7 +365,7 @@ pub async fn update_group(
     }
     let stored = group.clone();
     state.persistence.write(move |conn| db::study_groups::update(conn, &stored)).await?;
-    announce_change(&state, group_id, &[]).await;
+    group_changed(&state.registry, standing_room(&group)?, GroupChanged::Details);
     Ok(HttpResponse::Ok().json(view(&state, group, Some(role), user.id).await?))
 }
 
@@ -396,7 +391,7 @@ pub(crate) async fn archive(state: &AppState, standing: &Standing) -> AppResult<
     let members = state.db.read(move |conn| db::parse_ids(&db::presence::group_members(conn, &group)?)).await?;
     let (group, room) = (standing.group.id.clone(), standing.group.chat_room_id.clone());
     state.persistence.write(move |conn| db::study_groups::archive(conn, &group, &room)).await?;
-    members_changed(&state.registry, room_id, MembersChanged::Closed);
+    group_changed(&state.registry, room_id, GroupChanged::Closed);
     state.registry.contacts.group_changed(group_id, members.iter().copied());
     let frame = frames::removed(group_id, room_id);
     state.registry.broker.publish_to_users(&mut members.into_iter(), &frame);
