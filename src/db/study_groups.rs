@@ -181,8 +181,8 @@ pub fn list_mine(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Vec<(St
         .load(conn)
 }
 
-/// Active public groups whose name holds `text` (any case), of no course or
-/// of one of `course_ids`, that `user_id` is not in.
+/// Active public groups with room left whose name holds `text` (any case),
+/// of no course or of one of `course_ids`, that `user_id` is not in.
 pub fn search(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -197,6 +197,11 @@ pub fn search(
     let mut query = study_groups::table
         .filter(study_groups::is_active.eq(true))
         .filter(study_groups::visibility.eq("public"))
+        .filter(
+            study_groups::max_members
+                .is_null()
+                .or(study_groups::member_count.lt(study_groups::max_members.assume_not_null())),
+        )
         .filter(lower(study_groups::name).like(pattern).escape('\\'))
         .filter(study_groups::id.ne_all(mine))
         .filter(study_groups::course_id.is_null().or(study_groups::course_id.eq_any(course_ids)))

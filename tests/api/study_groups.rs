@@ -284,6 +284,9 @@ async fn the_member_limit_holds_under_twenty_concurrent_joins() {
     assert_eq!(members.as_array().map(Vec::len), Some(5));
     let (_, group) = app.get(&format!("/api/study-groups/{group_id}"), &founder.token).await;
     assert_eq!(group["memberCount"], 5, "{group}");
+    let outsider = app.register("Late", "student").await;
+    let (_, found) = app.get("/api/study-groups/search?q=Small", &outsider.token).await;
+    assert_eq!(found.as_array().map(Vec::len), Some(0), "a full group is not one I may join: {found}");
     let (status, refused) = app
         .request(
             "PUT",
@@ -352,6 +355,10 @@ async fn the_last_admin_hands_over_before_leaving_and_the_last_member_out_archiv
     assert_eq!(groups.as_array().map(Vec::len), Some(0));
     let (status, _) = app.post(&format!("/api/study-groups/{group_id}/leave"), &bob.token, json!({})).await;
     assert_eq!(status, 204, "the last member may go");
+    for path in ["", "/members", "/messages", "/sessions"] {
+        let (status, _) = app.get(&format!("/api/study-groups/{group_id}{path}"), &bob.token).await;
+        assert_eq!(status, 404, "an archived group is gone: GET {path}");
+    }
     let (status, _) = app.post(&format!("/api/study-groups/{group_id}/join"), &ada.token, json!({})).await;
     assert_eq!(status, 409, "an archived group takes nobody");
     let (_, found) = app.get("/api/study-groups/search?q=Relay", &ada.token).await;

@@ -290,6 +290,10 @@ pub async fn search_groups(
     security(("bearer" = [])))]
 pub async fn get_group(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let standing = standing(&state, path.into_inner(), &user).await?;
+    // An archived group is gone, for every call alike.
+    if !standing.group.is_active {
+        return Err(AppError::not_found("study group"));
+    }
     rules::may_view(&standing.facts()?, standing.role, standing.in_course)?;
     let activity = match standing.role {
         Some(_) => {
