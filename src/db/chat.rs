@@ -147,6 +147,35 @@ pub fn messages_before(
     Ok(newest_first)
 }
 
+/// A page of a room's history for REST: at most `limit` (default 50, at
+/// most 200) messages before the message `before` (or the newest), oldest first.
+pub fn history(
+    conn: &mut AnyConnection,
+    room_id: &str,
+    before: Option<uuid::Uuid>,
+    limit: Option<i64>,
+) -> crate::error::AppResult<Vec<ChatMessage>> {
+    let limit = limit.unwrap_or(50).clamp(1, 200);
+    let before_seq = match before {
+        Some(id) => Some(seq_of(conn, room_id, &id.to_string())?.ok_or_else(|| {
+            crate::error::AppError::bad_request("unknown_message", "`before` names no message of this room.")
+        })?),
+        None => None,
+    };
+    let page = messages_before(conn, room_id, before_seq, limit)?;
+    Ok(page.into_iter().filter_map(|(row, name)| to_message(row, name)).collect())
+}
+
+/// Where a reader stands in a room: the last sequence number read (0 before any).
+pub fn read_position(conn: &mut AnyConnection, room_id: &str, user_id: &str) -> QueryResult<i64> {
+    Ok(chat_read_markers::table
+        .find((room_id, user_id))
+        .select(chat_read_markers::last_read_seq)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
 /// Moves a reader's position forward to `seq` (never back); returns the
 /// position kept.
 pub fn mark_read(

@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod presence;
 pub mod questions;
 pub mod schema;
+pub mod study_groups;
 pub mod tokens;
 pub mod users;
 

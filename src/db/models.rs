@@ -131,3 +131,53 @@ pub struct NotificationRow {
     pub created_at: NaiveDateTime,
     pub read_at: Option<NaiveDateTime>,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = study_groups, treat_none_as_null = true)]
+pub struct StudyGroupRow {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub course_id: Option<String>,
+    pub created_by: String,
+    pub chat_room_id: String,
+    pub is_active: bool,
+    pub max_members: Option<i32>,
+    pub created_at: NaiveDateTime,
+    pub visibility: String,
+    /// Kept by the joins and leaves themselves (see `db::study_groups::add_member`).
+    pub member_count: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = study_group_members)]
+pub struct StudyGroupMemberRow {
+    pub group_id: String,
+    pub user_id: String,
+    pub role: String,
+    pub joined_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = study_group_invites)]
+pub struct StudyGroupInviteRow {
+    pub id: String,
+    pub group_id: String,
+    pub user_id: String,
+    pub invited_by: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub answered_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = study_group_sessions)]
+pub struct StudyGroupSessionRow {
+    pub id: String,
+    pub group_id: String,
+    pub title: String,
+    pub scheduled_start_time: NaiveDateTime,
+    pub scheduled_end_time: NaiveDateTime,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}

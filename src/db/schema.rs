@@ -138,6 +138,32 @@ diesel::table! {
         is_active -> Bool,
         max_members -> Nullable<Integer>,
         created_at -> Timestamp,
+        visibility -> Text,
+        member_count -> Integer,
+    }
+}
+
+diesel::table! {
+    study_group_invites (id) {
+        id -> Text,
+        group_id -> Text,
+        user_id -> Text,
+        invited_by -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        answered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    study_group_sessions (id) {
+        id -> Text,
+        group_id -> Text,
+        title -> Text,
+        scheduled_start_time -> Timestamp,
+        scheduled_end_time -> Timestamp,
+        created_by -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -227,6 +253,8 @@ diesel::joinable!(live_session_attendees -> users (user_id));
 diesel::joinable!(study_group_members -> study_groups (group_id));
 diesel::joinable!(study_group_members -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(study_group_invites -> study_groups (group_id));
+diesel::joinable!(study_group_sessions -> study_groups (group_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     chat_read_markers,
@@ -242,6 +270,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     presence_privacy,
     study_groups,
     study_group_members,
+    study_group_invites,
+    study_group_sessions,
     office_hours,
     office_hours_queue,
     notifications,

@@ -44,6 +44,17 @@ pub fn time(field: &str, at: DateTime<Utc>) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Reads a field that may be absent (outer `None`: leave it alone) or `null`
+/// (`Some(None)`: clear it), which plain `Option` cannot tell apart. Use
+/// with `#[serde(default, deserialize_with = "...")]`.
+pub fn absent_or_null<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;

@@ -162,23 +162,14 @@ impl From<InvalidTransition> for AppError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionChanges {
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "present_or_null")]
+    #[serde(default, deserialize_with = "input::absent_or_null")]
     pub description: Option<Option<String>>,
     pub scheduled_start_time: Option<DateTime<Utc>>,
     pub scheduled_end_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "present_or_null")]
+    #[serde(default, deserialize_with = "input::absent_or_null")]
     pub max_attendees: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "present_or_null")]
+    #[serde(default, deserialize_with = "input::absent_or_null")]
     pub recording_url: Option<Option<String>>,
-}
-
-/// Tells a field sent as `null` (Some(None)) from one not sent (None).
-fn present_or_null<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 pub const MAX_TITLE_CHARS: usize = 200;

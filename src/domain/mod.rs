@@ -10,6 +10,7 @@ pub mod questions;
 pub mod rate_limit;
 pub mod reminders;
 pub mod room;
+pub mod study_group;
 
 use serde::{Deserialize, Serialize};
 

@@ -212,16 +212,6 @@ impl From<PresenceError> for AppError {
     }
 }
 
-/// Reads a field that may be absent (outer `None`: leave it alone) or `null`
-/// (`Some(None)`: clear it), which plain `Option` cannot tell apart.
-fn absent_or_nullable<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 /// A change asked for by the user, as it arrives (the `update-presence` event
 /// and `PUT /api/presence/status` share it). Absent fields stay as they are;
 /// `null` clears. Unknown fields are refused so a typo is not silently ignored.
@@ -229,11 +219,11 @@ where
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PresenceUpdate {
     /// `online`, `away`, `busy` or `dnd` sets a manual status; `null` clears it.
-    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[serde(default, deserialize_with = "crate::domain::input::absent_or_null")]
     #[schema(value_type = Option<String>)]
     pub status: Option<Option<String>>,
     /// The activity line (at most 100 characters); `null` or blank clears it.
-    #[serde(default, deserialize_with = "absent_or_nullable")]
+    #[serde(default, deserialize_with = "crate::domain::input::absent_or_null")]
     #[schema(value_type = Option<String>)]
     pub activity: Option<Option<String>>,
     /// When the manual status given with it ends by itself.

@@ -62,6 +62,13 @@ pub fn due_reminder(
     }
 }
 
+/// The reminder due now for a group study session: it has no start button,
+/// so it starts on schedule.
+pub fn due_group_reminder(scheduled_start: DateTime<Utc>, now: DateTime<Utc>) -> Option<Reminder> {
+    let status = if now < scheduled_start { SessionStatus::Scheduled } else { SessionStatus::Active };
+    due_reminder(status, scheduled_start, None, now)
+}
+
 /// Whether an active session has run past its scheduled end by more than `grace`.
 pub fn overdue(status: SessionStatus, scheduled_end: DateTime<Utc>, now: DateTime<Utc>, grace: Duration) -> bool {
     status == SessionStatus::Active && now > scheduled_end + grace
@@ -89,6 +96,17 @@ mod tests {
         assert_eq!(started(at(14, 2)), Some(Reminder::Started));
         assert_eq!(started(at(14, 17)), None, "too late to be useful");
         assert_eq!(due_reminder(SessionStatus::Cancelled, start, None, at(13, 50)), None);
+    }
+
+    #[test]
+    fn a_group_session_is_reminded_on_its_schedule() {
+        let start = at(14, 0);
+        assert_eq!(due_group_reminder(start, at(13, 40)), None);
+        assert_eq!(due_group_reminder(start, at(13, 50)), Some(Reminder::StartsIn15));
+        assert_eq!(due_group_reminder(start, at(13, 57)), Some(Reminder::StartsIn5));
+        assert_eq!(due_group_reminder(start, at(14, 0)), Some(Reminder::Started));
+        assert_eq!(due_group_reminder(start, at(14, 14)), Some(Reminder::Started));
+        assert_eq!(due_group_reminder(start, at(14, 20)), None);
     }
 
     #[test]

@@ -31,10 +31,11 @@ use crate::domain::room::RoomType;
 use crate::engine::hub::{Refused, Socket, SocketRef, Topic};
 use crate::engine::live_session::{AskQuestion, ModerateQuestion, Moderation, UpvoteQuestion};
 use crate::engine::registry::Registry;
-use crate::engine::room::chat::{Change, ChangeMessage, MarkRead, Post, Typing};
+use crate::engine::room::chat::{Author, Change, ChangeMessage, MarkRead, Post, Typing};
 use crate::engine::room::routing::{self, RoomAddr, Target};
 use crate::engine::room::{room_gone, Catchup, Join, Leave, RoomActor};
 use crate::engine::socket::{FrameReader, FrameWriter};
+use crate::engine::study_group::StudyGroup;
 use crate::engine::{live_session::LiveSession, Disconnect, DisconnectReason, Push};
 use crate::error::{AppError, AppResult};
 use crate::protocol::rooms::{MessageAck, UnreadAck};
@@ -349,6 +350,7 @@ impl ConnectionActor {
         T: Send + 'static,
         R: Serialize + 'static,
         RoomActor<LiveSession>: Handler<M>,
+        RoomActor<StudyGroup>: Handler<M>,
     {
         match room {
             Ok(room) => self.answer_sent(ctx, ack, room.send(message(Arc::clone(&self.socket))), reply),
@@ -483,7 +485,7 @@ impl ConnectionActor {
                 ack,
                 ctx,
                 |socket| Post {
-                    socket,
+                    author: Author::Socket(socket),
                     text: post.message,
                     message_type: MessageType::Text,
                     client_msg_id: post.client_msg_id,
@@ -495,7 +497,7 @@ impl ConnectionActor {
                 ack,
                 ctx,
                 |socket| Post {
-                    socket,
+                    author: Author::Socket(socket),
                     text: post.message,
                     message_type: post.message_type,
                     client_msg_id: post.client_msg_id,

@@ -383,6 +383,16 @@ impl Contacts {
         }
     }
 
+    /// People joined or left a study group, or it was archived: its member
+    /// list and the circles of `people` are read again before next use.
+    pub fn group_changed(&self, group_id: Uuid, people: impl IntoIterator<Item = Uuid>) {
+        let mut index = self.index();
+        index.circle_changed(Circle::Group(group_id));
+        for person in people {
+            index.user_changed(person);
+        }
+    }
+
     /// Carries out a plan that was not [`Plan::Ready`]: reads what it claims,
     /// waits for reads of others, and asks again, until the watchers are in
     /// hand (or, after a few rounds, takes whatever lists there are).

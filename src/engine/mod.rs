@@ -15,6 +15,7 @@ pub mod registry;
 pub mod room;
 pub mod scheduler;
 pub mod socket;
+pub mod study_group;
 
 use std::sync::Arc;
 

@@ -49,8 +49,8 @@ use crate::clock::SharedClock;
 use crate::db::presence::{PresencePrivacyRow, UserPresenceRow};
 use crate::db::{self, from_db_time, to_db_time, AnyConnection};
 use crate::domain::presence::{
-    live_session_activity, ManualStatus, Presence, PresenceChange, PresenceView, PrivacyChange, PrivacySettings,
-    UserPresenceView,
+    live_session_activity, ManualStatus, Presence, PresenceChange, PresenceStatus, PresenceView, PrivacyChange,
+    PrivacySettings, UserPresenceView,
 };
 use crate::engine::contacts::{self, Circle, Plan, UserRead, Watchers};
 use crate::engine::hub::{Audience, Topic};
@@ -825,6 +825,22 @@ pub async fn snapshot(registry: &Registry, user_id: Uuid) -> Option<PresenceSnap
         }
     }
     None
+}
+
+/// What watchers see of each of `people` who is not offline now, by name.
+/// Only users with a live presence actor can be online; the rest are skipped
+/// without a message (so a group of thousands costs its online people only).
+pub async fn not_offline(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPresenceView> {
+    let live: Vec<Uuid> = people.into_iter().filter(|id| registry.presence.existing(*id).is_some()).collect();
+    let snapshots = futures_util::future::join_all(live.into_iter().map(|id| snapshot(registry, id))).await;
+    let mut views: Vec<UserPresenceView> = snapshots
+        .into_iter()
+        .flatten()
+        .map(|snapshot| snapshot.for_watchers)
+        .filter(|view| view.status != PresenceStatus::Offline)
+        .collect();
+    views.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
+    views
 }
 
 /// A socket entered a live session: its activity line says so.

@@ -22,6 +22,7 @@ use crate::engine::metrics::{Gauges, Metrics};
 use crate::engine::presence::{PresenceActor, WATCHERS_TTL};
 use crate::engine::room::{RoomActor, RoomKind};
 use crate::engine::scheduler::Tick;
+use crate::engine::study_group::StudyGroup;
 use crate::engine::{DisconnectReason, EngineDeps};
 
 /// The live actors of one kind, by id.
@@ -94,6 +95,8 @@ pub struct Registry {
     pub broker: Arc<dyn Broker>,
     /// Rooms of live sessions, by chat room id.
     pub live_sessions: ActorTable<RoomActor<LiveSession>>,
+    /// Rooms of study groups, by chat room id.
+    pub study_groups: ActorTable<RoomActor<StudyGroup>>,
     /// One presence actor per user with sockets open (or lingering after the last).
     pub presence: ActorTable<PresenceActor>,
     /// Who hears of whose presence, shared by every presence actor.
@@ -114,6 +117,7 @@ impl Registry {
             hub,
             broker,
             live_sessions: ActorTable::new("live_session"),
+            study_groups: ActorTable::new("study_group"),
             presence: ActorTable::new("presence"),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
             scheduler: OnceLock::new(),
@@ -185,6 +189,7 @@ impl Registry {
         Gauges {
             actors_by_kind: vec![
                 self.live_sessions.gauge(),
+                self.study_groups.gauge(),
                 self.presence.gauge(),
                 ("connection", self.hub.open_sockets()),
             ],

@@ -19,7 +19,7 @@ use crate::db::models::NotificationRow;
 use crate::db::notifications::NotificationView;
 use crate::db::{self, from_db_time, parse_id, to_db_time};
 use crate::domain::live_session::SessionStatus;
-use crate::domain::reminders::{due_reminder, overdue, Reminder};
+use crate::domain::reminders::{due_group_reminder, due_reminder, overdue, Reminder};
 use crate::engine::hub::{Audience, Topic};
 use crate::engine::live_session::{command_room, SessionCommand};
 use crate::engine::registry::Registry;
@@ -109,14 +109,34 @@ async fn find_work(registry: &Registry, done: &Arc<Mutex<HashSet<String>>>) -> A
                 if done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
                     continue;
                 }
-                let rows = db::courses::enrolled_user_ids(conn, &session.course_id)?
-                    .into_iter()
-                    .filter_map(|student| {
-                        let user_id = parse_id(&student).ok()?;
-                        Some((user_id, reminder_row(&session.id, &session.title, start, reminder, &student, now)))
-                    })
-                    .collect();
-                due.push(FanOut { key, rows });
+                let subject = Subject {
+                    kind: "session",
+                    id: &session.id,
+                    title: &session.title,
+                    start,
+                    data: json!({ "sessionId": session.id }),
+                };
+                let students = db::courses::enrolled_user_ids(conn, &session.course_id)?;
+                due.push(FanOut { key, rows: subject.rows(students, reminder, now) });
+            }
+            let starting_since = to_db_time(now - chrono::Duration::minutes(15));
+            for (session, room_id) in db::study_groups::sessions_starting(conn, starting_since, horizon)? {
+                let start = from_db_time(session.scheduled_start_time);
+                let Some(reminder) = due_group_reminder(start, now) else { continue };
+                let key = format!("group:{}:{}", session.id, reminder.key());
+                still_due.insert(key.clone());
+                if done.lock().map(|done| done.contains(&key)).unwrap_or(false) {
+                    continue;
+                }
+                let subject = Subject {
+                    kind: "group_session",
+                    id: &session.id,
+                    title: &session.title,
+                    start,
+                    data: json!({ "groupId": session.group_id, "sessionId": session.id, "roomId": room_id }),
+                };
+                let members = db::presence::group_members(conn, &session.group_id)?;
+                due.push(FanOut { key, rows: subject.rows(members, reminder, now) });
             }
             // What is no longer due needs no remembering.
             if let Ok(mut done) = done.lock() {
@@ -127,24 +147,42 @@ async fn find_work(registry: &Registry, done: &Arc<Mutex<HashSet<String>>>) -> A
         .await
 }
 
-fn reminder_row(
-    session_id: &str,
-    title: &str,
+/// What a reminder is about: a live session, or a group study session.
+struct Subject<'a> {
+    /// `session` or `group_session`: the notification's kind starts with it.
+    kind: &'static str,
+    id: &'a str,
+    title: &'a str,
     start: DateTime<chrono::Utc>,
-    reminder: Reminder,
-    user_id: &str,
-    now: DateTime<chrono::Utc>,
-) -> NotificationRow {
-    NotificationRow {
-        id: Uuid::new_v4().to_string(),
-        user_id: user_id.to_string(),
-        kind: format!("session_reminder_{}", reminder.key()),
-        title: reminder.title(title),
-        body: format!("Scheduled for {}.", start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        data_json: Some(json!({ "sessionId": session_id }).to_string()),
-        dedupe_key: Some(format!("session:{session_id}:{}:{user_id}", reminder.key())),
-        created_at: to_db_time(now),
-        read_at: None,
+    data: serde_json::Value,
+}
+
+impl Subject<'_> {
+    /// The reminder's row for each person, with its dedupe key.
+    fn rows(
+        &self,
+        people: Vec<String>,
+        reminder: Reminder,
+        now: DateTime<chrono::Utc>,
+    ) -> Vec<(Uuid, NotificationRow)> {
+        let data_json = self.data.to_string();
+        people
+            .into_iter()
+            .filter_map(|user_id| {
+                let row = NotificationRow {
+                    id: Uuid::new_v4().to_string(),
+                    user_id: user_id.clone(),
+                    kind: format!("{}_reminder_{}", self.kind, reminder.key()),
+                    title: reminder.title(self.title),
+                    body: format!("Scheduled for {}.", self.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    data_json: Some(data_json.clone()),
+                    dedupe_key: Some(format!("{}:{}:{}:{user_id}", self.kind, self.id, reminder.key())),
+                    created_at: to_db_time(now),
+                    read_at: None,
+                };
+                Some((parse_id(&user_id).ok()?, row))
+            })
+            .collect()
     }
 }
 

@@ -341,23 +341,9 @@ pub async fn messages(
     query: web::Query<HistoryQuery>,
 ) -> AppResult<HttpResponse> {
     let (row, _) = visible_session(&state, &user, path.into_inner()).await?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
-    let before = query.before;
-    let page = state
-        .db
-        .read(move |conn| {
-            let before_seq = match before {
-                Some(id) => Some(db::chat::seq_of(conn, &row.chat_room_id, &id.to_string())?.ok_or_else(|| {
-                    AppError::bad_request("unknown_message", "`before` names no message of this session.")
-                })?),
-                None => None,
-            };
-            Ok(db::chat::messages_before(conn, &row.chat_room_id, before_seq, limit)?)
-        })
-        .await?;
-    let messages: Vec<ChatMessage> =
-        page.into_iter().filter_map(|(row, name)| db::chat::to_message(row, name)).collect();
-    Ok(HttpResponse::Ok().json(messages))
+    let HistoryQuery { before, limit } = query.into_inner();
+    let page = state.db.read(move |conn| db::chat::history(conn, &row.chat_room_id, before, limit)).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[utoipa::path(get, path = "/api/live-sessions/{id}/questions", params(("id" = Uuid, Path, description = "The resource id")),

@@ -7,6 +7,7 @@ pub mod live_sessions;
 pub mod notifications;
 pub mod ops;
 pub mod presence;
+pub mod study_groups;
 pub mod ui;
 pub mod ws;
 
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(live_sessions::configure)
             .configure(notifications::configure)
             .configure(presence::configure)
+            .configure(study_groups::configure)
             .route("/openapi.json", web::get().to(ops::openapi)),
     )
     .configure(ui::configure);

@@ -8,12 +8,11 @@
 //! user's presence actor, exactly as the `update-presence` event does.
 
 use actix_web::{web, HttpResponse};
-use futures_util::future::join_all;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db;
-use crate::domain::presence::{PresenceStatus, PresenceUpdate, PrivacyChange, PrivacySettings, UserPresenceView};
+use crate::domain::presence::{PresenceUpdate, PrivacyChange, PrivacySettings, UserPresenceView};
 use crate::engine::presence;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -74,21 +73,6 @@ pub async fn get_user(state: web::Data<AppState>, user: AuthUser, path: web::Pat
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// What watchers see of each of `people` who is not offline now, by name.
-/// Only users with a live presence actor can be online; the rest are skipped.
-async fn not_offline(state: &AppState, people: Vec<Uuid>) -> Vec<UserPresenceView> {
-    let live: Vec<Uuid> = people.into_iter().filter(|id| state.registry.presence.existing(*id).is_some()).collect();
-    let snapshots = join_all(live.into_iter().map(|id| presence::snapshot(&state.registry, id))).await;
-    let mut views: Vec<UserPresenceView> = snapshots
-        .into_iter()
-        .flatten()
-        .map(|snapshot| snapshot.for_watchers)
-        .filter(|view| view.status != PresenceStatus::Offline)
-        .collect();
-    views.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
-    views
-}
-
 /// The people I may see (classmates, instructors, study-group mates) who are
 /// not offline, myself excluded.
 #[utoipa::path(get, path = "/api/presence/online",
@@ -96,7 +80,7 @@ async fn not_offline(state: &AppState, people: Vec<Uuid>) -> Vec<UserPresenceVie
 pub async fn online(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     let viewer = user.id.to_string();
     let people = state.db.read(move |conn| db::parse_ids(&db::presence::contacts(conn, &viewer)?)).await?;
-    Ok(HttpResponse::Ok().json(not_offline(&state, people).await))
+    Ok(HttpResponse::Ok().json(presence::not_offline(&state.registry, people).await))
 }
 
 /// The course's people (instructor and students) who are online now, myself
@@ -120,7 +104,7 @@ pub async fn course(state: web::Data<AppState>, user: AuthUser, path: web::Path<
         })
         .await?;
     let others = people.into_iter().filter(|id| *id != viewer).collect();
-    Ok(HttpResponse::Ok().json(not_offline(&state, others).await))
+    Ok(HttpResponse::Ok().json(presence::not_offline(&state.registry, others).await))
 }
 
 /// My privacy settings (all off until I change them).

@@ -14,6 +14,7 @@ use crate::error::{AppError, ErrorBody};
 
 pub mod live_sessions;
 pub mod rooms;
+pub mod study_groups;
 
 use live_sessions::{AskQuestionData, JoinLiveSession, PinQuestionData, QuestionRef, SessionMessage, SessionRef};
 use rooms::{EditMessage, JoinRoom, MessageRef, RoomMessage, RoomRef};
@@ -35,6 +36,10 @@ pub mod events {
     pub const MESSAGE_EDITED: &str = "message-edited";
     pub const MESSAGE_DELETED: &str = "message-deleted";
     pub const UNREAD_UPDATED: &str = "unread-updated";
+    pub const STUDY_GROUP_UPDATED: &str = "study-group-updated";
+    pub const STUDY_GROUP_ACTIVITY: &str = "study-group-activity";
+    pub const STUDY_GROUP_INVITE: &str = "study-group-invite";
+    pub const REMOVED_FROM_STUDY_GROUP: &str = "removed-from-study-group";
 }
 
 /// The envelope as it arrives, before the event name is looked at.

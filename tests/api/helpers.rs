@@ -77,6 +77,18 @@ impl Drop for TestApp {
     }
 }
 
+impl TestApp {
+    /// Stops this server (its writes drained first, as SIGTERM does) and
+    /// starts a new one on the same database: what survives is what was stored.
+    pub async fn restarted(mut self) -> TestApp {
+        assert!(self.state.persistence.drain(Duration::from_secs(10)).await, "writes drained");
+        self.server.stop(true).await;
+        let database = std::mem::replace(&mut self._database, TestDatabase { url: String::new(), _dir: None });
+        drop(self);
+        start_on(database, |_| {}, None)
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}, None).await
 }

@@ -11,5 +11,6 @@ mod presence;
 mod rooms;
 mod sessions;
 mod shutdown;
+mod study_groups;
 mod ui;
 mod ws;

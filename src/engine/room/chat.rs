@@ -17,11 +17,26 @@ use crate::engine::persistence::PersistError;
 use crate::error::{AppError, AppResult};
 use crate::protocol::rooms as frames;
 
+/// Who posts: a socket in the room, or a member through REST.
+pub enum Author {
+    Socket(SocketRef),
+    Member(std::sync::Arc<crate::auth::AuthUser>),
+}
+
+impl Author {
+    fn user(&self) -> &crate::auth::AuthUser {
+        match self {
+            Author::Socket(socket) => socket.user(),
+            Author::Member(user) => user,
+        }
+    }
+}
+
 /// A message for the room.
 #[derive(Message)]
 #[rtype(result = "AppResult<ChatMessage>")]
 pub struct Post {
-    pub socket: SocketRef,
+    pub author: Author,
     pub text: String,
     pub message_type: MessageType,
     pub client_msg_id: Option<String>,
@@ -33,8 +48,15 @@ impl<K: RoomKind> Handler<Post> for RoomActor<K> {
     fn handle(&mut self, post: Post, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.now();
         let posted = (|| {
-            let user = post.socket.user();
-            self.member(&post.socket)?.may_post(user)?;
+            let user = post.author.user();
+            match &post.author {
+                Author::Socket(socket) => self.member(socket)?.may_post(user)?,
+                Author::Member(_) => {
+                    let kind = self.kind()?;
+                    kind.may_post_without_joining(user)?;
+                    kind.may_post(user)?;
+                }
+            }
             validate_client_msg_id(&post.client_msg_id)?;
             let text = validate_body(&post.text, post.message_type)?;
             let draft = Draft {
@@ -70,7 +92,7 @@ impl<K: RoomKind> RoomActor<K> {
         let (waiter, answer) = oneshot::channel();
         self.in_flight.insert(message_id, InFlight { message, waiters: vec![waiter] });
         let written = async move { written.await.unwrap_or(Err(PersistError::Stopped)) };
-        ctx.spawn(written.into_actor(self).map(move |outcome, act, _| act.settle(message_id, outcome)));
+        ctx.spawn(written.into_actor(self).map(move |outcome, act, ctx| act.settle(message_id, outcome, ctx)));
         Box::pin(async move { answer.await.unwrap_or_else(|_| Err(room_gone())) })
     }
 
@@ -88,8 +110,9 @@ impl<K: RoomKind> RoomActor<K> {
     /// or the database already held the sender's `clientMsgId` under another
     /// message: the copy the room was shown is retracted (`message-deleted`)
     /// and the waiters get the error, or the stored original.
-    fn settle(&mut self, message_id: Uuid, outcome: Result<db::chat::Inserted, PersistError>) {
+    fn settle(&mut self, message_id: Uuid, outcome: Result<db::chat::Inserted, PersistError>, ctx: &mut Context<Self>) {
         let Some(InFlight { message, waiters }) = self.in_flight.remove(&message_id) else { return };
+        let stored = matches!(outcome, Ok(db::chat::Inserted::Stored));
         let answer = match outcome {
             Ok(db::chat::Inserted::Stored) => {
                 self.chat.stored(message_id);
@@ -107,6 +130,9 @@ impl<K: RoomKind> RoomActor<K> {
         };
         for waiter in waiters {
             let _ = waiter.send(answer.clone());
+        }
+        if stored {
+            K::message_stored(self, ctx);
         }
     }
 

@@ -78,6 +78,10 @@ pub trait RoomKind: Sized + Send + Unpin + 'static {
     fn may_post(&self, _user: &AuthUser) -> AppResult<()> {
         Ok(())
     }
+    /// Whether the person may post without a socket in the room (REST).
+    fn may_post_without_joining(&self, _user: &AuthUser) -> AppResult<()> {
+        Err(Self::not_joined())
+    }
     fn participants(&self) -> Vec<ParticipantView>;
     fn participant(&self, user_id: Uuid) -> Option<ParticipantView>;
     fn join_view(&self, host: bool) -> Self::JoinView;
@@ -94,6 +98,8 @@ pub trait RoomKind: Sized + Send + Unpin + 'static {
         None
     }
     fn person_left(&self, _registry: &Registry, _user_id: Uuid, _at: DateTime<Utc>) {}
+    /// A message was stored (after its ack went out).
+    fn message_stored(_actor: &mut RoomActor<Self>, _ctx: &mut Context<RoomActor<Self>>) {}
 }
 
 /// A write a reply waits for.
@@ -218,7 +224,7 @@ impl<K: RoomKind> RoomActor<K> {
         ctx.run_later(Duration::from_secs(1), |_, ctx| ctx.stop());
     }
 
-    fn schedule_idle_stop(&mut self, ctx: &mut Context<Self>) {
+    pub(crate) fn schedule_idle_stop(&mut self, ctx: &mut Context<Self>) {
         if let Some(handle) = self.idle_stop.take() {
             ctx.cancel_future(handle);
         }

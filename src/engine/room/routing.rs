@@ -13,8 +13,10 @@ use super::{room_gone, Join, RoomActor, RoomKind};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::room::{RoomType, Standing};
+use crate::domain::study_group::GroupRole;
 use crate::engine::live_session::LiveSession;
 use crate::engine::registry::Registry;
+use crate::engine::study_group::StudyGroup;
 use crate::error::{AppError, AppResult};
 
 /// What a join names.
@@ -53,6 +55,7 @@ pub async fn resolve(registry: &Registry, user: &AuthUser, target: Target) -> Ap
                     match RoomType::parse(&room.room_type) {
                         Some(RoomType::LiveSession) => db::live_sessions::find_by_room(conn, &room.id)?
                             .ok_or_else(|| AppError::not_found("room"))?,
+                        Some(RoomType::StudyGroup) => return study_group_entry(conn, room_id, user_id),
                         // Kinds this server does not serve yet have no room to enter.
                         _ => return Err(AppError::not_found("room")),
                     }
@@ -70,12 +73,24 @@ pub async fn resolve(registry: &Registry, user: &AuthUser, target: Target) -> Ap
         .await
 }
 
+/// A study group's room is for its members (admins lead it), while the group is active.
+fn study_group_entry(conn: &mut db::AnyConnection, room_id: Uuid, user_id: Uuid) -> AppResult<Entry> {
+    let group = db::study_groups::find_by_room(conn, &room_id.to_string())?
+        .filter(|group| group.is_active)
+        .ok_or_else(|| AppError::not_found("room"))?;
+    let role = db::study_groups::role_of(conn, &group.id, &user_id.to_string())?
+        .ok_or_else(|| AppError::forbidden("Only this group's members may use its chat."))?;
+    let standing = if role == GroupRole::Admin { Standing::Host } else { Standing::Member };
+    Ok(Entry { room_id, room_type: RoomType::StudyGroup, session_id: None, standing })
+}
+
 type Reply<T> = Pin<Box<dyn Future<Output = Result<T, MailboxError>>>>;
 
 /// The actor of a room, whatever its kind.
 #[derive(Clone)]
 pub enum RoomAddr {
     LiveSession(Addr<RoomActor<LiveSession>>),
+    StudyGroup(Addr<RoomActor<StudyGroup>>),
 }
 
 impl RoomAddr {
@@ -83,6 +98,7 @@ impl RoomAddr {
     pub fn of(registry: &Arc<Registry>, room_type: RoomType, room_id: Uuid) -> AppResult<RoomAddr> {
         match room_type {
             RoomType::LiveSession => Ok(RoomAddr::LiveSession(registry.room::<LiveSession>(room_id))),
+            RoomType::StudyGroup => Ok(RoomAddr::StudyGroup(registry.room::<StudyGroup>(room_id))),
             _ => Err(AppError::not_found("room")),
         }
     }
@@ -91,6 +107,7 @@ impl RoomAddr {
     pub fn existing(registry: &Registry, room_type: RoomType, room_id: Uuid) -> Option<RoomAddr> {
         match room_type {
             RoomType::LiveSession => LiveSession::table(registry).existing(room_id).map(RoomAddr::LiveSession),
+            RoomType::StudyGroup => StudyGroup::table(registry).existing(room_id).map(RoomAddr::StudyGroup),
             _ => None,
         }
     }
@@ -102,9 +119,11 @@ impl RoomAddr {
         M: Message + Send + 'static,
         M::Result: Send,
         RoomActor<LiveSession>: Handler<M>,
+        RoomActor<StudyGroup>: Handler<M>,
     {
         match self {
             RoomAddr::LiveSession(addr) => Box::pin(addr.send(message)),
+            RoomAddr::StudyGroup(addr) => Box::pin(addr.send(message)),
         }
     }
 
@@ -114,9 +133,11 @@ impl RoomAddr {
         M: Message + Send + 'static,
         M::Result: Send,
         RoomActor<LiveSession>: Handler<M>,
+        RoomActor<StudyGroup>: Handler<M>,
     {
         match self {
             RoomAddr::LiveSession(addr) => addr.do_send(message),
+            RoomAddr::StudyGroup(addr) => addr.do_send(message),
         }
     }
 
@@ -124,6 +145,7 @@ impl RoomAddr {
     pub fn live_session(&self) -> AppResult<&Addr<RoomActor<LiveSession>>> {
         match self {
             RoomAddr::LiveSession(addr) => Ok(addr),
+            RoomAddr::StudyGroup(_) => Err(AppError::not_found("live session")),
         }
     }
 }

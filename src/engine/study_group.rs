@@ -1,0 +1,251 @@
+//! A study group's chat as a kind of room: persistent (no join window, no
+//! attendance), open to the group's members only. The member list is the
+//! room's own copy, loaded with the room and kept current by the REST
+//! handlers that change it (`MembersChanged`), so that a removed member is
+//! out at once, open sockets included, and a join racing a removal is
+//! refused. New messages tell every member's open sockets, at most once a
+//! second per group, so their group cards (unread, last activity) follow.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::auth::AuthUser;
+use crate::config::Config;
+use crate::db::{self, AnyConnection};
+use crate::domain::room::{Admission, ParticipantView, RoomInfo, RoomType};
+use crate::domain::study_group::GroupRole;
+use crate::engine::hub::{Audience, Topic};
+use crate::engine::registry::{ActorTable, Registry};
+use crate::engine::room::{Loaded, RoomActor, RoomKind};
+use crate::error::{AppError, AppResult};
+use crate::protocol::rooms::{self as frames, RoomScope};
+use crate::protocol::study_groups as group_frames;
+
+/// Fewest time between two `study-group-activity` pushes of one group.
+const ACTIVITY_PUSH_GAP: Duration = Duration::from_secs(1);
+
+/// Someone in the room now.
+struct Present {
+    participant: ParticipantView,
+    sockets: HashSet<Uuid>,
+}
+
+/// A study group's state in its room actor.
+pub struct StudyGroup {
+    group_id: Uuid,
+    room_id: Uuid,
+    name: String,
+    /// Every member and their role: who may enter, who leads.
+    members: HashMap<Uuid, GroupRole>,
+    present: HashMap<Uuid, Present>,
+    /// When the last activity push went out, and whether one waits for the gap.
+    last_activity_push: Option<std::time::Instant>,
+    activity_push_waiting: bool,
+}
+
+impl StudyGroup {
+    fn refuse_non_member() -> AppError {
+        AppError::forbidden("Only this group's members may use its chat.")
+    }
+}
+
+impl RoomKind for StudyGroup {
+    const TYPE: RoomType = RoomType::StudyGroup;
+    type JoinView = GroupJoinView;
+
+    fn table(registry: &Registry) -> &ActorTable<RoomActor<Self>> {
+        &registry.study_groups
+    }
+
+    fn load(conn: &mut AnyConnection, room_id: Uuid, _: &Config) -> AppResult<Option<Loaded<Self>>> {
+        let Some(row) = db::study_groups::find_by_room(conn, &room_id.to_string())? else { return Ok(None) };
+        if !row.is_active {
+            return Ok(None);
+        }
+        let mut members = HashMap::new();
+        for (member, _) in db::study_groups::members(conn, &row.id)? {
+            let user_id = db::parse_id(&member.user_id).map_err(AppError::internal)?;
+            members.insert(user_id, GroupRole::parse(&member.role).unwrap_or(GroupRole::Member));
+        }
+        let kind = StudyGroup {
+            group_id: db::parse_id(&row.id).map_err(AppError::internal)?,
+            room_id,
+            name: row.name,
+            members,
+            present: HashMap::new(),
+            last_activity_push: None,
+            activity_push_waiting: false,
+        };
+        Ok(Some(Loaded { kind, present: Vec::new() }))
+    }
+
+    fn info(&self) -> RoomInfo {
+        RoomInfo { id: self.room_id, room_type: Self::TYPE, name: self.name.clone() }
+    }
+
+    fn scope(&self) -> RoomScope {
+        RoomScope { room_id: self.room_id, session_id: None }
+    }
+
+    fn admit(&mut self, user: &AuthUser, socket_id: Uuid, now: DateTime<Utc>) -> AppResult<Admission> {
+        if !self.members.contains_key(&user.id) {
+            return Err(Self::refuse_non_member());
+        }
+        let mut admission = Admission::AnotherTab;
+        let present = self.present.entry(user.id).or_insert_with(|| {
+            admission = Admission::Entered;
+            Present {
+                participant: ParticipantView {
+                    user_id: user.id,
+                    name: user.name.clone(),
+                    role: user.role,
+                    joined_at: now,
+                },
+                sockets: HashSet::new(),
+            }
+        });
+        present.sockets.insert(socket_id);
+        Ok(admission)
+    }
+
+    fn restore(&mut self, user: &AuthUser, socket_id: Uuid, now: DateTime<Utc>) {
+        let _ = self.admit(user, socket_id, now);
+    }
+
+    fn holds(&self, user_id: Uuid, socket_id: Uuid) -> bool {
+        self.present.get(&user_id).is_some_and(|present| present.sockets.contains(&socket_id))
+    }
+
+    fn leave(&mut self, user_id: Uuid, socket_id: Uuid) -> bool {
+        let Some(present) = self.present.get_mut(&user_id) else { return false };
+        present.sockets.remove(&socket_id);
+        if present.sockets.is_empty() {
+            self.present.remove(&user_id);
+            return true;
+        }
+        false
+    }
+
+    fn is_empty(&self) -> bool {
+        self.present.is_empty()
+    }
+
+    fn is_host(&self, user: &AuthUser) -> bool {
+        self.members.get(&user.id) == Some(&GroupRole::Admin)
+    }
+
+    fn may_post_without_joining(&self, user: &AuthUser) -> AppResult<()> {
+        match self.members.contains_key(&user.id) {
+            true => Ok(()),
+            false => Err(Self::refuse_non_member()),
+        }
+    }
+
+    fn participants(&self) -> Vec<ParticipantView> {
+        let mut people: Vec<ParticipantView> = self.present.values().map(|p| p.participant.clone()).collect();
+        people.sort_by(|a, b| a.name.cmp(&b.name));
+        people
+    }
+
+    fn participant(&self, user_id: Uuid) -> Option<ParticipantView> {
+        self.present.get(&user_id).map(|p| p.participant.clone())
+    }
+
+    fn join_view(&self, _host: bool) -> GroupJoinView {
+        GroupJoinView { group_id: self.group_id }
+    }
+
+    fn not_joined() -> AppError {
+        AppError::forbidden("Join the group's room first.")
+    }
+
+    fn message_stored(actor: &mut RoomActor<Self>, ctx: &mut Context<RoomActor<Self>>) {
+        let Some(kind) = actor.kind.as_mut() else { return };
+        if kind.activity_push_waiting {
+            return;
+        }
+        let since_last = kind.last_activity_push.map(|at| at.elapsed());
+        match since_last {
+            Some(elapsed) if elapsed < ACTIVITY_PUSH_GAP => {
+                kind.activity_push_waiting = true;
+                ctx.run_later(ACTIVITY_PUSH_GAP - elapsed, |act, _| push_activity(act));
+            }
+            _ => push_activity(actor),
+        }
+    }
+}
+
+/// Tells every member's open sockets that the group has news.
+fn push_activity(actor: &mut RoomActor<StudyGroup>) {
+    let now = actor.now();
+    let Some(kind) = actor.kind.as_mut() else { return };
+    kind.activity_push_waiting = false;
+    kind.last_activity_push = Some(std::time::Instant::now());
+    let frame = group_frames::activity(kind.group_id, now);
+    actor.registry.broker.publish_to_users(&mut kind.members.keys().copied(), &frame);
+}
+
+/// What joining a group's room shows besides the room and its people.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupJoinView {
+    pub group_id: Uuid,
+}
+
+/// The group's membership changed (stored already): the room's copy follows.
+/// Removed people's sockets leave the room at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum MembersChanged {
+    Added(Uuid, GroupRole),
+    RoleChanged(Uuid, GroupRole),
+    Removed(Uuid),
+    /// The group was archived: everyone is out.
+    Closed,
+}
+
+impl Handler<MembersChanged> for RoomActor<StudyGroup> {
+    type Result = ();
+
+    fn handle(&mut self, change: MembersChanged, ctx: &mut Context<Self>) {
+        let Some(kind) = self.kind.as_mut() else { return };
+        let expelled: Vec<Uuid> = match change {
+            MembersChanged::Added(user_id, role) | MembersChanged::RoleChanged(user_id, role) => {
+                kind.members.insert(user_id, role);
+                Vec::new()
+            }
+            MembersChanged::Removed(user_id) => {
+                kind.members.remove(&user_id);
+                vec![user_id]
+            }
+            MembersChanged::Closed => {
+                kind.members.clear();
+                kind.present.keys().copied().collect()
+            }
+        };
+        let topic = Topic::Room(self.room_id);
+        for user_id in expelled {
+            let Some(present) = self.kind.as_mut().and_then(|kind| kind.present.remove(&user_id)) else { continue };
+            for socket_id in present.sockets {
+                self.registry.broker.unsubscribe(topic, socket_id);
+            }
+            let frame = frames::user_left(self.scope(), user_id, self.now());
+            self.publish(&frame, Audience::AllBut(user_id));
+        }
+        if self.kind.as_ref().is_some_and(StudyGroup::is_empty) {
+            self.schedule_idle_stop(ctx);
+        }
+    }
+}
+
+/// Tells a group's room (if it is open on this node) that its membership changed.
+pub fn members_changed(registry: &Arc<Registry>, chat_room_id: Uuid, change: MembersChanged) {
+    if let Some(room) = StudyGroup::table(registry).existing(chat_room_id) {
+        room.do_send(change);
+    }
+}
