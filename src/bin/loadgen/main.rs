@@ -9,10 +9,13 @@
 //! and what the server cost (memory, and CPU per delivered frame with
 //! `--server-pid`). Users come from `classroom seed-load` (`--tokens`) or,
 //! for small runs, are registered through REST (`--rest-setup`).
+//! `study-groups` (groups.rs) does the same in many small study-group
+//! rooms (`join-room`, `room-message`), with members reconnecting mid-run.
 //!
 //! Every scenario is bounded in time and count, and only loopback
 //! addresses are accepted as targets.
 
+mod groups;
 mod http;
 mod server;
 mod stats;
@@ -54,6 +57,9 @@ enum Scenario {
     Soak,
     /// --sessions x --users-per-session at --rate, for your own shapes.
     Custom,
+    /// --groups (1,000) study groups of --group-size (5) members, 0.1 msg/s each, --reconnect-share (20 %) reconnecting.
+    #[value(name = "study-groups")]
+    StudyGroups,
     /// (internal) one process of a spread-out idle run.
     #[value(hide = true)]
     IdleWorker,
@@ -143,6 +149,24 @@ struct Args {
     /// soak: seconds each user stays in a session before leaving and reconnecting.
     #[arg(long, default_value_t = 20)]
     cycle: u64,
+    /// study-groups: groups to create.
+    #[arg(long, default_value_t = 1000)]
+    groups: usize,
+    /// study-groups: members per group (its creator included).
+    #[arg(long, default_value_t = 5)]
+    group_size: usize,
+    /// study-groups: share of the members that close their socket once during the measured window and come back.
+    #[arg(long, default_value_t = 0.2)]
+    reconnect_share: f64,
+    /// study-groups: milliseconds a reconnecting member stays away (jittered by +-50 %).
+    #[arg(long, default_value_t = 500)]
+    reconnect_pause_ms: u64,
+    /// study-groups: REST requests in flight during the set-up.
+    #[arg(long, default_value_t = 64)]
+    setup_concurrency: usize,
+    /// study-groups: leave the groups in place at the end (by default their creators archive them).
+    #[arg(long)]
+    keep_groups: bool,
     /// (internal) idle-worker: first user index.
     #[arg(long, default_value_t = 0, hide = true)]
     offset: usize,
@@ -204,8 +228,10 @@ struct Control {
 struct Plan {
     index: usize,
     token: String,
-    /// (session id, slot in `Shared::members`).
+    /// (session id, slot in `Shared::members`); with `room_join`, a chat room id.
     session: Option<(String, usize)>,
+    /// Join with `join-room {roomId}` instead of `join-live-session {sessionId}`.
+    room_join: bool,
     source: Option<IpAddr>,
 }
 
@@ -235,6 +261,7 @@ async fn run(args: Args) -> Result<(), String> {
         Scenario::Idle => return idle(&args, &target).await,
         Scenario::IdleWorker => return idle_worker(&args, &target).await,
         Scenario::Soak => return soak(&args, &target).await,
+        Scenario::StudyGroups => return groups::run(&args, &target).await,
         _ => {}
     }
     let shape = Shape::of(&args);
@@ -411,6 +438,7 @@ impl Room {
                     index,
                     token: user.token.clone(),
                     session: Some((tokens.sessions[slot].clone(), slot)),
+                    room_join: false,
                     source: source_for(&sources, index),
                 });
             }
@@ -420,6 +448,22 @@ impl Room {
 
     async fn open_plans(args: &Args, target: &Target, plans: Vec<Plan>, sessions: usize) -> Result<Room, String> {
         let count = plans.len();
+        Self::start(args, target, count, sessions, move |shared, watcher| {
+            plans.into_iter().map(|plan| tokio::spawn(connection(Arc::clone(shared), plan, watcher.clone()))).collect()
+        })
+        .await
+    }
+
+    /// Starts `count` connection tasks (made by `spawn`, which gets what
+    /// they share and the control channel) and waits until each joined or
+    /// failed and the join storm passed. `slots`: rooms in `Shared::members`.
+    async fn start(
+        args: &Args,
+        target: &Target,
+        count: usize,
+        slots: usize,
+        spawn: impl FnOnce(&Arc<Shared>, &watch::Receiver<Control>) -> Vec<tokio::task::JoinHandle<()>>,
+    ) -> Result<Room, String> {
         let shared = Arc::new(Shared {
             target: target.clone(),
             step: AtomicU32::new(0),
@@ -427,7 +471,7 @@ impl Room {
             joined: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
             dropped: AtomicUsize::new(0),
-            members: (0..sessions).map(|_| AtomicUsize::new(0)).collect(),
+            members: (0..slots).map(|_| AtomicUsize::new(0)).collect(),
             connect_hist: Mutex::new(stats::histogram()),
             join_hist: Mutex::new(stats::histogram()),
             errors: Mutex::new(Vec::new()),
@@ -438,10 +482,7 @@ impl Room {
         });
         let (control, watcher) = watch::channel(Control { step: 0, rate: 0.0, stop: false });
         let started = Instant::now();
-        let tasks = plans
-            .into_iter()
-            .map(|plan| tokio::spawn(connection(Arc::clone(&shared), plan, watcher.clone())))
-            .collect();
+        let tasks = spawn(&shared, &watcher);
         let room = Room { shared, control, tasks, target_count: count, server_pid: args.server_pid, setup_secs: 0.0 };
         // Every socket joined or failed, within a bound.
         let deadline = Instant::now() + Duration::from_secs(600);
@@ -892,20 +933,28 @@ fn leading_number(bytes: &[u8]) -> u64 {
     bytes.iter().take_while(|b| b.is_ascii_digit()).fold(0u64, |n, b| n * 10 + u64::from(b - b'0'))
 }
 
-/// Connects and joins; None (counted as failed) when either does not work.
-async fn open(shared: &Shared, plan: &Plan) -> Option<WsConn> {
-    let Ok(_permit) = shared.connect_gate.acquire().await else { return None };
-    let started = now_micros();
+/// Opens the WebSocket of `plan` (30 s at most; the caller holds a `connect_gate` permit).
+async fn dial(shared: &Shared, plan: &Plan) -> Result<WsConn, String> {
     let path = format!("/ws?token={}", plan.token);
     let connected = tokio::time::timeout(
         Duration::from_secs(30),
         ws::connect(shared.target.addr, plan.source, &shared.target.host, &path, plan.index as u32),
     )
     .await;
-    let mut conn = match connected {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(err)) => return fail(shared, format!("socket {}: {err}", plan.index)),
-        Err(_) => return fail(shared, format!("socket {}: connect timed out", plan.index)),
+    match connected {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(err)) => Err(format!("socket {}: {err}", plan.index)),
+        Err(_) => Err(format!("socket {}: connect timed out", plan.index)),
+    }
+}
+
+/// Connects and joins; None (counted as failed) when either does not work.
+async fn open(shared: &Shared, plan: &Plan) -> Option<WsConn> {
+    let Ok(_permit) = shared.connect_gate.acquire().await else { return None };
+    let started = now_micros();
+    let mut conn = match dial(shared, plan).await {
+        Ok(conn) => conn,
+        Err(err) => return fail(shared, err),
     };
     let _ = stats::lock(&shared.connect_hist).record(now_micros().saturating_sub(started).max(1));
     shared.connected.fetch_add(1, Ordering::Relaxed);
@@ -915,7 +964,11 @@ async fn open(shared: &Shared, plan: &Plan) -> Option<WsConn> {
         return Some(conn);
     };
     let join_started = now_micros();
-    let join = format!(r#"{{"event":"join-live-session","data":{{"sessionId":"{session_id}"}},"ack":1}}"#);
+    let join = if plan.room_join {
+        format!(r#"{{"event":"join-room","data":{{"roomId":"{session_id}"}},"ack":1}}"#)
+    } else {
+        format!(r#"{{"event":"join-live-session","data":{{"sessionId":"{session_id}"}},"ack":1}}"#)
+    };
     if let Err(err) = conn.send_text(join.as_bytes()).await {
         return fail(shared, format!("socket {}: join not sent: {err}", plan.index));
     }
@@ -1095,6 +1148,7 @@ async fn idle_worker(args: &Args, target: &Target) -> Result<(), String> {
             index,
             token: tokens.users[index % tokens.users.len()].token.clone(),
             session: None,
+            room_join: false,
             source: source_for(&sources, index),
         })
         .collect();
@@ -1219,6 +1273,11 @@ fn print_report(args: &Args, report: &Value) {
     let _ = writeln!(out, "scenario {}  ({})", report["scenario"].as_str().unwrap_or("?"), args.url);
     if let Some(steps) = report["steps"].as_array() {
         step_table(&mut out, report, steps);
+        for section in ["studyGroups", "restSetup"] {
+            if report[section].is_object() {
+                table(&mut out, section, &report[section]);
+            }
+        }
     } else {
         table(&mut out, "", report);
     }
@@ -1231,9 +1290,11 @@ fn step_table(out: &mut String, report: &Value, steps: &[Value]) {
     let num = |v: &Value| v.as_f64().map(|f| format!("{f}")).unwrap_or_else(|| "-".into());
     let _ = writeln!(
         out,
-        "{} session(s) x {} users; set-up: {} sockets, {} joined, {} failed in {} s; connect p50/p99 {}/{} ms; join p50/p99 {}/{} ms",
+        "{} {} x {} {}; set-up: {} sockets, {} joined, {} failed in {} s; connect p50/p99 {}/{} ms; join p50/p99 {}/{} ms",
         num(&report["sessions"]),
+        if report["groups"].is_null() { "session(s)" } else { "group(s)" },
         num(&report["usersPerSession"]),
+        if report["groups"].is_null() { "users" } else { "members" },
         num(&setup["sockets"]),
         num(&setup["joined"]),
         num(&setup["failed"]),
