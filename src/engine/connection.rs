@@ -33,7 +33,7 @@ use crate::engine::live_session::{AskQuestion, ModerateQuestion, Moderation, Upv
 use crate::engine::registry::Registry;
 use crate::engine::room::chat::{Author, Change, ChangeMessage, MarkRead, Post, Typing};
 use crate::engine::room::routing::{self, RoomAddr, Target};
-use crate::engine::room::{room_gone, Catchup, Join, Leave, RoomActor};
+use crate::engine::room::{room_gone, submit, Catchup, Join, Leave, RoomActor};
 use crate::engine::socket::{FrameReader, FrameWriter};
 use crate::engine::study_group::StudyGroup;
 use crate::engine::{live_session::LiveSession, Disconnect, DisconnectReason, Push};
@@ -353,7 +353,7 @@ impl ConnectionActor {
         RoomActor<StudyGroup>: Handler<M>,
     {
         match room {
-            Ok(room) => self.answer_sent(ctx, ack, room.send(message(Arc::clone(&self.socket))), reply),
+            Ok(room) => self.answer_sent(ctx, ack, room.submit(message(Arc::clone(&self.socket))), reply),
             Err(err) => self.reply::<()>(ctx, ack, Err(err)),
         }
     }
@@ -386,7 +386,7 @@ impl ConnectionActor {
         RoomActor<LiveSession>: Handler<M>,
     {
         match self.joined_session(session_id).and_then(|room| Ok(room.live_session()?.clone())) {
-            Ok(room) => self.answer_sent(ctx, ack, room.send(message(Arc::clone(&self.socket))), reply),
+            Ok(room) => self.answer_sent(ctx, ack, submit(&room, message(Arc::clone(&self.socket))), reply),
             Err(err) => self.reply::<()>(ctx, ack, Err(err)),
         }
     }

@@ -448,6 +448,51 @@ impl<K: RoomKind> Handler<Leave> for RoomActor<K> {
     }
 }
 
+/// A message that is handled even if whoever asked stops waiting. Actix
+/// skips a `send` whose asker has gone (a socket that closed right after
+/// writing), and a client's write must not be dropped once the server has
+/// read it: writes reach rooms wrapped in this, through `do_send`.
+pub struct Asked<M: Message> {
+    pub message: M,
+    pub reply: oneshot::Sender<M::Result>,
+}
+
+impl<M: Message> Message for Asked<M> {
+    type Result = ();
+}
+
+impl<K: RoomKind, M> Handler<Asked<M>> for RoomActor<K>
+where
+    Self: Handler<M>,
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    type Result = ();
+
+    fn handle(&mut self, asked: Asked<M>, ctx: &mut <Self as Actor>::Context) {
+        let response = <Self as Handler<M>>::handle(self, asked.message, ctx);
+        actix::dev::MessageResponse::handle(response, ctx, Some(asked.reply));
+    }
+}
+
+/// Sends a write to a room so that it is handled even if the asker stops
+/// waiting (see [`Asked`]).
+pub fn submit<K, M>(
+    room: &Addr<RoomActor<K>>,
+    message: M,
+) -> impl std::future::Future<Output = Result<M::Result, MailboxError>> + 'static
+where
+    K: RoomKind,
+    RoomActor<K>: Handler<M>,
+    <RoomActor<K> as Actor>::Context: actix::dev::ToEnvelope<RoomActor<K>, Asked<M>>,
+    M: Message + Send + 'static,
+    M::Result: Send,
+{
+    let (reply, answer) = oneshot::channel();
+    room.do_send::<Asked<M>>(Asked { message, reply });
+    async move { answer.await.map_err(|_| MailboxError::Closed) }
+}
+
 /// Makes the actor's handler panic, as a bug would. Reachable from Rust
 /// only (never from the wire): the tests use it to prove that a dead room
 /// is replaced and its sockets carry on.

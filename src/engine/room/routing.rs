@@ -9,7 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use uuid::Uuid;
 
-use super::{room_gone, Join, RoomActor, RoomKind};
+use super::{room_gone, submit, Join, RoomActor, RoomKind};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::room::{RoomType, Standing};
@@ -124,6 +124,21 @@ impl RoomAddr {
         match self {
             RoomAddr::LiveSession(addr) => Box::pin(addr.send(message)),
             RoomAddr::StudyGroup(addr) => Box::pin(addr.send(message)),
+        }
+    }
+
+    /// Sends a write a client made: handled even if the client goes away
+    /// before the answer (see [`Asked`]); answered as [`Self::send`].
+    pub fn submit<M>(&self, message: M) -> Reply<M::Result>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        RoomActor<LiveSession>: Handler<M>,
+        RoomActor<StudyGroup>: Handler<M>,
+    {
+        match self {
+            RoomAddr::LiveSession(addr) => Box::pin(submit(addr, message)),
+            RoomAddr::StudyGroup(addr) => Box::pin(submit(addr, message)),
         }
     }
 
