@@ -203,17 +203,27 @@ fn announce(actor: &mut RoomActor<StudyGroup>, ctx: &mut Context<RoomActor<Study
 fn push_news(actor: &mut RoomActor<StudyGroup>, news: News) {
     let now = actor.now();
     let Some(kind) = actor.kind.as_mut() else { return };
-    let frame = match news {
+    let hub = &actor.registry.hub;
+    match news {
         News::Activity => {
             kind.activity_news.sent(Instant::now());
-            group_frames::activity(kind.group_id, now)
+            let frame = group_frames::activity(kind.group_id, now);
+            // Sockets in the room saw the messages themselves: a member all
+            // of whose sockets here are in the room needs no news. (Members
+            // with no socket here may have some on another node: they get it.)
+            let elsewhere = kind.members.keys().copied().filter(|user| {
+                let Some(present) = kind.present.get(user) else { return true };
+                let sockets = hub.sockets_of(*user);
+                sockets.is_empty() || sockets.iter().any(|socket| !present.sockets.contains(&socket.id()))
+            });
+            actor.registry.broker.publish_to_users(&mut elsewhere.collect::<Vec<_>>().into_iter(), &frame);
         }
         News::Updated => {
             kind.update_news.sent(Instant::now());
-            group_frames::updated(kind.group_id)
+            let frame = group_frames::updated(kind.group_id);
+            actor.registry.broker.publish_to_users(&mut kind.members.keys().copied(), &frame);
         }
-    };
-    actor.registry.broker.publish_to_users(&mut kind.members.keys().copied(), &frame);
+    }
 }
 
 /// What joining a group's room shows besides the room and its people.

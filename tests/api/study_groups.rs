@@ -192,6 +192,8 @@ async fn unread_counts_follow_a_member_across_tabs_and_into_the_group_list() {
     }
     let activity = bob_dashboard.next_event("study-group-activity").await;
     assert_eq!(activity["data"]["groupId"].as_str(), Some(group_id.as_str()), "{activity}");
+    let in_room_only = ada_socket.receives_within("study-group-activity", Duration::from_millis(1200)).await;
+    assert!(!in_room_only, "a member whose sockets are all in the room saw the messages themselves");
     let (_, groups) = app.get("/api/study-groups", &bob.token).await;
     assert_eq!(groups[0]["unreadCount"], 3, "{groups}");
     assert_eq!(groups[0]["onlineCount"], 2, "Ada and Bob are online: {groups}");
