@@ -28,6 +28,20 @@ export async function person(browser, baseURL, name) {
   return { name, context, page, problems };
 }
 
+/** Registers `who` through the UI as `role`, signed in with the socket open; sets `who.id`. */
+export async function register(who, role) {
+  const { page } = who;
+  await page.goto('/#/register');
+  await page.getByLabel('Name').fill(who.name);
+  await page.getByLabel('Email').fill(`${who.name.toLowerCase()}-${Date.now()}@example.com`);
+  await page.getByLabel('Password (8 characters or more)').fill('correct horse');
+  await page.getByLabel('I am').selectOption(role);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: `Hello, ${who.name}` }).waitFor();
+  await page.locator('#connection-state[data-state="open"]').waitFor();
+  who.id = await page.evaluate(() => JSON.parse(localStorage.getItem('me')).id);
+}
+
 export async function shot(page, file) {
   await page.screenshot({ path: resolve(SCREENSHOTS, file), fullPage: true });
 }

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from '../support/server.mjs';
-import { launch, person, shot } from '../support/browser.mjs';
+import { launch, person, register, shot } from '../support/browser.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
 let server;
@@ -19,18 +19,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function register(who, role) {
-  const { page } = who;
-  await page.goto('/#/register');
-  await page.getByLabel('Name').fill(who.name);
-  await page.getByLabel('Email').fill(`${who.name.toLowerCase()}-${Date.now()}@example.com`);
-  await page.getByLabel('Password (8 characters or more)').fill('correct horse');
-  await page.getByLabel('I am').selectOption(role);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { name: `Hello, ${who.name}` }).waitFor();
-  await page.locator('#connection-state[data-state="open"]').waitFor();
-}
 
 /** A datetime-local value `minutes` from now, in the browser's zone. */
 function localIn(minutes) {

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from '../support/server.mjs';
-import { launch, person, shot } from '../support/browser.mjs';
+import { launch, person, register, shot } from '../support/browser.mjs';
 
 const GROUP = 'Graph Theory Crew';
 const DROP_IN = 'Dynamic Programming Drop-in';
@@ -23,19 +23,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function register(who, role) {
-  const { page } = who;
-  await page.goto('/#/register');
-  await page.getByLabel('Name').fill(who.name);
-  await page.getByLabel('Email').fill(`${who.name.toLowerCase()}-${Date.now()}@example.com`);
-  await page.getByLabel('Password (8 characters or more)').fill('correct horse');
-  await page.getByLabel('I am').selectOption(role);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { name: `Hello, ${who.name}` }).waitFor();
-  await page.locator('#connection-state[data-state="open"]').waitFor();
-  who.id = await page.evaluate(() => JSON.parse(localStorage.getItem('me')).id);
-}
 
 async function say(who, text) {
   await who.page.getByRole('textbox', { name: 'Chat message' }).fill(text);
