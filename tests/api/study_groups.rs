@@ -594,3 +594,33 @@ async fn a_message_the_server_read_is_stored_even_if_its_socket_closes_at_once()
     }
     assert_eq!(stored, 20, "every message the server read is stored, its sender gone or not");
 }
+
+#[actix_web::test]
+async fn two_admins_leaving_at_once_leave_one_behind() {
+    let app = spawn_app().await;
+    let Classmates { ada, bob, cleo, .. } = classmates(&app).await;
+    let group = create(&app, &ada, json!({ "name": "Both at the door" })).await;
+    let group_id = id(&group);
+    for member in [&bob, &cleo] {
+        app.post(&format!("/api/study-groups/{group_id}/join"), &member.token, json!({})).await;
+    }
+    let promote = app
+        .request(
+            "PUT",
+            &format!("/api/study-groups/{group_id}/members/{}", bob.id),
+            Some(&ada.token),
+            Some(json!({ "role": "admin" })),
+        )
+        .await;
+    assert_eq!(promote.0, 200, "{promote:?}");
+    let path = format!("/api/study-groups/{group_id}/leave");
+    let (ada_left, bob_left) =
+        futures_util::future::join(app.post(&path, &ada.token, json!({})), app.post(&path, &bob.token, json!({})))
+            .await;
+    let mut statuses = [ada_left.0, bob_left.0];
+    statuses.sort();
+    assert_eq!(statuses, [204, 409], "one admin stays: {ada_left:?} {bob_left:?}");
+    let (_, members) = app.get(&format!("/api/study-groups/{group_id}/members"), &cleo.token).await;
+    let admins = members.as_array().unwrap().iter().filter(|m| m["role"] == "admin").count();
+    assert_eq!(admins, 1, "{members}");
+}

@@ -120,11 +120,19 @@ pub async fn leave(state: web::Data<AppState>, user: AuthUser, path: web::Path<U
 /// Takes a member out (they leave, or an admin removes them): never the
 /// last admin while others remain; the last member out archives the group.
 async fn depart(state: &AppState, standing: &Standing, user_id: Uuid, role: GroupRole) -> AppResult<()> {
-    let group = standing.group.id.clone();
-    let roster = state.db.read(move |conn| Ok(db::study_groups::roster(conn, &group)?)).await?;
-    let departure = rules::may_leave(role, roster)?;
+    // The rule is checked in the write's own transaction: two admins
+    // leaving at once cannot both pass it (writes are applied one by one).
     let (group, user) = (standing.group.id.clone(), user_id.to_string());
-    state.persistence.write(move |conn| db::study_groups::remove_member(conn, &group, &user)).await?;
+    let departure = state
+        .persistence
+        .write(move |conn| {
+            let departure = rules::may_leave(role, db::study_groups::roster(conn, &group)?);
+            if departure.is_ok() {
+                db::study_groups::remove_member(conn, &group, &user)?;
+            }
+            Ok(departure)
+        })
+        .await??;
     let (group_id, room_id) = (standing.group_id()?, standing.chat_room_id()?);
     group_changed(&state.registry, room_id, GroupChanged::Removed(user_id));
     state.registry.contacts.group_changed(group_id, [user_id]);
@@ -182,11 +190,18 @@ pub async fn change_role(
     rules::require_admin(Some(role))?;
     let (mut member, name) = target_member(&state, &standing, member_id).await?;
     let current = GroupRole::parse(&member.role).unwrap_or(GroupRole::Member);
-    let group = standing.group.id.clone();
-    let roster = state.db.read(move |conn| Ok(db::study_groups::roster(conn, &group)?)).await?;
-    rules::may_change_role(current, new_role, roster)?;
+    // Checked in the write's transaction, as a departure is.
     let (group, target) = (standing.group.id.clone(), member.user_id.clone());
-    state.persistence.write(move |conn| db::study_groups::set_role(conn, &group, &target, new_role)).await?;
+    state
+        .persistence
+        .write(move |conn| {
+            let allowed = rules::may_change_role(current, new_role, db::study_groups::roster(conn, &group)?);
+            if allowed.is_ok() {
+                db::study_groups::set_role(conn, &group, &target, new_role)?;
+            }
+            Ok(allowed)
+        })
+        .await??;
     member.role = new_role.as_str().into();
     group_changed(&state.registry, standing.chat_room_id()?, GroupChanged::RoleChanged(member_id, new_role));
     Ok(HttpResponse::Ok().json(member_view(&member, name)?))
