@@ -132,8 +132,8 @@ pub struct NotificationRow {
     pub read_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = study_groups, treat_none_as_null = true)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = study_groups)]
 pub struct StudyGroupRow {
     pub id: String,
     pub name: String,
