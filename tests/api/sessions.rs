@@ -329,3 +329,54 @@ async fn a_big_course_gets_each_reminder_once_per_student_across_passes_and_rest
     assert_eq!(reminders().await.unwrap(), STUDENTS as i64, "still one each after two more passes");
     assert!(app.state.metrics.persist_refused.load(std::sync::atomic::Ordering::Relaxed) == 0, "nothing refused");
 }
+
+/// Every live-session call, by who asks: no token, a student of another
+/// course, a student of the session's course, its instructor, another
+/// instructor. Each row runs on a fresh session (started where the call
+/// needs it), so one call's effect cannot leak into another's.
+#[actix_web::test]
+async fn the_permission_matrix_of_live_sessions() {
+    let app = spawn_app().await;
+    let grace = app.register("Grace", "instructor").await;
+    let ada = app.register("Ada", "student").await;
+    let stranger = app.register("Sam", "student").await;
+    let other_instructor = app.register("Ivy", "instructor").await;
+    let course = app.course_with(&grace, &[&ada]).await;
+    app.course_with(&other_instructor, &[&stranger]).await;
+    // (method, path after the session, body, started first, [no token, stranger, student, instructor, other instructor])
+    let rows: Vec<(&str, &str, Value, bool, [u16; 5])> = vec![
+        ("GET", "", Value::Null, false, [401, 403, 200, 200, 403]),
+        ("PUT", "", json!({ "title": "Renamed" }), false, [401, 403, 403, 200, 403]),
+        ("DELETE", "", Value::Null, false, [401, 403, 403, 204, 403]),
+        ("POST", "/start", json!({}), false, [401, 403, 403, 200, 403]),
+        ("POST", "/end", json!({}), true, [401, 403, 403, 200, 403]),
+        ("GET", "/attendees", Value::Null, false, [401, 403, 403, 200, 403]),
+        ("GET", "/attendance", Value::Null, false, [401, 403, 403, 200, 403]),
+        ("GET", "/messages", Value::Null, false, [401, 403, 200, 200, 403]),
+        ("GET", "/questions", Value::Null, false, [401, 403, 200, 200, 403]),
+    ];
+    let people = [None, Some(&stranger), Some(&ada), Some(&grace), Some(&other_instructor)];
+    let names = ["no token", "a stranger", "the student", "the instructor", "another instructor"];
+    for (method, suffix, body, started, expected) in rows {
+        for ((who, name), want) in people.iter().zip(names).zip(expected) {
+            let session = app.session_in(&grace, &course, 0, None).await;
+            if started {
+                let (status, _) =
+                    app.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+                assert_eq!(status, 200);
+            }
+            let body = (!body.is_null()).then(|| body.clone());
+            let path = format!("/api/live-sessions/{session}{suffix}");
+            let (status, answer) = app.request(method, &path, who.map(|user| user.token.as_str()), body).await;
+            assert_eq!(status, want, "{method} {suffix} by {name}: {answer}");
+        }
+    }
+    let create = json!({ "courseId": course, "title": "Mine now", "scheduledStartTime": chrono::Utc::now() + Minutes::hours(1),
+        "scheduledEndTime": chrono::Utc::now() + Minutes::hours(2) });
+    for (who, want) in [(None, 401), (Some(&ada), 403), (Some(&other_instructor), 403), (Some(&grace), 201)] {
+        let (status, answer) = app
+            .request("POST", "/api/live-sessions", who.map(|u: &TestUser| u.token.as_str()), Some(create.clone()))
+            .await;
+        assert_eq!(status, want, "POST /api/live-sessions: {answer}");
+    }
+}
