@@ -728,24 +728,31 @@ fn message_frame(text: &mut Vec<u8>, room_id: &str, client_id: &str, sent: &Pend
     );
 }
 
+impl Client {
+    /// A member's client before its first socket.
+    fn new(room_id: String, out: Outcome) -> Self {
+        Client {
+            room_id,
+            out,
+            last_seen: None,
+            pushed_since_join: false,
+            join_ack: None,
+            rejoined: false,
+            joined: false,
+            dropped_at: 0,
+            away: 0,
+            pending: VecDeque::new(),
+            to_resend: Vec::new(),
+            pongs: Vec::new(),
+            closed: None,
+            reconnect_error: None,
+        }
+    }
+}
+
 /// One member's life: join, send, maybe drop and come back, until told to stop.
 async fn member(shared: Arc<Shared>, state: Arc<GroupRun>, m: Member, mut control: watch::Receiver<Control>) {
-    let mut client = Client {
-        room_id: m.room_id.clone(),
-        out: Outcome { group: m.group, ..Outcome::default() },
-        last_seen: None,
-        pushed_since_join: false,
-        join_ack: None,
-        rejoined: false,
-        joined: false,
-        dropped_at: 0,
-        away: 0,
-        pending: VecDeque::new(),
-        to_resend: Vec::new(),
-        pongs: Vec::new(),
-        closed: None,
-        reconnect_error: None,
-    };
+    let mut client = Client::new(m.room_id.clone(), Outcome { group: m.group, ..Outcome::default() });
     let Some(first) = open(&shared, &m.plan).await else {
         stats::lock(&state.outcomes).push(client.out);
         return;
@@ -1001,22 +1008,7 @@ mod tests {
     }
 
     fn client() -> Client {
-        Client {
-            room_id: "r".into(),
-            out: Outcome::default(),
-            last_seen: None,
-            pushed_since_join: false,
-            join_ack: None,
-            rejoined: false,
-            joined: true,
-            dropped_at: 0,
-            away: 0,
-            pending: VecDeque::new(),
-            to_resend: Vec::new(),
-            pongs: Vec::new(),
-            closed: None,
-            reconnect_error: None,
-        }
+        Client { joined: true, ..Client::new("r".into(), Outcome::default()) }
     }
 
     fn push(id: u128, client_msg_id: &str, step: u32) -> String {
