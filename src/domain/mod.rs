@@ -5,6 +5,7 @@ pub mod chat;
 pub mod chat_log;
 pub mod input;
 pub mod live_session;
+pub mod office_hours;
 pub mod presence;
 pub mod questions;
 pub mod rate_limit;
