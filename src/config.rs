@@ -139,6 +139,26 @@ pub struct Config {
     /// How long a user's presence actor stays after their last socket closed, in seconds.
     #[arg(long, env = "PRESENCE_LINGER_SECS", default_value_t = 60)]
     pub presence_linger_secs: u64,
+
+    /// Office hours: the places a student moves back when deferring their turn.
+    #[arg(long, env = "OFFICE_HOURS_DEFER_PLACES", default_value_t = 3)]
+    pub office_hours_defer_places: usize,
+
+    /// Office hours: the help time assumed (minutes) before any help was timed.
+    #[arg(long, env = "OFFICE_HOURS_DEFAULT_HELP_MINUTES", default_value_t = 5)]
+    pub office_hours_default_help_minutes: i64,
+
+    /// Office hours: how long a waiting student may have no open socket (seconds).
+    #[arg(long, env = "OFFICE_HOURS_ABSENT_GRACE_SECS", default_value_t = 120)]
+    pub office_hours_absent_grace_secs: i64,
+
+    /// Office hours: a private room with no message for this long completes by itself (minutes).
+    #[arg(long, env = "OFFICE_HOURS_ROOM_IDLE_MINUTES", default_value_t = 15)]
+    pub office_hours_room_idle_minutes: i64,
+
+    /// Office hours: how often a queue looks at the schedule, absences and idle rooms (seconds).
+    #[arg(long, env = "OFFICE_HOURS_SWEEP_SECS", default_value_t = 5)]
+    pub office_hours_sweep_secs: u64,
 }
 
 impl Config {

@@ -9,6 +9,7 @@ pub mod courses;
 pub mod live_sessions;
 pub mod models;
 pub mod notifications;
+pub mod office_hours;
 pub mod presence;
 pub mod questions;
 pub mod schema;

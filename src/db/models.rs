@@ -1,7 +1,7 @@
 //! Rows as diesel reads and writes them. Ids are strings and times naive UTC
 //! here; the API types convert at the edge.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 
 use crate::db::schema::*;
@@ -179,5 +179,70 @@ pub struct StudyGroupSessionRow {
     pub scheduled_start_time: NaiveDateTime,
     pub scheduled_end_time: NaiveDateTime,
     pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = office_hours)]
+pub struct OfficeHoursSlotRow {
+    pub id: String,
+    pub instructor_id: String,
+    pub day_of_week: i32,
+    pub start_time: NaiveTime,
+    pub end_time: NaiveTime,
+    pub is_active: bool,
+    pub created_at: NaiveDateTime,
+    /// An IANA zone name: the slot's times are wall-clock times there.
+    pub time_zone: String,
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = office_hours_queue)]
+pub struct QueueEntryRow {
+    pub id: String,
+    pub instructor_id: String,
+    pub student_id: String,
+    pub status: String,
+    pub question: Option<String>,
+    pub chat_room_id: Option<String>,
+    pub joined_queue_at: NaiveDateTime,
+    pub admitted_at: Option<NaiveDateTime>,
+    pub completed_at: Option<NaiveDateTime>,
+    pub topic: Option<String>,
+    /// Order in the queue (arrival order, permuted by a defer).
+    pub queue_rank: i64,
+    pub deferred: bool,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = office_hours_state, treat_none_as_null = true)]
+pub struct OfficeHoursStateRow {
+    pub instructor_id: String,
+    pub manual_open: Option<bool>,
+    pub manual_until: Option<NaiveDateTime>,
+    pub opened_at: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = office_hours_rooms)]
+pub struct OfficeHoursRoomRow {
+    pub room_id: String,
+    pub instructor_id: String,
+    /// `private` (admissions) or `drop-in`.
+    pub mode: String,
+    pub slot_id: Option<String>,
+    pub opened_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = office_hours_announcements)]
+pub struct AnnouncementRow {
+    pub id: String,
+    pub instructor_id: String,
+    pub message: String,
     pub created_at: NaiveDateTime,
 }

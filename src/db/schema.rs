@@ -185,6 +185,8 @@ diesel::table! {
         end_time -> Time,
         is_active -> Bool,
         created_at -> Timestamp,
+        time_zone -> Text,
+        mode -> Text,
     }
 }
 
@@ -199,6 +201,40 @@ diesel::table! {
         joined_queue_at -> Timestamp,
         admitted_at -> Nullable<Timestamp>,
         completed_at -> Nullable<Timestamp>,
+        topic -> Nullable<Text>,
+        queue_rank -> BigInt,
+        deferred -> Bool,
+        end_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    office_hours_state (instructor_id) {
+        instructor_id -> Text,
+        manual_open -> Nullable<Bool>,
+        manual_until -> Nullable<Timestamp>,
+        opened_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    office_hours_rooms (room_id) {
+        room_id -> Text,
+        instructor_id -> Text,
+        mode -> Text,
+        slot_id -> Nullable<Text>,
+        opened_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    office_hours_announcements (id) {
+        id -> Text,
+        instructor_id -> Text,
+        message -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -255,6 +291,7 @@ diesel::joinable!(study_group_members -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(study_group_invites -> study_groups (group_id));
 diesel::joinable!(study_group_sessions -> study_groups (group_id));
+diesel::joinable!(office_hours_rooms -> chat_rooms (room_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     chat_read_markers,
@@ -274,6 +311,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     study_group_sessions,
     office_hours,
     office_hours_queue,
+    office_hours_state,
+    office_hours_rooms,
+    office_hours_announcements,
     notifications,
     session_questions,
     question_votes,

@@ -8,7 +8,7 @@
 //! the engine it is a [`Socket`] in the hub, subscribed to its user's topic
 //! and to the rooms it joined.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -26,10 +26,12 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::domain::chat::MessageType;
+use crate::domain::office_hours::EndReason;
 use crate::domain::rate_limit::TokenBucket;
 use crate::domain::room::RoomType;
 use crate::engine::hub::{Refused, Socket, SocketRef, Topic};
 use crate::engine::live_session::{AskQuestion, ModerateQuestion, Moderation, UpvoteQuestion};
+use crate::engine::office_hours::commands as office_hours;
 use crate::engine::registry::Registry;
 use crate::engine::room::chat::{Author, Change, ChangeMessage, MarkRead, Post, Typing};
 use crate::engine::room::routing::{self, RoomAddr, Target};
@@ -54,6 +56,8 @@ pub struct ConnectionActor {
     rooms: HashMap<Uuid, RoomType>,
     /// Live sessions joined by their own id, and their rooms.
     sessions: HashMap<Uuid, Uuid>,
+    /// Instructors whose office-hours status this socket watches.
+    watching: HashSet<Uuid>,
     /// Frames count as presence activity at most once a second.
     presence_touch: crate::engine::presence::TouchThrottle,
     /// Frames on their way to the client.
@@ -164,6 +168,7 @@ impl ConnectionActor {
                 rate,
                 rooms: HashMap::new(),
                 sessions: HashMap::new(),
+                watching: HashSet::new(),
                 presence_touch: Default::default(),
                 writer,
                 flush_spawned: false,
@@ -351,6 +356,7 @@ impl ConnectionActor {
         R: Serialize + 'static,
         RoomActor<LiveSession>: Handler<M>,
         RoomActor<StudyGroup>: Handler<M>,
+        RoomActor<crate::engine::office_hours::room::OfficeHoursRoom>: Handler<M>,
     {
         match room {
             Ok(room) => self.answer_sent(ctx, ack, room.submit(message(Arc::clone(&self.socket))), reply),
@@ -567,6 +573,54 @@ impl ConnectionActor {
                 let updated = crate::engine::presence::update(&self.registry, self.user.id, Some(self.id), change);
                 self.answer(ctx, ack, async move { Ok(json!({ "presence": updated.await? })) });
             }
+            event => self.office_hours(event, ack, ctx),
+        }
+    }
+
+    /// The office-hours events: each is the command REST runs too.
+    fn office_hours(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut Context<Self>) {
+        let (registry, user) = (Arc::clone(&self.registry), Arc::clone(&self.user));
+        match event {
+            ClientEvent::JoinOfficeHoursQueue(join) => self.answer(ctx, ack, async move {
+                Ok(json!({ "entry": office_hours::join_queue(&registry, &user, join).await? }))
+            }),
+            ClientEvent::LeaveOfficeHoursQueue(entry) => self.answer(ctx, ack, async move {
+                Ok(json!({ "entry": office_hours::leave_queue(&registry, &user, entry.queue_id).await? }))
+            }),
+            ClientEvent::DeferOfficeHoursTurn(entry) => self.answer(ctx, ack, async move {
+                Ok(json!({ "entry": office_hours::defer_turn(&registry, &user, entry.queue_id).await? }))
+            }),
+            ClientEvent::AdmitStudent(entry) => self.answer(ctx, ack, async move {
+                let admission = office_hours::admit(&registry, &user, vec![entry.queue_id]).await?;
+                Ok(json!({ "roomId": admission.room_id, "entry": admission.entries.into_iter().next() }))
+            }),
+            ClientEvent::AdmitStudents(entries) => self.answer(ctx, ack, async move {
+                office_hours::admit(&registry, &user, entries.queue_ids).await
+            }),
+            ClientEvent::CompleteOfficeHours(entry) => self.answer(ctx, ack, async move {
+                let ended = office_hours::end_entry(&registry, &user, entry.queue_id, EndReason::Completed).await?;
+                Ok(json!({ "entry": ended }))
+            }),
+            ClientEvent::SkipOfficeHours(entry) => self.answer(ctx, ack, async move {
+                let ended = office_hours::end_entry(&registry, &user, entry.queue_id, EndReason::Skipped).await?;
+                Ok(json!({ "entry": ended }))
+            }),
+            ClientEvent::AnnounceOfficeHours(announce) => self.answer(ctx, ack, async move {
+                office_hours::announce(&registry, &user, &announce.message).await
+            }),
+            ClientEvent::WatchOfficeHours(target) => {
+                self.watching.insert(target.instructor_id);
+                let socket = Arc::clone(&self.socket);
+                self.answer(ctx, ack, async move {
+                    Ok(json!({ "status": office_hours::watch(&registry, socket, target.instructor_id).await? }))
+                })
+            }
+            ClientEvent::UnwatchOfficeHours(target) => {
+                self.watching.remove(&target.instructor_id);
+                office_hours::unwatch(&self.registry, self.id, target.instructor_id);
+                self.reply(ctx, ack, Ok(json!({})));
+            }
+            other => log::error!("connection {}: {other:?} reached the office-hours dispatch", self.id),
         }
     }
 }
@@ -602,6 +656,9 @@ impl Actor for ConnectionActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         self.registry.broker.unsubscribe(Topic::User(self.user.id), self.id);
+        for instructor_id in std::mem::take(&mut self.watching) {
+            office_hours::unwatch(&self.registry, self.id, instructor_id);
+        }
         crate::engine::presence::disconnected(&self.registry, self.user.id, self.id);
         self.registry.deps.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
         for (room_id, room_type) in std::mem::take(&mut self.rooms) {

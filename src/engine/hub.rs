@@ -23,6 +23,8 @@ pub enum Topic {
     Room(Uuid),
     /// Every open socket of a user: their dashboards, notifications, presence.
     User(Uuid),
+    /// Sockets watching an instructor's office hours (`watch-office-hours`).
+    OfficeHours(Uuid),
 }
 
 /// Who among a topic's subscribers gets a frame.

@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod hub;
 pub mod live_session;
 pub mod metrics;
+pub mod office_hours;
 pub mod persistence;
 pub mod presence;
 pub mod registry;

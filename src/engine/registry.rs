@@ -19,6 +19,8 @@ use crate::engine::contacts::Contacts;
 use crate::engine::hub::Hub;
 use crate::engine::live_session::LiveSession;
 use crate::engine::metrics::{Gauges, Metrics};
+use crate::engine::office_hours::room::OfficeHoursRoom;
+use crate::engine::office_hours::OfficeHoursActor;
 use crate::engine::presence::{PresenceActor, WATCHERS_TTL};
 use crate::engine::room::{RoomActor, RoomKind};
 use crate::engine::scheduler::Tick;
@@ -97,6 +99,10 @@ pub struct Registry {
     pub live_sessions: ActorTable<RoomActor<LiveSession>>,
     /// Rooms of study groups, by chat room id.
     pub study_groups: ActorTable<RoomActor<StudyGroup>>,
+    /// Office-hours rooms (private and drop-in), by chat room id.
+    pub office_hours_rooms: ActorTable<RoomActor<OfficeHoursRoom>>,
+    /// One office-hours actor per instructor whose queue is in use.
+    pub office_hours: ActorTable<OfficeHoursActor>,
     /// One presence actor per user with sockets open (or lingering after the last).
     pub presence: ActorTable<PresenceActor>,
     /// Who hears of whose presence, shared by every presence actor.
@@ -118,13 +124,16 @@ impl Registry {
             broker,
             live_sessions: ActorTable::new("live_session"),
             study_groups: ActorTable::new("study_group"),
+            office_hours_rooms: ActorTable::new("office_hours_room"),
+            office_hours: ActorTable::new("office_hours"),
             presence: ActorTable::new("presence"),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
             scheduler: OnceLock::new(),
         })
     }
 
-    fn pick_arbiter(&self) -> ArbiterHandle {
+    /// The arbiter (thread) the next actor starts on, round-robin.
+    pub(crate) fn next_arbiter(&self) -> ArbiterHandle {
         let index = self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len();
         self.arbiters[index].handle()
     }
@@ -134,7 +143,7 @@ impl Registry {
     pub fn room<K: RoomKind>(self: &Arc<Self>, room_id: Uuid) -> Addr<RoomActor<K>> {
         K::table(self).get_or_spawn(room_id, &self.deps.metrics, || {
             let registry = Arc::clone(self);
-            Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| RoomActor::<K>::new(room_id, registry))
+            Supervisor::start_in_arbiter(&self.next_arbiter(), move |_| RoomActor::<K>::new(room_id, registry))
         })
     }
 
@@ -143,7 +152,7 @@ impl Registry {
     pub fn presence(self: &Arc<Self>, user_id: Uuid) -> Addr<PresenceActor> {
         self.presence.get_or_spawn(user_id, &self.deps.metrics, || {
             let registry = Arc::clone(self);
-            Supervisor::start_in_arbiter(&self.pick_arbiter(), move |_| PresenceActor::new(user_id, registry))
+            Supervisor::start_in_arbiter(&self.next_arbiter(), move |_| PresenceActor::new(user_id, registry))
         })
     }
 
@@ -190,6 +199,8 @@ impl Registry {
             actors_by_kind: vec![
                 self.live_sessions.gauge(),
                 self.study_groups.gauge(),
+                self.office_hours_rooms.gauge(),
+                self.office_hours.gauge(),
                 self.presence.gauge(),
                 ("connection", self.hub.open_sockets()),
             ],

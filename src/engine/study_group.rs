@@ -11,7 +11,7 @@
 //! second per group, so a join storm into a course's group of thousands
 //! costs a push per second, not a push per member per join.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,21 +25,15 @@ use crate::db::{self, AnyConnection};
 use crate::domain::rate_limit::{Coalescer, Offer};
 use crate::domain::room::{Admission, ParticipantView, RoomInfo, RoomType};
 use crate::domain::study_group::GroupRole;
-use crate::engine::hub::{Audience, Topic};
 use crate::engine::registry::{ActorTable, Registry};
+use crate::engine::room::occupants::Occupants;
 use crate::engine::room::{Loaded, RoomActor, RoomKind};
 use crate::error::{AppError, AppResult};
-use crate::protocol::rooms::{self as frames, RoomScope};
+use crate::protocol::rooms::RoomScope;
 use crate::protocol::study_groups as group_frames;
 
 /// Least time between two news pushes of one kind for one group.
 const NEWS_GAP: Duration = Duration::from_secs(1);
-
-/// Someone in the room now.
-struct Present {
-    participant: ParticipantView,
-    sockets: HashSet<Uuid>,
-}
 
 /// A study group's state in its room actor.
 pub struct StudyGroup {
@@ -48,7 +42,7 @@ pub struct StudyGroup {
     name: String,
     /// Every member and their role: who may enter, who leads.
     members: HashMap<Uuid, GroupRole>,
-    present: HashMap<Uuid, Present>,
+    present: Occupants,
     /// `study-group-activity` pushes (new messages).
     activity_news: Coalescer,
     /// `study-group-updated` pushes (details, members, sessions).
@@ -84,7 +78,7 @@ impl RoomKind for StudyGroup {
             room_id,
             name: row.name,
             members,
-            present: HashMap::new(),
+            present: Occupants::default(),
             activity_news: Coalescer::new(NEWS_GAP),
             update_news: Coalescer::new(NEWS_GAP),
         };
@@ -103,21 +97,7 @@ impl RoomKind for StudyGroup {
         if !self.members.contains_key(&user.id) {
             return Err(Self::refuse_non_member());
         }
-        let mut admission = Admission::AnotherTab;
-        let present = self.present.entry(user.id).or_insert_with(|| {
-            admission = Admission::Entered;
-            Present {
-                participant: ParticipantView {
-                    user_id: user.id,
-                    name: user.name.clone(),
-                    role: user.role,
-                    joined_at: now,
-                },
-                sockets: HashSet::new(),
-            }
-        });
-        present.sockets.insert(socket_id);
-        Ok(admission)
+        Ok(self.present.admit(user, socket_id, now))
     }
 
     fn restore(&mut self, user: &AuthUser, socket_id: Uuid, now: DateTime<Utc>) {
@@ -125,17 +105,11 @@ impl RoomKind for StudyGroup {
     }
 
     fn holds(&self, user_id: Uuid, socket_id: Uuid) -> bool {
-        self.present.get(&user_id).is_some_and(|present| present.sockets.contains(&socket_id))
+        self.present.holds(user_id, socket_id)
     }
 
     fn leave(&mut self, user_id: Uuid, socket_id: Uuid) -> bool {
-        let Some(present) = self.present.get_mut(&user_id) else { return false };
-        present.sockets.remove(&socket_id);
-        if present.sockets.is_empty() {
-            self.present.remove(&user_id);
-            return true;
-        }
-        false
+        self.present.leave(user_id, socket_id)
     }
 
     fn is_empty(&self) -> bool {
@@ -154,13 +128,11 @@ impl RoomKind for StudyGroup {
     }
 
     fn participants(&self) -> Vec<ParticipantView> {
-        let mut people: Vec<ParticipantView> = self.present.values().map(|p| p.participant.clone()).collect();
-        people.sort_by(|a, b| a.name.cmp(&b.name));
-        people
+        self.present.participants()
     }
 
     fn participant(&self, user_id: Uuid) -> Option<ParticipantView> {
-        self.present.get(&user_id).map(|p| p.participant.clone())
+        self.present.participant(user_id)
     }
 
     fn join_view(&self, _host: bool) -> GroupJoinView {
@@ -212,9 +184,8 @@ fn push_news(actor: &mut RoomActor<StudyGroup>, news: News) {
             // of whose sockets here are in the room needs no news. (Members
             // with no socket here may have some on another node: they get it.)
             let elsewhere = kind.members.keys().copied().filter(|user| {
-                let Some(present) = kind.present.get(user) else { return true };
                 let sockets = hub.sockets_of(*user);
-                sockets.is_empty() || sockets.iter().any(|socket| !present.sockets.contains(&socket.id()))
+                sockets.is_empty() || !kind.present.holds_all(*user, sockets.iter().map(|socket| socket.id()))
             });
             actor.registry.broker.publish_to_users(&mut elsewhere.collect::<Vec<_>>().into_iter(), &frame);
         }
@@ -265,22 +236,11 @@ impl Handler<GroupChanged> for RoomActor<StudyGroup> {
             GroupChanged::Details => Vec::new(),
             GroupChanged::Closed => {
                 kind.members.clear();
-                kind.present.keys().copied().collect()
+                kind.present.people()
             }
         };
         announce(self, ctx, News::Updated);
-        let topic = Topic::Room(self.room_id);
-        for user_id in expelled {
-            let Some(present) = self.kind.as_mut().and_then(|kind| kind.present.remove(&user_id)) else { continue };
-            for socket_id in present.sockets {
-                self.registry.broker.unsubscribe(topic, socket_id);
-            }
-            let frame = frames::user_left(self.scope(), user_id, self.now());
-            self.publish(&frame, Audience::AllBut(user_id));
-        }
-        if self.kind.as_ref().is_some_and(StudyGroup::is_empty) {
-            self.schedule_idle_stop(ctx);
-        }
+        self.expel(&expelled, |kind, user_id| kind.present.remove(user_id), ctx);
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::Value;
 use crate::error::{AppError, ErrorBody};
 
 pub mod live_sessions;
+pub mod office_hours;
 pub mod rooms;
 pub mod study_groups;
 
@@ -40,6 +41,15 @@ pub mod events {
     pub const STUDY_GROUP_ACTIVITY: &str = "study-group-activity";
     pub const STUDY_GROUP_INVITE: &str = "study-group-invite";
     pub const REMOVED_FROM_STUDY_GROUP: &str = "removed-from-study-group";
+    pub const STUDENT_JOINED_QUEUE: &str = "student-joined-queue";
+    pub const QUEUE_UPDATED: &str = "queue-updated";
+    pub const QUEUE_POSITION: &str = "queue-position";
+    pub const OFFICE_HOURS_UP_SOON: &str = "office-hours-up-soon";
+    pub const OFFICE_HOURS_STATUS: &str = "office-hours-status";
+    pub const ADMITTED_TO_OFFICE_HOURS: &str = "admitted-to-office-hours";
+    pub const REMOVED_FROM_QUEUE: &str = "removed-from-queue";
+    pub const OFFICE_HOURS_COMPLETED: &str = "office-hours-completed";
+    pub const OFFICE_HOURS_ANNOUNCEMENT: &str = "office-hours-announcement";
 }
 
 /// The envelope as it arrives, before the event name is looked at.
@@ -76,6 +86,16 @@ pub enum ClientEvent {
     EditMessage(EditMessage),
     DeleteMessage(MessageRef),
     MarkRead(MessageRef),
+    JoinOfficeHoursQueue(office_hours::JoinQueue),
+    LeaveOfficeHoursQueue(office_hours::QueueRef),
+    DeferOfficeHoursTurn(office_hours::QueueRef),
+    AdmitStudent(office_hours::QueueRef),
+    AdmitStudents(office_hours::QueueIds),
+    CompleteOfficeHours(office_hours::QueueRef),
+    SkipOfficeHours(office_hours::QueueRef),
+    AnnounceOfficeHours(office_hours::Announce),
+    WatchOfficeHours(office_hours::InstructorRef),
+    UnwatchOfficeHours(office_hours::InstructorRef),
 }
 
 impl ClientEvent {
@@ -102,6 +122,16 @@ impl ClientEvent {
             "edit-message" => ClientEvent::EditMessage(data_of(name, data)?),
             "delete-message" => ClientEvent::DeleteMessage(data_of(name, data)?),
             "mark-read" => ClientEvent::MarkRead(data_of(name, data)?),
+            "join-office-hours-queue" => ClientEvent::JoinOfficeHoursQueue(data_of(name, data)?),
+            "leave-office-hours-queue" => ClientEvent::LeaveOfficeHoursQueue(data_of(name, data)?),
+            "defer-office-hours-turn" => ClientEvent::DeferOfficeHoursTurn(data_of(name, data)?),
+            "admit-student" => ClientEvent::AdmitStudent(data_of(name, data)?),
+            "admit-students" => ClientEvent::AdmitStudents(data_of(name, data)?),
+            "complete-office-hours" => ClientEvent::CompleteOfficeHours(data_of(name, data)?),
+            "skip-office-hours" => ClientEvent::SkipOfficeHours(data_of(name, data)?),
+            "announce-office-hours" => ClientEvent::AnnounceOfficeHours(data_of(name, data)?),
+            "watch-office-hours" => ClientEvent::WatchOfficeHours(data_of(name, data)?),
+            "unwatch-office-hours" => ClientEvent::UnwatchOfficeHours(data_of(name, data)?),
             other => return Err(AppError::bad_request("unknown_event", format!("There is no event named {other:?}."))),
         })
     }

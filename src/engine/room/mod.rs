@@ -13,6 +13,7 @@
 //! back whoever the hub still holds for the room.
 
 pub mod chat;
+pub mod occupants;
 pub mod routing;
 
 use std::collections::{HashMap, HashSet};
@@ -275,6 +276,34 @@ impl<K: RoomKind> RoomActor<K> {
             let frame = frames::user_left(kind.scope(), user_id, now);
             self.chat.forget_typist(user_id);
             self.publish(&frame, Audience::AllBut(user_id));
+        }
+        if self.kind.as_ref().is_some_and(K::is_empty) {
+            self.schedule_idle_stop(ctx);
+        }
+    }
+
+    /// Puts people out of the room at once, all their sockets (they are no
+    /// longer members); the others hear `user-left`. `take_out` removes a
+    /// person from the kind's state and returns their sockets.
+    pub(crate) fn expel(
+        &mut self,
+        people: &[Uuid],
+        mut take_out: impl FnMut(&mut K, Uuid) -> Vec<Uuid>,
+        ctx: &mut Context<Self>,
+    ) {
+        let (now, topic) = (self.now(), self.topic());
+        for user_id in people {
+            let Some(kind) = self.kind.as_mut() else { return };
+            let sockets = take_out(kind, *user_id);
+            if sockets.is_empty() {
+                continue;
+            }
+            for socket_id in sockets {
+                kind.socket_left(&self.registry, *user_id, socket_id);
+                self.registry.broker.unsubscribe(topic, socket_id);
+            }
+            let frame = frames::user_left(self.scope(), *user_id, now);
+            self.publish(&frame, Audience::AllBut(*user_id));
         }
         if self.kind.as_ref().is_some_and(K::is_empty) {
             self.schedule_idle_stop(ctx);

@@ -15,6 +15,7 @@ use crate::db;
 use crate::domain::room::{RoomType, Standing};
 use crate::domain::study_group::GroupRole;
 use crate::engine::live_session::LiveSession;
+use crate::engine::office_hours::room::OfficeHoursRoom;
 use crate::engine::registry::Registry;
 use crate::engine::study_group::StudyGroup;
 use crate::error::{AppError, AppResult};
@@ -56,8 +57,8 @@ pub async fn resolve(registry: &Registry, user: &AuthUser, target: Target) -> Ap
                         Some(RoomType::LiveSession) => db::live_sessions::find_by_room(conn, &room.id)?
                             .ok_or_else(|| AppError::not_found("room"))?,
                         Some(RoomType::StudyGroup) => return study_group_entry(conn, room_id, user_id),
-                        // Kinds this server does not serve yet have no room to enter.
-                        _ => return Err(AppError::not_found("room")),
+                        Some(RoomType::OfficeHours) => return office_hours_entry(conn, room_id, user_id),
+                        None => return Err(AppError::not_found("room")),
                     }
                 }
             };
@@ -84,6 +85,26 @@ fn study_group_entry(conn: &mut db::AnyConnection, room_id: Uuid, user_id: Uuid)
     Ok(Entry { room_id, room_type: RoomType::StudyGroup, session_id: None, standing })
 }
 
+/// An office-hours room, while open: the instructor leads it; a private
+/// one's admitted students, or a drop-in one's students of the instructor, may enter.
+fn office_hours_entry(conn: &mut db::AnyConnection, room_id: Uuid, user_id: Uuid) -> AppResult<Entry> {
+    let id = room_id.to_string();
+    let room = db::office_hours::find_room(conn, &id)?
+        .filter(|room| room.closed_at.is_none())
+        .ok_or_else(|| AppError::not_found("room"))?;
+    let user = user_id.to_string();
+    let standing = if room.instructor_id == user {
+        Standing::Host
+    } else if room.mode == "drop-in" && db::office_hours::teaches(conn, &room.instructor_id, &user)? {
+        Standing::Member
+    } else if room.mode == "private" && db::office_hours::room_students(conn, &id)?.contains(&user) {
+        Standing::Member
+    } else {
+        return Err(AppError::forbidden("Only the instructor and the students admitted may use this room."));
+    };
+    Ok(Entry { room_id, room_type: RoomType::OfficeHours, session_id: None, standing })
+}
+
 type Reply<T> = Pin<Box<dyn Future<Output = Result<T, MailboxError>>>>;
 
 /// The actor of a room, whatever its kind.
@@ -91,6 +112,7 @@ type Reply<T> = Pin<Box<dyn Future<Output = Result<T, MailboxError>>>>;
 pub enum RoomAddr {
     LiveSession(Addr<RoomActor<LiveSession>>),
     StudyGroup(Addr<RoomActor<StudyGroup>>),
+    OfficeHours(Addr<RoomActor<OfficeHoursRoom>>),
 }
 
 impl RoomAddr {
@@ -99,7 +121,7 @@ impl RoomAddr {
         match room_type {
             RoomType::LiveSession => Ok(RoomAddr::LiveSession(registry.room::<LiveSession>(room_id))),
             RoomType::StudyGroup => Ok(RoomAddr::StudyGroup(registry.room::<StudyGroup>(room_id))),
-            _ => Err(AppError::not_found("room")),
+            RoomType::OfficeHours => Ok(RoomAddr::OfficeHours(registry.room::<OfficeHoursRoom>(room_id))),
         }
     }
 
@@ -108,7 +130,7 @@ impl RoomAddr {
         match room_type {
             RoomType::LiveSession => LiveSession::table(registry).existing(room_id).map(RoomAddr::LiveSession),
             RoomType::StudyGroup => StudyGroup::table(registry).existing(room_id).map(RoomAddr::StudyGroup),
-            _ => None,
+            RoomType::OfficeHours => OfficeHoursRoom::table(registry).existing(room_id).map(RoomAddr::OfficeHours),
         }
     }
 
@@ -120,10 +142,12 @@ impl RoomAddr {
         M::Result: Send,
         RoomActor<LiveSession>: Handler<M>,
         RoomActor<StudyGroup>: Handler<M>,
+        RoomActor<OfficeHoursRoom>: Handler<M>,
     {
         match self {
             RoomAddr::LiveSession(addr) => Box::pin(addr.send(message)),
             RoomAddr::StudyGroup(addr) => Box::pin(addr.send(message)),
+            RoomAddr::OfficeHours(addr) => Box::pin(addr.send(message)),
         }
     }
 
@@ -135,10 +159,12 @@ impl RoomAddr {
         M::Result: Send,
         RoomActor<LiveSession>: Handler<M>,
         RoomActor<StudyGroup>: Handler<M>,
+        RoomActor<OfficeHoursRoom>: Handler<M>,
     {
         match self {
             RoomAddr::LiveSession(addr) => Box::pin(submit(addr, message)),
             RoomAddr::StudyGroup(addr) => Box::pin(submit(addr, message)),
+            RoomAddr::OfficeHours(addr) => Box::pin(submit(addr, message)),
         }
     }
 
@@ -149,10 +175,12 @@ impl RoomAddr {
         M::Result: Send,
         RoomActor<LiveSession>: Handler<M>,
         RoomActor<StudyGroup>: Handler<M>,
+        RoomActor<OfficeHoursRoom>: Handler<M>,
     {
         match self {
             RoomAddr::LiveSession(addr) => addr.do_send(message),
             RoomAddr::StudyGroup(addr) => addr.do_send(message),
+            RoomAddr::OfficeHours(addr) => addr.do_send(message),
         }
     }
 
@@ -160,7 +188,7 @@ impl RoomAddr {
     pub fn live_session(&self) -> AppResult<&Addr<RoomActor<LiveSession>>> {
         match self {
             RoomAddr::LiveSession(addr) => Ok(addr),
-            RoomAddr::StudyGroup(_) => Err(AppError::not_found("live session")),
+            RoomAddr::StudyGroup(_) | RoomAddr::OfficeHours(_) => Err(AppError::not_found("live session")),
         }
     }
 }

@@ -1,0 +1,13 @@
+DROP TABLE office_hours_announcements;
+DROP TABLE office_hours_rooms;
+DROP TABLE office_hours_state;
+DROP INDEX office_hours_queue_by_admission;
+DROP INDEX office_hours_queue_by_room;
+DROP INDEX office_hours_queue_by_student;
+DROP INDEX office_hours_queue_one_open;
+ALTER TABLE office_hours_queue DROP COLUMN end_reason;
+ALTER TABLE office_hours_queue DROP COLUMN deferred;
+ALTER TABLE office_hours_queue DROP COLUMN queue_rank;
+ALTER TABLE office_hours_queue DROP COLUMN topic;
+ALTER TABLE office_hours DROP COLUMN mode;
+ALTER TABLE office_hours DROP COLUMN time_zone;
