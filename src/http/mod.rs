@@ -5,6 +5,7 @@ pub mod courses;
 pub mod extract;
 pub mod live_sessions;
 pub mod notifications;
+pub mod office_hours;
 pub mod ops;
 pub mod presence;
 pub mod study_groups;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(courses::configure)
             .configure(live_sessions::configure)
             .configure(notifications::configure)
+            .configure(office_hours::configure)
             .configure(presence::configure)
             .configure(study_groups::configure)
             .route("/openapi.json", web::get().to(ops::openapi)),

@@ -93,14 +93,16 @@ fn office_hours_entry(conn: &mut db::AnyConnection, room_id: Uuid, user_id: Uuid
         .filter(|room| room.closed_at.is_none())
         .ok_or_else(|| AppError::not_found("room"))?;
     let user = user_id.to_string();
-    let standing = if room.instructor_id == user {
-        Standing::Host
-    } else if room.mode == "drop-in" && db::office_hours::teaches(conn, &room.instructor_id, &user)? {
-        Standing::Member
-    } else if room.mode == "private" && db::office_hours::room_students(conn, &id)?.contains(&user) {
-        Standing::Member
-    } else {
-        return Err(AppError::forbidden("Only the instructor and the students admitted may use this room."));
+    let admitted = match room.mode.as_str() {
+        "drop-in" => db::office_hours::teaches(conn, &room.instructor_id, &user)?,
+        _ => db::office_hours::room_students(conn, &id)?.contains(&user),
+    };
+    let standing = match (room.instructor_id == user, admitted) {
+        (true, _) => Standing::Host,
+        (false, true) => Standing::Member,
+        (false, false) => {
+            return Err(AppError::forbidden("Only the instructor and the students admitted may use this room."))
+        }
     };
     Ok(Entry { room_id, room_type: RoomType::OfficeHours, session_id: None, standing })
 }
