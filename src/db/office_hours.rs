@@ -5,7 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::dsl::max;
 use diesel::prelude::*;
 
-use crate::db::models::{AnnouncementRow, ChatRoomRow, OfficeHoursRoomRow, OfficeHoursSlotRow, OfficeHoursStateRow, QueueEntryRow};
+use crate::db::models::{
+    AnnouncementRow, ChatRoomRow, OfficeHoursRoomRow, OfficeHoursSlotRow, OfficeHoursStateRow, QueueEntryRow,
+};
 use crate::db::schema::{
     chat_messages, courses, enrollments, office_hours, office_hours_announcements, office_hours_queue,
     office_hours_rooms, office_hours_state, users,
@@ -149,7 +151,9 @@ pub fn defer(conn: &mut AnyConnection, deferrer: &str, ranks: &[(String, i64)]) 
             .set(office_hours_queue::queue_rank.eq(rank))
             .execute(conn)?;
     }
-    diesel::update(office_hours_queue::table.find(deferrer)).set(office_hours_queue::deferred.eq(true)).execute(conn)?;
+    diesel::update(office_hours_queue::table.find(deferrer))
+        .set(office_hours_queue::deferred.eq(true))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -233,7 +237,7 @@ pub fn recent_help_times(
     Ok(times.into_iter().filter_map(|(admitted, completed)| Some((admitted?, completed?))).collect())
 }
 
-/// Helped entries admitted within `[from, to)`: joined, admitted, completed.
+/// Helped entries admitted within `[from, to]`: joined, admitted, completed.
 pub fn help_records(
     conn: &mut AnyConnection,
     instructor_id: &str,
@@ -244,8 +248,12 @@ pub fn help_records(
         .filter(office_hours_queue::instructor_id.eq(instructor_id))
         .filter(office_hours_queue::status.eq("completed"))
         .filter(office_hours_queue::admitted_at.ge(from))
-        .filter(office_hours_queue::admitted_at.lt(to))
-        .select((office_hours_queue::joined_queue_at, office_hours_queue::admitted_at, office_hours_queue::completed_at))
+        .filter(office_hours_queue::admitted_at.le(to))
+        .select((
+            office_hours_queue::joined_queue_at,
+            office_hours_queue::admitted_at,
+            office_hours_queue::completed_at,
+        ))
         .load(conn)?;
     Ok(rows.into_iter().filter_map(|(joined, admitted, completed)| Some((joined, admitted?, completed?))).collect())
 }

@@ -594,9 +594,9 @@ impl ConnectionActor {
                 let admission = office_hours::admit(&registry, &user, vec![entry.queue_id]).await?;
                 Ok(json!({ "roomId": admission.room_id, "entry": admission.entries.into_iter().next() }))
             }),
-            ClientEvent::AdmitStudents(entries) => self.answer(ctx, ack, async move {
-                office_hours::admit(&registry, &user, entries.queue_ids).await
-            }),
+            ClientEvent::AdmitStudents(entries) => {
+                self.answer(ctx, ack, async move { office_hours::admit(&registry, &user, entries.queue_ids).await })
+            }
             ClientEvent::CompleteOfficeHours(entry) => self.answer(ctx, ack, async move {
                 let ended = office_hours::end_entry(&registry, &user, entry.queue_id, EndReason::Completed).await?;
                 Ok(json!({ "entry": ended }))
@@ -605,9 +605,9 @@ impl ConnectionActor {
                 let ended = office_hours::end_entry(&registry, &user, entry.queue_id, EndReason::Skipped).await?;
                 Ok(json!({ "entry": ended }))
             }),
-            ClientEvent::AnnounceOfficeHours(announce) => self.answer(ctx, ack, async move {
-                office_hours::announce(&registry, &user, &announce.message).await
-            }),
+            ClientEvent::AnnounceOfficeHours(announce) => {
+                self.answer(ctx, ack, async move { office_hours::announce(&registry, &user, &announce.message).await })
+            }
             ClientEvent::WatchOfficeHours(target) => {
                 self.watching.insert(target.instructor_id);
                 let socket = Arc::clone(&self.socket);

@@ -6,6 +6,7 @@ mod abuse;
 mod auth;
 mod chat_rooms;
 mod helpers;
+mod office_hours;
 mod persistence;
 mod presence;
 mod rooms;

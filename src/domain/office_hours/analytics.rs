@@ -62,7 +62,8 @@ mod tests {
     use super::*;
 
     fn record(day: u32, wait_min: i64, help_min: i64) -> HelpRecord {
-        let joined_at = DateTime::parse_from_rfc3339(&format!("2026-11-{day:02}T10:00:00Z")).unwrap().with_timezone(&Utc);
+        let joined_at =
+            DateTime::parse_from_rfc3339(&format!("2026-11-{day:02}T10:00:00Z")).unwrap().with_timezone(&Utc);
         let admitted_at = joined_at + Duration::minutes(wait_min);
         HelpRecord { joined_at, admitted_at, completed_at: admitted_at + Duration::minutes(help_min) }
     }

@@ -405,7 +405,12 @@ impl OfficeQueue {
             let up_soon = standing.position <= 2 && !waiting.told_up_soon;
             waiting.told = Some(standing);
             waiting.told_up_soon |= up_soon;
-            news.push(PositionNews { entry_id: waiting.entry.id, student_id: waiting.entry.student_id, standing, up_soon });
+            news.push(PositionNews {
+                entry_id: waiting.entry.id,
+                student_id: waiting.entry.student_id,
+                standing,
+                up_soon,
+            });
         }
         news
     }

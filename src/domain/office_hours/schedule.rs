@@ -71,7 +71,10 @@ impl Occurrence {
 
 /// `0` to `6`, Sunday first.
 pub fn parse_day(day: i32) -> AppResult<u32> {
-    u32::try_from(day).ok().filter(|day| *day <= 6).ok_or_else(|| invalid_schedule("dayOfWeek must be 0 (Sunday) to 6."))
+    u32::try_from(day)
+        .ok()
+        .filter(|day| *day <= 6)
+        .ok_or_else(|| invalid_schedule("dayOfWeek must be 0 (Sunday) to 6."))
 }
 
 /// A wall-clock time as `HH:MM`.

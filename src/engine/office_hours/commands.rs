@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{office_of, Admit, Announce, DeferTurn, EndEntry, GetQueue, GetStatus, JoinQueue, LeaveQueue, SetOpen, Watch};
+use super::{
+    office_of, Admit, Announce, DeferTurn, EndEntry, GetQueue, GetStatus, JoinQueue, LeaveQueue, SetOpen, Watch,
+};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::office_hours::{self as rules, EndReason};
@@ -100,7 +102,12 @@ pub async fn join_queue(registry: &Arc<Registry>, user: &AuthUser, join: wire::J
 
 /// The instructor of an entry the caller acts on: a student only on their
 /// own (404 otherwise), an instructor only on their queue's (403).
-async fn entry_instructor(registry: &Arc<Registry>, user: &AuthUser, entry_id: Uuid, as_student: bool) -> AppResult<Uuid> {
+async fn entry_instructor(
+    registry: &Arc<Registry>,
+    user: &AuthUser,
+    entry_id: Uuid,
+    as_student: bool,
+) -> AppResult<Uuid> {
     let id = entry_id.to_string();
     let row = registry.deps.db.read(move |conn| Ok(db::office_hours::find_entry(conn, &id)?)).await?;
     let row = row.ok_or_else(|| AppError::not_found("queue entry"))?;
@@ -136,7 +143,12 @@ pub async fn admit(registry: &Arc<Registry>, user: &AuthUser, entry_ids: Vec<Uui
     Ok(AdmissionView { room_id, entries })
 }
 
-pub async fn end_entry(registry: &Arc<Registry>, user: &AuthUser, entry_id: Uuid, reason: EndReason) -> AppResult<EntryView> {
+pub async fn end_entry(
+    registry: &Arc<Registry>,
+    user: &AuthUser,
+    entry_id: Uuid,
+    reason: EndReason,
+) -> AppResult<EntryView> {
     let instructor = entry_instructor(registry, user, entry_id, false).await?;
     ask(registry, instructor, EndEntry { entry_id, reason }).await?
 }
@@ -160,10 +172,14 @@ pub async fn queue(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<Queue
 /// A student's open entries, with their standings.
 pub async fn my_entries(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<Vec<EntryView>> {
     let student = user.id.to_string();
-    let rows = registry.deps.db.read(move |conn| Ok(db::office_hours::open_entries_of_student(conn, &student)?)).await?;
+    let rows =
+        registry.deps.db.read(move |conn| Ok(db::office_hours::open_entries_of_student(conn, &student)?)).await?;
     let mut views = Vec::new();
     for (row, _) in rows {
-        let (entry_id, instructor) = (db::parse_id(&row.id).map_err(AppError::internal)?, db::parse_id(&row.instructor_id).map_err(AppError::internal)?);
+        let (entry_id, instructor) = (
+            db::parse_id(&row.id).map_err(AppError::internal)?,
+            db::parse_id(&row.instructor_id).map_err(AppError::internal)?,
+        );
         if let Some(view) = ask(registry, instructor, super::GetEntry { entry_id }).await?? {
             views.push(view);
         }

@@ -126,16 +126,7 @@ fn read_stored(conn: &mut AnyConnection, instructor_id: Uuid) -> AppResult<Optio
     let state = db::office_hours::state(conn, &id)?;
     let since = state.as_ref().and_then(|state| state.opened_at).unwrap_or_default();
     let announcements = db::office_hours::latest_announcement(conn, &id, since)?.into_iter().collect();
-    Ok(Some(Stored {
-        name: user.name,
-        slots,
-        state,
-        entries,
-        help_times,
-        room_activity,
-        drop_in_room,
-        announcements,
-    }))
+    Ok(Some(Stored { name: user.name, slots, state, entries, help_times, room_activity, drop_in_room, announcements }))
 }
 
 fn to_entry(row: &QueueEntryRow, name: String) -> AppResult<QueueEntry> {
@@ -406,7 +397,11 @@ impl OfficeHoursActor {
 
     /// Ends admitted entries (stored first): their students leave the room,
     /// which closes with its last student.
-    fn end_admitted(&mut self, ids: Vec<Uuid>, reason: EndReason) -> ResponseActFuture<Self, AppResult<Vec<EntryView>>> {
+    fn end_admitted(
+        &mut self,
+        ids: Vec<Uuid>,
+        reason: EndReason,
+    ) -> ResponseActFuture<Self, AppResult<Vec<EntryView>>> {
         let at = self.now();
         let Ok(office) = self.office() else { return Box::pin(fut::ready(Err(not_loaded()))) };
         // Rooms that lose all their students with these.
@@ -539,24 +534,28 @@ impl OfficeHoursActor {
                     closed_at: None,
                 };
                 let write = move |conn: &mut AnyConnection| db::office_hours::open_room(conn, &chat_room, &room);
-                ctx.wait(self.store(write, move |act, ctx, ()| {
-                    act.office_mut()?.drop_in_room = Some(room_id);
-                    act.changed(ctx);
-                    Ok(())
-                })
-                .map(|_: AppResult<()>, _, _| ()));
+                ctx.wait(
+                    self.store(write, move |act, ctx, ()| {
+                        act.office_mut()?.drop_in_room = Some(room_id);
+                        act.changed(ctx);
+                        Ok(())
+                    })
+                    .map(|_: AppResult<()>, _, _| ()),
+                );
             }
             (None, Some(room_id)) => {
                 let write = move |conn: &mut AnyConnection| {
                     db::office_hours::close_room_now(conn, &room_id.to_string(), to_db_time(now))
                 };
-                ctx.wait(self.store(write, move |act, ctx, ()| {
-                    act.office_mut()?.drop_in_room = None;
-                    room_changed(&act.registry, room_id, RoomChanged::Closed);
-                    act.changed(ctx);
-                    Ok(())
-                })
-                .map(|_: AppResult<()>, _, _| ()));
+                ctx.wait(
+                    self.store(write, move |act, ctx, ()| {
+                        act.office_mut()?.drop_in_room = None;
+                        room_changed(&act.registry, room_id, RoomChanged::Closed);
+                        act.changed(ctx);
+                        Ok(())
+                    })
+                    .map(|_: AppResult<()>, _, _| ()),
+                );
             }
             _ => {}
         }

@@ -121,7 +121,10 @@ impl RoomKind for OfficeHoursRoom {
     }
 
     fn join_view(&self, _host: bool) -> OfficeHoursJoinView {
-        OfficeHoursJoinView { instructor_id: self.instructor_id, mode: if self.drop_in { "drop-in" } else { "private" } }
+        OfficeHoursJoinView {
+            instructor_id: self.instructor_id,
+            mode: if self.drop_in { "drop-in" } else { "private" },
+        }
     }
 
     fn message_stored(actor: &mut RoomActor<Self>, _: &mut Context<RoomActor<Self>>) {

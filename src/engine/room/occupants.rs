@@ -28,7 +28,12 @@ impl Occupants {
         let present = self.present.entry(user.id).or_insert_with(|| {
             admission = Admission::Entered;
             Present {
-                participant: ParticipantView { user_id: user.id, name: user.name.clone(), role: user.role, joined_at: now },
+                participant: ParticipantView {
+                    user_id: user.id,
+                    name: user.name.clone(),
+                    role: user.role,
+                    joined_at: now,
+                },
                 sockets: HashSet::new(),
             }
         });

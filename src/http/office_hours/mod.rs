@@ -103,15 +103,23 @@ fn slot_overlaps() -> AppError {
 
 /// Stores a new or edited slot unless it overlaps another: the check runs in
 /// the write's transaction, so two requests at once cannot both pass it.
-async fn store_slot(state: &AppState, user: &AuthUser, slot: Slot, created_at: DateTime<Utc>, new: bool) -> AppResult<SlotView> {
+async fn store_slot(
+    state: &AppState,
+    user: &AuthUser,
+    slot: Slot,
+    created_at: DateTime<Utc>,
+    new: bool,
+) -> AppResult<SlotView> {
     let (instructor, now) = (user.id, state.clock.now());
     let row = slot_row(instructor, &slot, created_at);
     let candidate = slot.clone();
     let stored = state
         .persistence
         .write(move |conn| {
-            let others: Vec<Slot> =
-                db::office_hours::slots(conn, &instructor.to_string())?.iter().filter_map(db::office_hours::to_slot).collect();
+            let others: Vec<Slot> = db::office_hours::slots(conn, &instructor.to_string())?
+                .iter()
+                .filter_map(db::office_hours::to_slot)
+                .collect();
             if Schedule::new(others).overlapping(&candidate, now).is_some() {
                 return Ok(false);
             }
@@ -133,7 +141,11 @@ async fn store_slot(state: &AppState, user: &AuthUser, slot: Slot, created_at: D
 #[utoipa::path(post, path = "/api/office-hours/schedule", request_body = SlotBody,
     responses((status = 201, body = SlotView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn add_slot(state: web::Data<AppState>, user: AuthUser, body: web::Json<SlotBody>) -> AppResult<HttpResponse> {
+pub async fn add_slot(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<SlotBody>,
+) -> AppResult<HttpResponse> {
     require_instructor(&user)?;
     let body = body.into_inner();
     let (Some(_), Some(_), Some(_)) = (body.day_of_week, &body.start_time, &body.end_time) else {
@@ -191,7 +203,11 @@ pub async fn delete_slot(state: web::Data<AppState>, user: AuthUser, path: web::
 #[utoipa::path(get, path = "/api/office-hours/instructor/{id}", params(("id" = Uuid, Path, description = "The instructor")),
     responses((status = 200, body = StatusView), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn instructor_status(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
+pub async fn instructor_status(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(commands::status(&state.registry, &user, path.into_inner()).await?))
 }
 
@@ -213,7 +229,11 @@ pub struct AnalyticsQuery {
 #[utoipa::path(get, path = "/api/office-hours/analytics", params(AnalyticsQuery),
     responses((status = 200, body = [DayFiguresView]), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn analytics(state: web::Data<AppState>, user: AuthUser, query: web::Query<AnalyticsQuery>) -> AppResult<HttpResponse> {
+pub async fn analytics(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<AnalyticsQuery>,
+) -> AppResult<HttpResponse> {
     require_instructor(&user)?;
     let query = query.into_inner();
     for (field, at) in [("from", query.from), ("to", query.to)] {

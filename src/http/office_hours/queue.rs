@@ -47,7 +47,11 @@ pub async fn close(state: web::Data<AppState>, user: AuthUser) -> AppResult<Http
 #[utoipa::path(post, path = "/api/office-hours/announce", request_body = Announce,
     responses((status = 201, body = AnnouncementView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn announce(state: web::Data<AppState>, user: AuthUser, body: web::Json<Announce>) -> AppResult<HttpResponse> {
+pub async fn announce(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<Announce>,
+) -> AppResult<HttpResponse> {
     let view = commands::announce(&state.registry, &user, &body.message).await?;
     Ok(HttpResponse::Created().json(view))
 }
@@ -55,7 +59,11 @@ pub async fn announce(state: web::Data<AppState>, user: AuthUser, body: web::Jso
 #[utoipa::path(post, path = "/api/office-hours/join-queue", request_body = JoinQueue,
     responses((status = 201, body = EntryView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn join_queue(state: web::Data<AppState>, user: AuthUser, body: web::Json<JoinQueue>) -> AppResult<HttpResponse> {
+pub async fn join_queue(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<JoinQueue>,
+) -> AppResult<HttpResponse> {
     let entry = commands::join_queue(&state.registry, &user, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(entry))
 }
@@ -115,13 +123,18 @@ pub struct OneAdmission {
     security(("bearer" = [])))]
 pub async fn admit_one(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
     let admission = commands::admit(&state.registry, &user, vec![path.into_inner()]).await?;
-    let entry = admission.entries.into_iter().next().ok_or_else(|| crate::error::AppError::internal("empty admission"))?;
+    let entry =
+        admission.entries.into_iter().next().ok_or_else(|| crate::error::AppError::internal("empty admission"))?;
     Ok(HttpResponse::Ok().json(OneAdmission { room_id: admission.room_id, entry }))
 }
 
 #[utoipa::path(post, path = "/api/office-hours/admit", request_body = QueueIds,
     responses((status = 200, body = AdmissionView), (status = 400, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
-pub async fn admit_many(state: web::Data<AppState>, user: AuthUser, body: web::Json<QueueIds>) -> AppResult<HttpResponse> {
+pub async fn admit_many(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<QueueIds>,
+) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(commands::admit(&state.registry, &user, body.into_inner().queue_ids).await?))
 }
