@@ -416,7 +416,8 @@ impl OfficeQueue {
     }
 }
 
-fn not_waiting() -> AppError {
+/// The answer for an entry that is not (or no longer) waiting.
+pub fn not_waiting() -> AppError {
     AppError::conflict("not_waiting", "This entry is not waiting in the queue.")
 }
 

@@ -39,7 +39,8 @@ where
     answer.await.map_err(|_| office_gone())?.map_err(|_| office_gone())
 }
 
-fn require_instructor(user: &AuthUser) -> AppResult<()> {
+/// Only instructors hold office hours (403 for anyone else).
+pub fn require_instructor(user: &AuthUser) -> AppResult<()> {
     match user.role {
         Role::Instructor => Ok(()),
         _ => Err(AppError::forbidden("Only instructors hold office hours.")),

@@ -29,7 +29,7 @@ use crate::db::models::{
     AnnouncementRow, ChatRoomRow, NotificationRow, OfficeHoursRoomRow, OfficeHoursStateRow, QueueEntryRow,
 };
 use crate::db::{self, to_db_time, AnyConnection};
-use crate::domain::office_hours::queue::{OfficeQueue, QueueEntry, QueueRules};
+use crate::domain::office_hours::queue::{not_waiting, OfficeQueue, QueueEntry, QueueRules};
 use crate::domain::office_hours::schedule::{self, ManualOverride, Schedule, Slot, SlotMode};
 use crate::domain::office_hours::EndReason;
 use crate::domain::rate_limit::{Coalescer, Offer};
@@ -1043,10 +1043,6 @@ impl Handler<SlotsChanged> for OfficeHoursActor {
             act.changed(ctx);
         }));
     }
-}
-
-fn not_waiting() -> AppError {
-    AppError::conflict("not_waiting", "This entry is not waiting in the queue.")
 }
 
 /// The one entry of a list the answer is about.

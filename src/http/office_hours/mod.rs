@@ -13,10 +13,11 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::db::models::OfficeHoursSlotRow;
 use crate::db::{self, to_db_time};
+use crate::domain::input;
 use crate::domain::office_hours::analytics::{self, HelpRecord};
 use crate::domain::office_hours::schedule::{self, Schedule, Slot, SlotMode};
-use crate::domain::{input, Role};
-use crate::engine::office_hours::{commands, office_of, slot_view, SlotsChanged};
+use crate::engine::office_hours::commands::{self, require_instructor};
+use crate::engine::office_hours::{office_of, slot_view, SlotsChanged};
 use crate::error::{AppError, AppResult};
 use crate::protocol::office_hours::{DayFiguresView, SlotView, StatusView};
 use crate::state::AppState;
@@ -33,13 +34,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/office-hours/instructor/{id}", web::get().to(instructor_status))
         .route("/office-hours/analytics", web::get().to(analytics))
         .configure(queue::configure);
-}
-
-fn require_instructor(user: &AuthUser) -> AppResult<()> {
-    match user.role {
-        Role::Instructor => Ok(()),
-        _ => Err(AppError::forbidden("Only instructors hold office hours.")),
-    }
 }
 
 /// A slot as sent: every field optional, so one type serves create and edit.
