@@ -444,15 +444,16 @@ impl OfficeHoursActor {
         })
     }
 
-    /// The state row as it is to be stored.
-    fn state_row(&self, office: &Office) -> OfficeHoursStateRow {
-        OfficeHoursStateRow {
+    /// The state row as it is to be stored (None before the office is loaded).
+    fn state_row(&self) -> Option<OfficeHoursStateRow> {
+        let office = self.office.as_ref()?;
+        Some(OfficeHoursStateRow {
             instructor_id: self.instructor_id.to_string(),
             manual_open: office.manual.map(|manual| manual.open),
             manual_until: office.manual.and_then(|manual| manual.until).map(to_db_time),
             opened_at: office.opened_at.map(to_db_time),
             updated_at: to_db_time(self.now()),
-        }
+        })
     }
 
     // ---- the sweep ----
@@ -494,7 +495,7 @@ impl OfficeHoursActor {
         if open {
             office.opened_at = Some(now);
             office.announcement = None;
-            let row = self.state_row(self.office.as_ref().expect("loaded"));
+            let Some(row) = self.state_row() else { return };
             self.registry
                 .deps
                 .persistence
@@ -884,7 +885,9 @@ impl Handler<SetOpen> for OfficeHoursActor {
             office.opened_at = Some(now);
             office.announcement = None;
         }
-        let row = self.state_row(self.office.as_ref().expect("loaded"));
+        let Some(row) = self.state_row() else {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(not_loaded()))));
+        };
         let write = move |conn: &mut AnyConnection| db::office_hours::store_state(conn, &row);
         let open = set.open;
         let stored = self.store(write, move |act, ctx, ()| {

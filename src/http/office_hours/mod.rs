@@ -212,6 +212,7 @@ pub async fn my_instructors(state: web::Data<AppState>, user: AuthUser) -> AppRe
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsQuery {
     /// Admissions at or after this time (default: 30 days before `to`).
