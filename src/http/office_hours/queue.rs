@@ -80,7 +80,7 @@ pub async fn my_queue(state: web::Data<AppState>, user: AuthUser) -> AppResult<H
     Ok(HttpResponse::Ok().json(commands::my_entries(&state.registry, &user).await?))
 }
 
-#[utoipa::path(post, path = "/api/office-hours/queue/{id}/leave", params(("id" = Uuid, Path, description = "The queue entry")),
+#[utoipa::path(post, path = "/api/office-hours/queue/{id}/leave", operation_id = "leave_office_hours_queue", params(("id" = Uuid, Path, description = "The queue entry")),
     responses((status = 200, body = EntryView), (status = 404, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope)),
     security(("bearer" = [])))]
 pub async fn leave(state: web::Data<AppState>, user: AuthUser, path: web::Path<Uuid>) -> AppResult<HttpResponse> {
