@@ -218,8 +218,15 @@ impl TestApp {
         session["id"].as_str().expect("session id").to_string()
     }
 
+    /// A socket of `user` whose connection actor has started: the server
+    /// subscribes the socket before it sends `connected`, so waiting for that
+    /// frame means no push meant for this user can be missed afterwards. The
+    /// frame is kept for callers that read it.
     pub async fn connect(&self, user: &TestUser) -> WsClient {
-        WsClient::connect(&format!("ws://127.0.0.1:{}/ws?token={}", self.port, user.token)).await
+        let mut socket = WsClient::connect(&format!("ws://127.0.0.1:{}/ws?token={}", self.port, user.token)).await;
+        let hello = socket.next_event("connected").await;
+        socket.pending.push_front(hello);
+        socket
     }
 }
 
