@@ -1,11 +1,22 @@
 //! Office hours over real HTTP and sockets: the plan's scenario with one
 //! instructor and students (positions pushed after an admission, a private
 //! room with a link, completion), the refusals, and 100 concurrent joins
-//! getting 100 distinct positions.
+//! getting 100 distinct positions; and what follows the clock (the schedule
+//! opening and closing the queue, absent students dropped, idle rooms
+//! completed), moved on the test clock and swept at once with [`Sweep`].
 
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestUser};
+use classroom::engine::office_hours::Sweep;
+
+use crate::helpers::{eventually, spawn_app, spawn_app_with, TestApp, TestUser};
+
+/// Long enough for a push that is coming to arrive; used for "nothing comes".
+const QUIET: Duration = Duration::from_millis(400);
 
 async fn join(app: &TestApp, student: &TestUser, instructor: &TestUser) -> (u16, Value) {
     let body = json!({ "instructorId": instructor.id, "question": "How do I read a stack trace?" });
@@ -155,4 +166,126 @@ async fn slots_are_validated_and_overlaps_refused() {
     assert_eq!(view["slots"].as_array().map(Vec::len), Some(1));
     assert!(view["nextOpenAt"].is_string(), "{view}");
     assert_eq!(app.get(&format!("/api/office-hours/instructor/{}", grace.id), &student.token).await.0, 403);
+}
+
+/// Wednesday 2 December 2026, 10:00 UTC, where the clock tests start.
+fn wednesday_ten() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap()
+}
+
+/// An app on Wednesday 10:00 with Grace teaching Ada and Bob.
+async fn office_on_wednesday() -> (TestApp, TestUser, TestUser, TestUser) {
+    let app = spawn_app().await;
+    app.clock.set(wednesday_ten());
+    let grace = app.register("Grace", "instructor").await;
+    let ada = app.register("Ada", "student").await;
+    let bob = app.register("Bob", "student").await;
+    app.course_with(&grace, &[&ada, &bob]).await;
+    (app, grace, ada, bob)
+}
+
+/// Moves the clock and runs the instructor's sweep now, waiting until the
+/// actor took it (so the next move of the clock comes after this sweep).
+async fn advance_and_sweep(app: &TestApp, instructor: &TestUser, by: chrono::Duration) {
+    app.clock.advance(by);
+    let id = Uuid::parse_str(&instructor.id).unwrap();
+    let office = app.state.registry.office_hours.existing(id).expect("a live office hours actor");
+    office.send(Sweep).await.expect("the office hours actor answers");
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    serde_json::from_value(value.clone()).unwrap_or_else(|err| panic!("{value} is not a time: {err}"))
+}
+
+#[actix_web::test]
+async fn a_slot_opens_the_queue_when_it_starts_and_closing_at_its_end_cancels_who_waits() {
+    let (app, grace, ada, _) = office_on_wednesday().await;
+    let slot = json!({ "dayOfWeek": 3, "startTime": "10:30", "endTime": "11:30", "timeZone": "UTC" });
+    let (status, slot) = app.post("/api/office-hours/schedule", &grace.token, slot).await;
+    assert_eq!(status, 201, "{slot}");
+
+    let mut ada_socket = app.connect(&ada).await;
+    let watched = ada_socket.request("watch-office-hours", json!({ "instructorId": grace.id })).await;
+    let before = &watched["data"]["status"];
+    assert_eq!(before["isOpen"], false, "{watched}");
+    assert_eq!(time(&before["nextOpenAt"]), wednesday_ten() + chrono::Duration::minutes(30));
+    assert_eq!(join(&app, &ada, &grace).await.1["error"]["code"], "queue_closed");
+
+    advance_and_sweep(&app, &grace, chrono::Duration::minutes(29)).await;
+    assert!(!ada_socket.receives_within("office-hours-status", QUIET).await, "a minute early");
+    advance_and_sweep(&app, &grace, chrono::Duration::minutes(1)).await;
+    let opened = ada_socket.next_event("office-hours-status").await;
+    assert_eq!(opened["data"]["isOpen"], true, "{opened}");
+    let (status, entry) = join(&app, &ada, &grace).await;
+    assert_eq!((status, entry["position"].as_u64()), (201, Some(1)), "{entry}");
+    let (_, now_status) = app.get(&format!("/api/office-hours/instructor/{}", grace.id), &ada.token).await;
+    assert_eq!(now_status["currentSlot"]["id"], slot["id"], "{now_status}");
+
+    advance_and_sweep(&app, &grace, chrono::Duration::minutes(60)).await;
+    let removed = ada_socket.next_event("removed-from-queue").await;
+    assert_eq!(removed["data"]["reason"], "closed", "{removed}");
+    let closed = loop {
+        let status = ada_socket.next_event("office-hours-status").await;
+        if status["data"]["isOpen"] == false {
+            break status;
+        }
+    };
+    let next_week = wednesday_ten() + chrono::Duration::days(7) + chrono::Duration::minutes(30);
+    assert_eq!(time(&closed["data"]["nextOpenAt"]), next_week, "{closed}");
+    let (_, mine) = app.get("/api/office-hours/my-queue", &ada.token).await;
+    assert_eq!(mine.as_array().map(Vec::len), Some(0), "{mine}");
+}
+
+#[actix_web::test]
+async fn a_student_without_a_socket_for_the_grace_period_is_dropped_and_one_with_a_socket_stays() {
+    let (app, grace, ada, bob) = office_on_wednesday().await;
+    app.post("/api/office-hours/open", &grace.token, json!({})).await;
+    let ada_socket = app.connect(&ada).await;
+    let mut bob_socket = app.connect(&bob).await;
+    join(&app, &ada, &grace).await;
+    let (_, bobs) = join(&app, &bob, &grace).await;
+    assert_eq!(bobs["position"], 2, "{bobs}");
+
+    ada_socket.close().await;
+    let (hub, ada_id) = (&app.state.registry.hub, Uuid::parse_str(&ada.id).unwrap());
+    assert!(eventually(|| hub.sockets_of(ada_id).is_empty()).await, "Ada's socket is gone");
+    advance_and_sweep(&app, &grace, chrono::Duration::seconds(1)).await;
+    advance_and_sweep(&app, &grace, chrono::Duration::seconds(119)).await;
+    assert!(!bob_socket.receives_within("queue-position", QUIET).await, "a second of grace is left");
+    advance_and_sweep(&app, &grace, chrono::Duration::seconds(1)).await;
+    let moved = bob_socket.next_event("queue-position").await;
+    assert_eq!(moved["data"]["position"], 1, "{moved}");
+    let (_, queue) = app.get("/api/office-hours/queue", &grace.token).await;
+    let names: Vec<&str> =
+        queue["entries"].as_array().unwrap().iter().filter_map(|e| e["studentName"].as_str()).collect();
+    assert_eq!(names, vec!["Bob"], "{queue}");
+}
+
+#[actix_web::test]
+async fn a_private_room_without_messages_for_the_idle_time_completes_by_itself() {
+    let (app, grace, ada, _) = office_on_wednesday().await;
+    app.post("/api/office-hours/open", &grace.token, json!({})).await;
+    let mut ada_socket = app.connect(&ada).await;
+    let (_, entry) = join(&app, &ada, &grace).await;
+    let (status, admitted) =
+        app.post(&format!("/api/office-hours/admit/{}", entry["id"].as_str().unwrap()), &grace.token, json!({})).await;
+    assert_eq!(status, 200, "{admitted}");
+    let room = admitted["roomId"].as_str().unwrap().to_string();
+
+    // A message ten minutes in restarts the fifteen idle minutes.
+    let mut grace_socket = app.connect(&grace).await;
+    assert_eq!(grace_socket.request("join-room", json!({ "roomId": room })).await["ok"], true);
+    advance_and_sweep(&app, &grace, chrono::Duration::minutes(10)).await;
+    let said = grace_socket.request("room-message", json!({ "roomId": room, "message": "Still there?" })).await;
+    assert_eq!(said["ok"], true, "{said}");
+    advance_and_sweep(&app, &grace, chrono::Duration::minutes(14)).await;
+    assert!(!ada_socket.receives_within("office-hours-completed", QUIET).await, "14 minutes since the last message");
+    advance_and_sweep(&app, &grace, chrono::Duration::minutes(1)).await;
+    let completed = ada_socket.next_event("office-hours-completed").await;
+    assert_eq!(
+        (completed["data"]["reason"].as_str(), completed["data"]["roomId"].as_str()),
+        (Some("inactive"), Some(room.as_str()))
+    );
+    let (_, history) = app.get("/api/office-hours/analytics", &grace.token).await;
+    assert_eq!(history[0]["helped"], 1, "an idle end still counts as help given: {history}");
 }

@@ -62,7 +62,9 @@ async fn put(app: &TestApp, path: &str, user: &TestUser, body: Value) -> (u16, V
 async fn advance_and_reevaluate(app: &TestApp, user: &TestUser, by: chrono::Duration) {
     app.clock.advance(by);
     let id = Uuid::parse_str(&user.id).unwrap();
-    app.state.registry.presence.existing(id).expect("a live presence actor").do_send(Reevaluate);
+    let presence = app.state.registry.presence.existing(id).expect("a live presence actor");
+    // Awaited, so a later move of the clock cannot overtake this one.
+    presence.send(Reevaluate).await.expect("the presence actor answers");
 }
 
 /// Ada and Bob, students of Grace's course, and the course id.

@@ -1048,6 +1048,21 @@ impl Handler<SlotsChanged> for OfficeHoursActor {
     }
 }
 
+/// Runs the sweep now. The sweep's timer waits in real time while the
+/// schedule, absence and idleness are judged on the injected clock, so tests
+/// that move a manual clock send this instead of sleeping.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Sweep;
+
+impl Handler<Sweep> for OfficeHoursActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Sweep, ctx: &mut Context<Self>) {
+        self.sweep(ctx);
+    }
+}
+
 /// The one entry of a list the answer is about.
 fn first(
     all: ResponseActFuture<OfficeHoursActor, AppResult<Vec<EntryView>>>,
