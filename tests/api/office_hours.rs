@@ -289,3 +289,170 @@ async fn a_private_room_without_messages_for_the_idle_time_completes_by_itself()
     let (_, history) = app.get("/api/office-hours/analytics", &grace.token).await;
     assert_eq!(history[0]["helped"], 1, "an idle end still counts as help given: {history}");
 }
+
+/// Where Bob's entry stands before a matrix cell runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    Waiting,
+    Admitted,
+}
+
+/// Every office-hours call, by who asks: no token, a student of another
+/// course, another instructor, a classmate, the entry's student (Bob) and
+/// the instructor (Grace). Each cell runs on a fresh entry of Bob's (the
+/// queue emptied, then opened again); each call that is also a WebSocket
+/// event is tried over a socket too, and must be refused with the same code.
+#[actix_web::test]
+async fn the_permission_matrix_of_office_hours() {
+    let (app, grace, cleo, bob) = office_on_wednesday().await;
+    let stranger = app.register("Sam", "student").await;
+    let ivy = app.register("Ivy", "instructor").await;
+    app.course_with(&ivy, &[&stranger]).await;
+    let monday = json!({ "dayOfWeek": 1, "startTime": "09:00", "endTime": "10:00" });
+    let (_, slot) = app.post("/api/office-hours/schedule", &grace.token, monday).await;
+    let slot_id = slot["id"].as_str().expect("a slot").to_string();
+
+    let people = [None, Some(&stranger), Some(&ivy), Some(&cleo), Some(&bob), Some(&grace)];
+    let names =
+        ["no token", "a stranger", "another instructor", "a classmate", "the entry's student", "the instructor"];
+    let mut sockets = Vec::new();
+    for who in people.iter().flatten() {
+        sockets.push(app.connect(who).await);
+    }
+    let entry_of_bob = json!({ "queueId": "{entry}" });
+    // (method, path, body, stage, event over a socket, [no token, stranger, Ivy, Cleo, Bob, Grace])
+    let rows: Vec<(&str, &str, Value, Stage, Option<(&str, Value)>, [u16; 6])> = vec![
+        (
+            "GET",
+            "/instructor/{grace}",
+            Value::Null,
+            Stage::Waiting,
+            Some(("watch-office-hours", json!({ "instructorId": "{grace}" }))),
+            [401, 403, 403, 200, 200, 200],
+        ),
+        ("GET", "/instructors", Value::Null, Stage::Waiting, None, [401, 200, 200, 200, 200, 200]),
+        (
+            "POST",
+            "/schedule",
+            json!({ "dayOfWeek": 0, "startTime": "08:00", "endTime": "09:00" }),
+            Stage::Waiting,
+            None,
+            [401, 403, 201, 403, 403, 201],
+        ),
+        ("PUT", "/schedule/{slot}", json!({ "isActive": true }), Stage::Waiting, None, [401, 403, 404, 403, 403, 200]),
+        ("POST", "/open", json!({}), Stage::Waiting, None, [401, 403, 200, 403, 403, 200]),
+        ("POST", "/close", json!({}), Stage::Waiting, None, [401, 403, 200, 403, 403, 200]),
+        (
+            "POST",
+            "/announce",
+            json!({ "message": "Five more minutes" }),
+            Stage::Waiting,
+            Some(("announce-office-hours", json!({ "message": "Five more minutes" }))),
+            [401, 403, 201, 403, 403, 201],
+        ),
+        (
+            "POST",
+            "/join-queue",
+            json!({ "instructorId": "{grace}" }),
+            Stage::Waiting,
+            Some(("join-office-hours-queue", json!({ "instructorId": "{grace}" }))),
+            [401, 403, 403, 201, 409, 403],
+        ),
+        (
+            "POST",
+            "/queue/{entry}/leave",
+            json!({}),
+            Stage::Waiting,
+            Some(("leave-office-hours-queue", entry_of_bob.clone())),
+            [401, 404, 403, 404, 200, 403],
+        ),
+        (
+            "POST",
+            "/queue/{entry}/defer",
+            json!({}),
+            Stage::Waiting,
+            Some(("defer-office-hours-turn", entry_of_bob.clone())),
+            [401, 404, 403, 404, 200, 403],
+        ),
+        ("GET", "/queue", Value::Null, Stage::Waiting, None, [401, 403, 200, 403, 403, 200]),
+        ("GET", "/my-queue", Value::Null, Stage::Waiting, None, [401, 200, 403, 200, 200, 403]),
+        (
+            "POST",
+            "/admit/{entry}",
+            json!({}),
+            Stage::Waiting,
+            Some(("admit-student", entry_of_bob.clone())),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        (
+            "POST",
+            "/admit",
+            json!({ "queueIds": ["{entry}"] }),
+            Stage::Waiting,
+            Some(("admit-students", json!({ "queueIds": ["{entry}"] }))),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        (
+            "POST",
+            "/queue/{entry}/complete",
+            json!({}),
+            Stage::Admitted,
+            Some(("complete-office-hours", entry_of_bob.clone())),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        (
+            "POST",
+            "/queue/{entry}/skip",
+            json!({}),
+            Stage::Waiting,
+            Some(("skip-office-hours", entry_of_bob.clone())),
+            [401, 403, 403, 403, 403, 200],
+        ),
+        ("GET", "/analytics", Value::Null, Stage::Waiting, None, [401, 403, 200, 403, 403, 200]),
+        ("DELETE", "/schedule/{slot}", Value::Null, Stage::Waiting, None, [401, 403, 404, 403, 403, 204]),
+    ];
+    for (method, path, body, stage, event, expected) in rows {
+        for (index, ((who, name), want)) in people.iter().zip(names).zip(expected).enumerate() {
+            let entry = fresh_entry(&app, &grace, &bob, stage).await;
+            let fill = |template: &str| {
+                template.replace("{grace}", &grace.id).replace("{entry}", &entry).replace("{slot}", &slot_id)
+            };
+            let fill_json = |value: &Value| -> Value { serde_json::from_str(&fill(&value.to_string())).unwrap() };
+            let body = (!body.is_null()).then(|| fill_json(&body));
+            let full_path = format!("/api/office-hours{}", fill(path));
+            let (status, answer) = app.request(method, &full_path, who.map(|user| user.token.as_str()), body).await;
+            assert_eq!(status, want, "{method} {path} by {name}: {answer}");
+            let (Some((event, data)), Some(_)) = (&event, who) else { continue };
+            let entry = fresh_entry(&app, &grace, &bob, stage).await;
+            let fill = |template: &str| template.replace("{grace}", &grace.id).replace("{entry}", &entry);
+            let data: Value = serde_json::from_str(&fill(&data.to_string())).unwrap();
+            let ack = sockets[index - 1].request(event, data).await;
+            if status < 300 {
+                assert_eq!(ack["ok"], true, "{event} by {name}: {ack}");
+            } else {
+                assert_eq!(ack["error"]["code"], answer["error"]["code"], "{event} by {name}: {ack} (REST: {answer})");
+            }
+        }
+    }
+}
+
+/// Empties Grace's queue (skipping whoever is in it), opens it, and gives
+/// Bob a new entry in `stage`; answers its id.
+async fn fresh_entry(app: &TestApp, grace: &TestUser, bob: &TestUser, stage: Stage) -> String {
+    let (_, queue) = app.get("/api/office-hours/queue", &grace.token).await;
+    for entry in queue["entries"].as_array().into_iter().flatten() {
+        let skip = format!("/api/office-hours/queue/{}/skip", entry["id"].as_str().unwrap());
+        let (status, answer) = app.post(&skip, &grace.token, json!({})).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, _) = app.post("/api/office-hours/open", &grace.token, json!({})).await;
+    assert_eq!(status, 200);
+    let (status, entry) = join(app, bob, grace).await;
+    assert_eq!(status, 201, "{entry}");
+    let id = entry["id"].as_str().unwrap().to_string();
+    if stage == Stage::Admitted {
+        let (status, admitted) = app.post(&format!("/api/office-hours/admit/{id}"), &grace.token, json!({})).await;
+        assert_eq!(status, 200, "{admitted}");
+    }
+    id
+}

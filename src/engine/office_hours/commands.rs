@@ -102,13 +102,17 @@ pub async fn join_queue(registry: &Arc<Registry>, user: &AuthUser, join: wire::J
 }
 
 /// The instructor of an entry the caller acts on: a student only on their
-/// own (404 otherwise), an instructor only on their queue's (403).
+/// own (404 otherwise), an instructor only on their queue's (403); an
+/// instructor's action by a student is 403 whatever the entry.
 async fn entry_instructor(
     registry: &Arc<Registry>,
     user: &AuthUser,
     entry_id: Uuid,
     as_student: bool,
 ) -> AppResult<Uuid> {
+    if !as_student {
+        require_instructor(user)?;
+    }
     let id = entry_id.to_string();
     let row = registry.deps.db.read(move |conn| Ok(db::office_hours::find_entry(conn, &id)?)).await?;
     let row = row.ok_or_else(|| AppError::not_found("queue entry"))?;
@@ -118,9 +122,6 @@ async fn entry_instructor(
             Role::Instructor => AppError::forbidden("This entry is in another instructor's queue."),
             _ => AppError::not_found("queue entry"),
         });
-    }
-    if !as_student {
-        require_instructor(user)?;
     }
     db::parse_id(&row.instructor_id).map_err(AppError::internal)
 }
@@ -172,6 +173,9 @@ pub async fn queue(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<Queue
 
 /// A student's open entries, with their standings.
 pub async fn my_entries(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<Vec<EntryView>> {
+    if user.role != Role::Student {
+        return Err(AppError::forbidden("Only students wait in office hours queues."));
+    }
     let student = user.id.to_string();
     let rows =
         registry.deps.db.read(move |conn| Ok(db::office_hours::open_entries_of_student(conn, &student)?)).await?;

@@ -75,7 +75,7 @@ pub async fn queue(state: web::Data<AppState>, user: AuthUser) -> AppResult<Http
 }
 
 #[utoipa::path(get, path = "/api/office-hours/my-queue",
-    responses((status = 200, body = [EntryView])), security(("bearer" = [])))]
+    responses((status = 200, body = [EntryView]), (status = 403, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
 pub async fn my_queue(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(commands::my_entries(&state.registry, &user).await?))
 }
