@@ -46,13 +46,16 @@ impl Modify for BearerAuth {
 }
 
 /// Answers every operation may give besides its own: 401 where a token is
-/// needed, 413 where a body is read, 503 where something is written (the
-/// persistence queue full, the server stopping), 408 everywhere (the
+/// needed, 400 and 413 where a body is read (malformed JSON, too large),
+/// 400 where query parameters are read, 404 where the path names something
+/// (an id that is not one is nothing found), 503 where something is written
+/// (the persistence queue full, the server stopping), 408 everywhere (the
 /// request timeout). Added here once instead of on each handler.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
         use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
         let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
             let schema = RefOr::Ref(Ref::from_schema_name("ErrorEnvelope"));
@@ -76,8 +79,19 @@ impl Modify for CommonResponses {
                 if operation.security.as_ref().is_some_and(|security| !security.is_empty()) {
                     add("401", "No token, or a token that is unknown, revoked or expired.");
                 }
+                let reads_parameter = |place: ParameterIn| {
+                    operation.parameters.iter().flatten().any(|parameter| parameter.parameter_in == place)
+                };
+                let (has_query, has_path) = (reads_parameter(ParameterIn::Query), reads_parameter(ParameterIn::Path));
                 if operation.request_body.is_some() {
+                    add("400", "The body is not valid JSON of the expected shape.");
                     add("413", "The body is larger than the server reads.");
+                }
+                if has_query {
+                    add("400", "A query parameter is not valid.");
+                }
+                if has_path {
+                    add("404", "Nothing with that id (or the id is not one).");
                 }
                 if writing {
                     add("503", "The server is saving a backlog of writes, or stopping; retry.");
