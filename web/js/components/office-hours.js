@@ -81,15 +81,14 @@ export function announcementBox(announcement, title = 'Announcement') {
  * Watches the statuses of `ids` on this socket: `onStatus(status)` with
  * each ack (a full status) and `office-hours-status` push (the changed
  * figures). Watches again after a reconnect; stops when the page goes.
+ * `add(id)` watches one more (a course just taken).
  */
-export function watchStatuses(ids, { onStatus, onPush, cleanup }) {
-  const watchAll = () => {
-    for (const instructorId of ids) {
-      realtime.send('watch-office-hours', { instructorId })
-        .then(({ status }) => onStatus(status))
-        .catch(() => { /* the next reconnect tries again */ });
-    }
-  };
+export function watchStatuses(initial, { onStatus, onPush, cleanup }) {
+  const ids = [...initial];
+  const watch = (instructorId) => realtime.send('watch-office-hours', { instructorId })
+    .then(({ status }) => onStatus(status))
+    .catch(() => { /* the next reconnect tries again */ });
+  const watchAll = () => ids.forEach(watch);
   cleanup(realtime.on('office-hours-status', (data) => { if (data && ids.includes(data.instructorId)) onPush(data); }));
   cleanup(realtime.on('ready', watchAll));
   cleanup(realtime.on('reconnected', watchAll));
@@ -97,4 +96,11 @@ export function watchStatuses(ids, { onStatus, onPush, cleanup }) {
     for (const instructorId of ids) realtime.send('unwatch-office-hours', { instructorId }).catch(() => {});
   });
   if (realtime.state === 'open') watchAll();
+  return {
+    add(instructorId) {
+      if (ids.includes(instructorId)) return;
+      ids.push(instructorId);
+      if (realtime.state === 'open') watch(instructorId);
+    },
+  };
 }

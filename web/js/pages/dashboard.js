@@ -71,7 +71,7 @@ export async function dashboardPage(main, { cleanup }) {
         withBusy(button, async () => {
           await api.post(`/api/courses/${encodeURIComponent(code.value.trim())}/enroll`);
           toast('Enrolled.');
-          await Promise.all([loadCourses(), loadSessions()]);
+          await Promise.all([loadCourses(), loadSessions(), loadOfficeHours()]);
         });
       },
     }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, button);
@@ -138,6 +138,7 @@ export async function dashboardPage(main, { cleanup }) {
 
   /** My instructors' office hours (mine, for an instructor), at a glance. */
   let officeStatuses = [];
+  let watching = null;
   function renderOfficeHours() {
     if (store.me.role === 'instructor') {
       const mine = officeStatuses[0];
@@ -160,6 +161,8 @@ export async function dashboardPage(main, { cleanup }) {
     try {
       officeStatuses = await api.get('/api/office-hours/instructors');
       renderOfficeHours();
+      // A course just taken: its instructor's status is followed too.
+      if (watching) officeStatuses.forEach((s) => watching.add(s.instructorId));
     } catch (error) {
       mount(officeHours, h('p', { class: 'error-text' }, `Could not load office hours: ${error.message}`));
     }
@@ -170,7 +173,7 @@ export async function dashboardPage(main, { cleanup }) {
   // Office hours follow the statuses watched and my own queue's news.
   const refreshOfficeHours = debounce(loadOfficeHours, 300);
   cleanup(() => refreshOfficeHours.cancel());
-  watchStatuses(officeStatuses.map((s) => s.instructorId), {
+  watching = watchStatuses(officeStatuses.map((s) => s.instructorId), {
     cleanup,
     onStatus: () => {},
     onPush: (push) => {
