@@ -12,6 +12,9 @@ import { roomPage } from './pages/room.js';
 import { attendancePage } from './pages/attendance.js';
 import { groupsPage } from './pages/groups.js';
 import { groupRoomPage } from './pages/group-room.js';
+import { officeHoursPage } from './pages/office-hours.js';
+import { officeHoursManagePage } from './pages/office-hours-manage.js';
+import { officeHoursRoomPage } from './pages/office-hours-room.js';
 import { api } from './api.js';
 
 const routes = [
@@ -23,6 +26,9 @@ const routes = [
   [/^#\/sessions\/(?<id>[0-9a-f-]{36})\/attendance$/, attendancePage, true],
   [/^#\/groups$/, groupsPage, true],
   [/^#\/groups\/(?<id>[0-9a-f-]{36})$/, groupRoomPage, true],
+  [/^#\/office-hours$/, officeHoursPage, true],
+  [/^#\/office-hours\/manage$/, officeHoursManagePage, true],
+  [/^#\/office-hours\/room\/(?<id>[0-9a-f-]{36})$/, officeHoursRoomPage, true],
 ];
 
 const CONNECTION_WORDS = {
@@ -43,7 +49,7 @@ function renderHeader() {
   stopWatchingConnection = realtime.on('state', (state) => { conn.dataset.state = state; conn.textContent = CONNECTION_WORDS[state]; });
   mount(topbar,
     h('a', { class: 'brand', href: '#/dashboard' }, 'Classroom'),
-    h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/dashboard' }, 'Dashboard'), h('a', { href: '#/sessions' }, 'Sessions'), h('a', { href: '#/groups' }, 'Groups')),
+    h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/dashboard' }, 'Dashboard'), h('a', { href: '#/sessions' }, 'Sessions'), h('a', { href: '#/groups' }, 'Groups'), h('a', { href: '#/office-hours' }, 'Office hours')),
     conn,
     statusMenu(),
     h('span', { class: 'muted' }, store.me.name),
@@ -83,6 +89,22 @@ realtime.on('notification', (n) => toast(n.title));
 realtime.on('study-group-invite', ({ invite }) => {
   if (!invite) return;
   toast(`${invite.invitedByName || 'A classmate'} invited you to ${invite.groupName || 'a study group'}. See Groups.`);
+});
+
+// Office hours news reaches a student on any page; the office-hours pages
+// follow it by themselves.
+realtime.on('admitted-to-office-hours', ({ roomId }) => {
+  const here = location.hash === `#/office-hours/room/${roomId}`;
+  if (!here) {
+    toast(h('span', {}, 'Your instructor is ready for you. ', h('a', { href: `#/office-hours/room/${roomId}` }, 'Open the room')), { ms: 15000 });
+  }
+});
+realtime.on('removed-from-queue', ({ reason }) => {
+  const why = { closed: 'the queue closed', absent: 'you were away too long', skipped: 'your instructor skipped your turn' }[reason];
+  toast(`You are no longer in the office hours queue${why ? `: ${why}` : ''}.`, { kind: 'error', ms: 8000 });
+});
+realtime.on('office-hours-completed', ({ reason }) => {
+  toast(reason === 'inactive' ? 'Your office hours session ended after a while without messages.' : 'Your office hours session is completed.', { ms: 8000 });
 });
 
 renderHeader();

@@ -73,3 +73,14 @@ export function throttle(fn, ms) {
   throttled.cancel = () => { clearTimeout(timer); timer = null; };
   return throttled;
 }
+
+/** Redraws a part of the page, giving focus back to the same control. */
+export function keepFocus(container, redraw) {
+  const focused = document.activeElement;
+  const label = focused && container.contains(focused) ? focused.getAttribute('aria-label') || focused.textContent : null;
+  redraw();
+  if (!label) return;
+  const again = [...container.querySelectorAll('button, a, input, select')]
+    .find((el) => (el.getAttribute('aria-label') || el.textContent) === label);
+  if (again) again.focus();
+}

@@ -1,5 +1,6 @@
 // The dashboard: my courses, upcoming sessions, notifications, my study
-// groups with their unread counts, and the classmates online now.
+// groups with their unread counts, office hours, and the classmates online
+// now.
 import { h, mount, formatTime, debounce, throttle, since } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
@@ -8,6 +9,7 @@ import { sessionCard } from '../components/session-card.js';
 import { person, rememberPresence } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
 import { unreadBadge } from '../components/group-card.js';
+import { formatWait, nextOpenText, openBadge, watchStatuses } from '../components/office-hours.js';
 
 export async function dashboardPage(main, { cleanup }) {
   const courses = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading courses'));
@@ -15,12 +17,14 @@ export async function dashboardPage(main, { cleanup }) {
   const notifications = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading notifications'));
   const online = h('div', { class: 'stack', id: 'online-list' }, h('p', { class: 'loading' }, 'Loading'));
   const groups = h('div', { class: 'stack', id: 'dashboard-groups' }, h('p', { class: 'loading' }, 'Loading groups'));
+  const officeHours = h('div', { class: 'stack', id: 'dashboard-office-hours' }, h('p', { class: 'loading' }, 'Loading office hours'));
 
   mount(main,
     h('h1', {}, `Hello, ${store.me.name}`),
     h('div', { class: 'grid' },
       h('section', { class: 'card', 'aria-label': 'Upcoming sessions' }, h('h2', {}, 'Upcoming sessions'), upcoming),
       h('section', { class: 'card', 'aria-label': 'My study groups' }, h('h2', {}, 'My study groups'), groups),
+      h('section', { class: 'card', 'aria-label': 'Office hours' }, h('h2', {}, 'Office hours'), officeHours),
       h('section', { class: 'card', 'aria-label': 'Notifications' }, h('h2', {}, 'Notifications'), notifications),
       h('section', { class: 'card', 'aria-label': 'Classmates online' }, h('h2', {}, 'Online now'), online),
       h('section', { class: 'card', 'aria-label': 'My courses' }, h('h2', {}, 'My courses'), courses)));
@@ -67,7 +71,7 @@ export async function dashboardPage(main, { cleanup }) {
         withBusy(button, async () => {
           await api.post(`/api/courses/${encodeURIComponent(code.value.trim())}/enroll`);
           toast('Enrolled.');
-          await Promise.all([loadCourses(), loadSessions()]);
+          await Promise.all([loadCourses(), loadSessions(), loadOfficeHours()]);
         });
       },
     }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, button);
@@ -93,7 +97,8 @@ export async function dashboardPage(main, { cleanup }) {
       mount(notifications, list.length ? list.map((n) => h('div', { class: `notification${n.readAt ? ' muted' : ''}` },
         h('strong', {}, n.title), h('div', { class: 'muted' }, formatTime(n.createdAt)),
         n.data && n.data.groupId ? h('a', { href: `#/groups/${n.data.groupId}` }, 'Open group')
-          : n.data && n.data.sessionId ? h('a', { href: `#/sessions/${n.data.sessionId}` }, 'Open session') : null,
+          : n.data && n.data.sessionId ? h('a', { href: `#/sessions/${n.data.sessionId}` }, 'Open session')
+            : n.data && n.data.queueId ? h('a', { href: '#/office-hours' }, 'Open office hours') : null,
         n.readAt ? null : h('button', { onclick: async (e) => withBusy(e.currentTarget, async () => { await api.post(`/api/notifications/${n.id}/read`); await loadNotifications(); }) }, 'Mark read')))
         : h('p', { class: 'empty' }, 'No notifications.'));
     } catch (error) {
@@ -131,8 +136,54 @@ export async function dashboardPage(main, { cleanup }) {
     }
   }
 
+  /** My instructors' office hours (mine, for an instructor), at a glance. */
+  let officeStatuses = [];
+  let watching = null;
+  function renderOfficeHours() {
+    if (store.me.role === 'instructor') {
+      const mine = officeStatuses[0];
+      mount(officeHours, mine ? [
+        h('div', { class: 'row' }, openBadge(mine), h('span', {}, `${mine.waitingCount} waiting`)),
+        mine.isOpen ? null : h('div', { class: 'muted' }, nextOpenText(mine)),
+        h('a', { href: '#/office-hours' }, 'Manage my queue and schedule')] : h('p', { class: 'empty' }, 'Not available.'));
+      return;
+    }
+    mount(officeHours, officeStatuses.length ? [
+      h('ul', { class: 'plain dash-office-hours' }, officeStatuses.map((s) => h('li', { dataset: { instructorId: s.instructorId } },
+        h('strong', {}, s.name), ' ', openBadge(s),
+        h('div', { class: 'muted' }, s.myEntry
+          ? s.myEntry.status === 'admitted' ? 'Ready for you now' : `You are number ${s.myEntry.position} in line`
+          : s.isOpen ? `${s.waitingCount} waiting · wait ${formatWait(s.estimatedWaitSec)}` : nextOpenText(s))))),
+      h('a', { href: '#/office-hours' }, 'Go to office hours')]
+      : h('p', { class: 'empty' }, 'Enroll in a course to see its instructor\'s office hours.'));
+  }
+  async function loadOfficeHours() {
+    try {
+      officeStatuses = await api.get('/api/office-hours/instructors');
+      renderOfficeHours();
+      // A course just taken: its instructor's status is followed too.
+      if (watching) officeStatuses.forEach((s) => watching.add(s.instructorId));
+    } catch (error) {
+      mount(officeHours, h('p', { class: 'error-text' }, `Could not load office hours: ${error.message}`));
+    }
+  }
+
   await loadCourses();
-  await Promise.all([loadSessions(), loadNotifications(), loadOnline(), loadGroups()]);
+  await Promise.all([loadSessions(), loadNotifications(), loadOnline(), loadGroups(), loadOfficeHours()]);
+  // Office hours follow the statuses watched and my own queue's news.
+  const refreshOfficeHours = debounce(loadOfficeHours, 300);
+  cleanup(() => refreshOfficeHours.cancel());
+  watching = watchStatuses(officeStatuses.map((s) => s.instructorId), {
+    cleanup,
+    onStatus: () => {},
+    onPush: (push) => {
+      officeStatuses = officeStatuses.map((s) => (s.instructorId === push.instructorId ? { ...s, ...push } : s));
+      renderOfficeHours();
+    },
+  });
+  for (const event of ['queue-position', 'admitted-to-office-hours', 'removed-from-queue', 'office-hours-completed', 'queue-updated']) {
+    cleanup(realtime.on(event, refreshOfficeHours));
+  }
   const refreshGroups = debounce(loadGroups, 400);
   cleanup(() => refreshGroups.cancel());
   for (const event of ['study-group-activity', 'study-group-updated', 'study-group-invite', 'removed-from-study-group', 'unread-updated']) {

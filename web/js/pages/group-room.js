@@ -3,7 +3,7 @@
 // messages" line where I stopped reading, the group's upcoming study
 // sessions, and a box to invite classmates. Re-joins after a reconnect with
 // the last message seen, as the session room does.
-import { h, mount, formatTime, formatClock, debounce, throttle } from '../dom.js';
+import { h, mount, formatTime, formatClock, debounce, throttle, keepFocus } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -474,17 +474,6 @@ export async function groupRoomPage(main, { params, cleanup }) {
   await Promise.all([loadMembers(), loadSessions(), loadCandidates()]);
   if (realtime.state === 'open') await join();
   else chat.setEnabled(false);
-}
-
-/** Redraws a part of the page, giving focus back to the same control. */
-function keepFocus(container, redraw) {
-  const focused = document.activeElement;
-  const label = focused && container.contains(focused) ? focused.getAttribute('aria-label') || focused.textContent : null;
-  redraw();
-  if (!label) return;
-  const again = [...container.querySelectorAll('button, a, input, select')]
-    .find((el) => (el.getAttribute('aria-label') || el.textContent) === label);
-  if (again) again.focus();
 }
 
 /** A public group I am not in: what it is, and a button to join it. */
