@@ -142,6 +142,13 @@ test('a student queues, is admitted, talks privately and is completed', { timeou
   await ada.page.locator('.msg .text', { hasText: 'show me your base case' }).waitFor();
   await say(ada, 'if (n == 0) return; but I call f(n - 2)');
   await grace.page.locator('.msg .text', { hasText: 'I call f(n - 2)' }).waitFor();
+  // A reload keeps what was said (the history over REST, then the room's catch-up).
+  await ada.page.reload();
+  await ada.page.getByRole('heading', { name: 'Office hours: Grace with Ada' }).waitFor();
+  await ada.page.locator('.msg .text', { hasText: 'show me your base case' }).waitFor();
+  await ada.page.locator('.msg .text', { hasText: 'I call f(n - 2)' }).waitFor();
+  await say(grace, 'Now trace f(3) by hand.');
+  await ada.page.locator('.msg .text', { hasText: 'trace f(3)' }).waitFor();
   await grace.page.locator('.person', { hasText: 'Ada' }).waitFor();
   await noToasts(grace.page);
   await shot(grace.page, 'office-hours-03-private-room.png');

@@ -273,6 +273,25 @@ pub fn room_students(conn: &mut AnyConnection, room_id: &str) -> QueryResult<Vec
         .load(conn)
 }
 
+/// Whether `user_id` may read a room's history: its instructor, a student
+/// ever admitted into it (after completion too: it is their transcript),
+/// and for a drop-in room any of the instructor's students. None: no such room.
+pub fn may_read_room(conn: &mut AnyConnection, room_id: &str, user_id: &str) -> QueryResult<Option<bool>> {
+    let Some(room) = find_room(conn, room_id)? else { return Ok(None) };
+    if room.instructor_id == user_id {
+        return Ok(Some(true));
+    }
+    if room.mode == "drop-in" {
+        return teaches(conn, &room.instructor_id, user_id).map(Some);
+    }
+    let admitted: i64 = office_hours_queue::table
+        .filter(office_hours_queue::chat_room_id.eq(room_id))
+        .filter(office_hours_queue::student_id.eq(user_id))
+        .count()
+        .get_result(conn)?;
+    Ok(Some(admitted > 0))
+}
+
 /// The time of a room's last message, if any.
 pub fn last_message_at(conn: &mut AnyConnection, room_id: &str) -> QueryResult<Option<NaiveDateTime>> {
     chat_messages::table.filter(chat_messages::room_id.eq(room_id)).select(max(chat_messages::created_at)).first(conn)

@@ -131,6 +131,7 @@ impl Modify for CommonResponses {
         crate::http::office_hours::instructor_status,
         crate::http::office_hours::my_instructors,
         crate::http::office_hours::analytics,
+        crate::http::office_hours::room_messages,
         crate::http::office_hours::queue::open,
         crate::http::office_hours::queue::close,
         crate::http::office_hours::queue::announce,

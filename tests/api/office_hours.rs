@@ -90,6 +90,14 @@ async fn an_instructor_opens_students_queue_one_is_admitted_chats_privately_and_
     assert_eq!((status, done["status"].as_str()), (200, Some("completed")), "{done}");
     let told = sockets[0].next_event("office-hours-completed").await;
     assert_eq!(told["data"]["reason"], "completed");
+    // The transcript stays readable for who was in the room, and only them.
+    let history = format!("/api/office-hours/rooms/{room}/messages");
+    let (status, page) = app.get(&history, &students[0].token).await;
+    assert_eq!((status, page[0]["message"].as_str()), (200, Some("https://docs.rs/chrono")), "{page}");
+    assert_eq!(app.get(&history, &grace.token).await.0, 200);
+    assert_eq!(app.get(&history, &students[1].token).await.0, 403, "a classmate never admitted to it");
+    let unknown = format!("/api/office-hours/rooms/{}/messages", uuid::Uuid::new_v4());
+    assert_eq!(app.get(&unknown, &students[0].token).await.0, 404);
 
     // A defer moves Bob behind Cleo; closing cancels both and tells them.
     let defer = format!("/api/office-hours/queue/{}/defer", entries[1]);
@@ -409,13 +417,15 @@ async fn the_permission_matrix_of_office_hours() {
             [401, 403, 403, 403, 403, 200],
         ),
         ("GET", "/analytics", Value::Null, Stage::Waiting, None, [401, 403, 200, 403, 403, 200]),
+        ("GET", "/rooms/{room}/messages", Value::Null, Stage::Admitted, None, [401, 403, 403, 403, 200, 200]),
         ("DELETE", "/schedule/{slot}", Value::Null, Stage::Waiting, None, [401, 403, 404, 403, 403, 204]),
     ];
     for (method, path, body, stage, event, expected) in rows {
         for (index, ((who, name), want)) in people.iter().zip(names).zip(expected).enumerate() {
-            let entry = fresh_entry(&app, &grace, &bob, stage).await;
+            let (entry, room) = fresh_entry(&app, &grace, &bob, stage).await;
             let fill = |template: &str| {
-                template.replace("{grace}", &grace.id).replace("{entry}", &entry).replace("{slot}", &slot_id)
+                let filled = template.replace("{grace}", &grace.id).replace("{entry}", &entry);
+                filled.replace("{slot}", &slot_id).replace("{room}", &room)
             };
             let fill_json = |value: &Value| -> Value { serde_json::from_str(&fill(&value.to_string())).unwrap() };
             let body = (!body.is_null()).then(|| fill_json(&body));
@@ -423,7 +433,7 @@ async fn the_permission_matrix_of_office_hours() {
             let (status, answer) = app.request(method, &full_path, who.map(|user| user.token.as_str()), body).await;
             assert_eq!(status, want, "{method} {path} by {name}: {answer}");
             let (Some((event, data)), Some(_)) = (&event, who) else { continue };
-            let entry = fresh_entry(&app, &grace, &bob, stage).await;
+            let (entry, _) = fresh_entry(&app, &grace, &bob, stage).await;
             let fill = |template: &str| template.replace("{grace}", &grace.id).replace("{entry}", &entry);
             let data: Value = serde_json::from_str(&fill(&data.to_string())).unwrap();
             let ack = sockets[index - 1].request(event, data).await;
@@ -437,8 +447,8 @@ async fn the_permission_matrix_of_office_hours() {
 }
 
 /// Empties Grace's queue (skipping whoever is in it), opens it, and gives
-/// Bob a new entry in `stage`; answers its id.
-async fn fresh_entry(app: &TestApp, grace: &TestUser, bob: &TestUser, stage: Stage) -> String {
+/// Bob a new entry in `stage`; answers its id and its room's (empty while waiting).
+async fn fresh_entry(app: &TestApp, grace: &TestUser, bob: &TestUser, stage: Stage) -> (String, String) {
     let (_, queue) = app.get("/api/office-hours/queue", &grace.token).await;
     for entry in queue["entries"].as_array().into_iter().flatten() {
         let skip = format!("/api/office-hours/queue/{}/skip", entry["id"].as_str().unwrap());
@@ -450,9 +460,10 @@ async fn fresh_entry(app: &TestApp, grace: &TestUser, bob: &TestUser, stage: Sta
     let (status, entry) = join(app, bob, grace).await;
     assert_eq!(status, 201, "{entry}");
     let id = entry["id"].as_str().unwrap().to_string();
-    if stage == Stage::Admitted {
-        let (status, admitted) = app.post(&format!("/api/office-hours/admit/{id}"), &grace.token, json!({})).await;
-        assert_eq!(status, 200, "{admitted}");
+    if stage == Stage::Waiting {
+        return (id, String::new());
     }
-    id
+    let (status, admitted) = app.post(&format!("/api/office-hours/admit/{id}"), &grace.token, json!({})).await;
+    assert_eq!(status, 200, "{admitted}");
+    (id, admitted["roomId"].as_str().unwrap().to_string())
 }

@@ -13,12 +13,14 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::db::models::OfficeHoursSlotRow;
 use crate::db::{self, to_db_time};
+use crate::domain::chat::ChatMessage;
 use crate::domain::input;
 use crate::domain::office_hours::analytics::{self, HelpRecord};
 use crate::domain::office_hours::schedule::{self, Schedule, Slot, SlotMode};
 use crate::engine::office_hours::commands::{self, require_instructor};
 use crate::engine::office_hours::{office_of, slot_view, SlotsChanged};
 use crate::error::{AppError, AppResult};
+use crate::http::live_sessions::HistoryQuery;
 use crate::protocol::office_hours::{DayFiguresView, SlotView, StatusView};
 use crate::state::AppState;
 
@@ -33,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/office-hours/instructors", web::get().to(my_instructors))
         .route("/office-hours/instructor/{id}", web::get().to(instructor_status))
         .route("/office-hours/analytics", web::get().to(analytics))
+        .route("/office-hours/rooms/{id}/messages", web::get().to(room_messages))
         .configure(queue::configure);
 }
 
@@ -268,4 +271,32 @@ pub async fn analytics(
         })
         .collect();
     Ok(HttpResponse::Ok().json(days))
+}
+
+/// A private or drop-in room's history (**added**: a page reloaded in a room
+/// starts from it; the socket's catch-up covers reconnects).
+#[utoipa::path(get, path = "/api/office-hours/rooms/{id}/messages", operation_id = "office_hours_room_messages",
+    params(("id" = Uuid, Path, description = "The room"), HistoryQuery),
+    responses((status = 200, body = [ChatMessage]), (status = 403, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn room_messages(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+    query: web::Query<HistoryQuery>,
+) -> AppResult<HttpResponse> {
+    let (room, reader) = (path.into_inner().to_string(), user.id.to_string());
+    let HistoryQuery { before, limit } = query.into_inner();
+    let page = state
+        .db
+        .read(move |conn| {
+            match db::office_hours::may_read_room(conn, &room, &reader)? {
+                None => return Err(AppError::not_found("office hours room")),
+                Some(false) => return Err(AppError::forbidden("You were not in this office hours room.")),
+                Some(true) => {}
+            }
+            db::chat::history(conn, &room, before, limit)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
 }

@@ -156,6 +156,18 @@ export async function officeHoursRoomPage(main, { params, cleanup }) {
   cleanup(realtime.on('ready', join));
   cleanup(() => { over = true; if (joined) inRoom('leave-room', {}).catch(() => {}); });
 
-  await loadEntries();
+  /** What was said before this page opened (a reload, or a finished session's transcript). */
+  async function loadHistory() {
+    try {
+      (await api.get(`/api/office-hours/rooms/${roomId}/messages?limit=100`)).forEach((m) => chat.add(m));
+    } catch (error) {
+      if (error.code !== 'forbidden' && error.code !== 'not_found') {
+        mount(banner, `Could not load the earlier messages: ${error.message}`);
+        banner.hidden = false;
+      }
+    }
+  }
+
+  await Promise.all([loadEntries(), loadHistory()]);
   if (realtime.state === 'open') await join();
 }
