@@ -185,17 +185,20 @@ pub fn up_soon(queue_id: Uuid, instructor_id: Uuid, position: usize) -> ByteStri
     event_frame(events::OFFICE_HOURS_UP_SOON, &Standing { queue_id, instructor_id, position, estimated_wait_sec: None })
 }
 
-/// The status as watchers see it (no viewer's own entry, no slots).
+/// The status as watchers see it (no viewer's own entry, no weekly slots:
+/// one frame serves every watcher).
 pub fn status(view: &StatusView) -> ByteString {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
-    struct Status {
+    struct Status<'a> {
         instructor_id: Uuid,
         is_open: bool,
         waiting_count: usize,
         estimated_wait_sec: i64,
         next_open_at: Option<DateTime<Utc>>,
         drop_in_room_id: Option<Uuid>,
+        current_slot: Option<&'a SlotView>,
+        announcement: Option<&'a AnnouncementView>,
     }
     event_frame(
         events::OFFICE_HOURS_STATUS,
@@ -206,6 +209,8 @@ pub fn status(view: &StatusView) -> ByteString {
             estimated_wait_sec: view.estimated_wait_sec,
             next_open_at: view.next_open_at,
             drop_in_room_id: view.drop_in_room_id,
+            current_slot: view.current_slot.as_ref(),
+            announcement: view.announcement.as_ref(),
         },
     )
 }

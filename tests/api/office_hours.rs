@@ -224,6 +224,11 @@ async fn a_slot_opens_the_queue_when_it_starts_and_closing_at_its_end_cancels_wh
     advance_and_sweep(&app, &grace, chrono::Duration::minutes(1)).await;
     let opened = ada_socket.next_event("office-hours-status").await;
     assert_eq!(opened["data"]["isOpen"], true, "{opened}");
+    assert_eq!(opened["data"]["currentSlot"]["id"], slot["id"], "{opened}");
+    let (status, _) = app.post("/api/office-hours/announce", &grace.token, json!({ "message": "On time" })).await;
+    assert_eq!(status, 201);
+    let told = ada_socket.next_event("office-hours-status").await;
+    assert_eq!(told["data"]["announcement"]["message"], "On time", "watchers see it without a place in the queue");
     let (status, entry) = join(&app, &ada, &grace).await;
     assert_eq!((status, entry["position"].as_u64()), (201, Some(1)), "{entry}");
     let (_, now_status) = app.get(&format!("/api/office-hours/instructor/{}", grace.id), &ada.token).await;

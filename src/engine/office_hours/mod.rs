@@ -928,7 +928,7 @@ impl Handler<Announce> for OfficeHoursActor {
             created_at: to_db_time(now),
         };
         let write = move |conn: &mut AnyConnection| db::office_hours::insert_announcement(conn, &row);
-        AtomicResponse::new(self.store(write, move |act, _, ()| {
+        AtomicResponse::new(self.store(write, move |act, ctx, ()| {
             let view = AnnouncementView { message: announce.message, sent_at: now };
             let frame = frames::announcement(act.instructor_id, &view);
             let office = act.office_mut()?;
@@ -937,6 +937,8 @@ impl Handler<Announce> for OfficeHoursActor {
                 office.queue.waiting().chain(office.queue.admitted()).map(|entry| entry.student_id).collect();
             people.push(act.instructor_id);
             act.registry.broker.publish_to_users(&mut people.into_iter(), &frame);
+            // Watchers not in the queue see it in the status.
+            act.offer_news(News::Status, ctx);
             Ok(view)
         }))
     }

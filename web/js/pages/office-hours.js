@@ -203,13 +203,8 @@ async function studentPage(main, { cleanup }) {
   watchStatuses(ids, {
     cleanup,
     onStatus: (status) => cardOf(status)?.set(status),
-    onPush: (push) => {
-      const card = cardOf(push);
-      const wasOpen = card.status.isOpen;
-      card.merge(push);
-      // The slot now and the announcement come with the full status only.
-      if (wasOpen !== push.isOpen) card.refresh();
-    },
+    // The push carries the slot now and the announcement too: merged as is.
+    onPush: (push) => { const card = cardOf(push); if (card) card.merge(push); },
   });
   cleanup(() => { for (const card of cards.values()) card.refresh.cancel(); });
 
