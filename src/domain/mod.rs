@@ -33,6 +33,11 @@ impl Role {
         }
     }
 
+    /// Whether this role may teach: create courses, hold office hours.
+    pub fn teaches(self) -> bool {
+        matches!(self, Role::Instructor | Role::Admin)
+    }
+
     pub fn parse(text: &str) -> Option<Role> {
         match text {
             "student" => Some(Role::Student),

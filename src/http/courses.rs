@@ -66,7 +66,7 @@ pub async fn create_course(
     user: AuthUser,
     body: web::Json<CreateCourse>,
 ) -> AppResult<HttpResponse> {
-    if !matches!(user.role, Role::Instructor | Role::Admin) {
+    if !user.role.teaches() {
         return Err(AppError::forbidden("Only instructors create courses."));
     }
     let title = body.title.trim().to_string();

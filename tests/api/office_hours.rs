@@ -472,3 +472,34 @@ async fn fresh_entry(app: &TestApp, grace: &TestUser, bob: &TestUser, stage: Sta
     assert_eq!(status, 200, "{admitted}");
     (id, admitted["roomId"].as_str().unwrap().to_string())
 }
+
+#[actix_web::test]
+async fn an_admin_who_teaches_a_course_holds_office_hours_like_an_instructor() {
+    let app = spawn_app().await;
+    let dean = app.register("Dean", "instructor").await;
+    let bob = app.register("Bob", "student").await;
+    let dean_id = dean.id.clone();
+    app.state
+        .db
+        .read(move |conn| {
+            use classroom::db::schema::users::dsl::*;
+            use diesel::prelude::*;
+            // Admins are made by hand, never by sign-up.
+            diesel::update(users.find(dean_id)).set(role.eq("admin")).execute(conn)?;
+            Ok(())
+        })
+        .await
+        .expect("made an admin");
+    let (_, me) = app.get("/api/me", &dean.token).await;
+    assert_eq!(me["role"], "admin", "{me}");
+    app.course_with(&dean, &[&bob]).await;
+
+    assert_eq!(app.post("/api/office-hours/open", &dean.token, json!({})).await.0, 200);
+    let (status, entry) = join(&app, &bob, &dean).await;
+    assert_eq!(status, 201, "{entry}");
+    let (status, mine) = app.get("/api/office-hours/instructors", &bob.token).await;
+    assert_eq!((status, mine[0]["instructorId"].as_str()), (200, Some(dean.id.as_str())), "{mine}");
+    let admit = format!("/api/office-hours/admit/{}", entry["id"].as_str().unwrap());
+    let (status, admitted) = app.post(&admit, &dean.token, json!({})).await;
+    assert_eq!(status, 200, "{admitted}");
+}

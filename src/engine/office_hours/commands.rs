@@ -39,11 +39,12 @@ where
     answer.await.map_err(|_| office_gone())?.map_err(|_| office_gone())
 }
 
-/// Only instructors hold office hours (403 for anyone else).
+/// Only those who teach (instructors, admins) hold office hours (403 for anyone else).
 pub fn require_instructor(user: &AuthUser) -> AppResult<()> {
-    match user.role {
-        Role::Instructor => Ok(()),
-        _ => Err(AppError::forbidden("Only instructors hold office hours.")),
+    if user.role.teaches() {
+        Ok(())
+    } else {
+        Err(AppError::forbidden("Only instructors hold office hours."))
     }
 }
 
@@ -57,7 +58,7 @@ async fn may_view(registry: &Arc<Registry>, user: &AuthUser, instructor_id: Uuid
         .db
         .read(move |conn| {
             let found = db::users::find(conn, &instructor)?;
-            if found.and_then(|row| Role::parse(&row.role)) != Some(Role::Instructor) {
+            if !found.and_then(|row| Role::parse(&row.role)).is_some_and(Role::teaches) {
                 return Err(AppError::not_found("instructor"));
             }
             if is_self || db::office_hours::teaches(conn, &instructor, &viewer)? {
@@ -75,7 +76,7 @@ pub async fn status(registry: &Arc<Registry>, user: &AuthUser, instructor_id: Uu
 
 /// A student's instructors (an instructor's own office hours).
 pub async fn my_instructors(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<Vec<StatusView>> {
-    let ids: Vec<Uuid> = if user.role == Role::Instructor {
+    let ids: Vec<Uuid> = if user.role.teaches() {
         vec![user.id]
     } else {
         let student = user.id.to_string();
@@ -118,9 +119,10 @@ async fn entry_instructor(
     let row = row.ok_or_else(|| AppError::not_found("queue entry"))?;
     let mine = if as_student { &row.student_id } else { &row.instructor_id };
     if *mine != user.id.to_string() {
-        return Err(match user.role {
-            Role::Instructor => AppError::forbidden("This entry is in another instructor's queue."),
-            _ => AppError::not_found("queue entry"),
+        return Err(if user.role.teaches() {
+            AppError::forbidden("This entry is in another instructor's queue.")
+        } else {
+            AppError::not_found("queue entry")
         });
     }
     db::parse_id(&row.instructor_id).map_err(AppError::internal)

@@ -104,7 +104,7 @@ struct Stored {
 fn read_stored(conn: &mut AnyConnection, instructor_id: Uuid) -> AppResult<Option<Stored>> {
     let id = instructor_id.to_string();
     let Some(user) = db::users::find(conn, &id)? else { return Ok(None) };
-    if Role::parse(&user.role) != Some(Role::Instructor) {
+    if !Role::parse(&user.role).is_some_and(Role::teaches) {
         return Ok(None);
     }
     let slots = db::office_hours::slots(conn, &id)?.iter().filter_map(db::office_hours::to_slot).collect();
@@ -1010,15 +1010,17 @@ impl Handler<Watch> for OfficeHoursActor {
 #[rtype(result = "()")]
 pub struct RoomActivity {
     pub room_id: Uuid,
+    /// When the message was stored (not when this arrives: the idle time
+    /// counts from the message, however busy this actor is).
+    pub at: DateTime<Utc>,
 }
 
 impl Handler<RoomActivity> for OfficeHoursActor {
     type Result = ();
 
     fn handle(&mut self, activity: RoomActivity, _: &mut Context<Self>) {
-        let now = self.now();
         if let Some(office) = self.office.as_mut() {
-            office.queue.touch_room(activity.room_id, now);
+            office.queue.touch_room(activity.room_id, activity.at);
         }
     }
 }

@@ -131,7 +131,8 @@ impl RoomKind for OfficeHoursRoom {
         let Some(kind) = actor.kind.as_ref() else { return };
         if !kind.drop_in {
             let office = super::office_of(&actor.registry, kind.instructor_id);
-            office.do_send(super::RoomActivity { room_id: actor.room_id });
+            let at = actor.registry.deps.clock.now();
+            office.do_send(super::RoomActivity { room_id: actor.room_id, at });
         }
     }
 }

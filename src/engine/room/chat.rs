@@ -128,11 +128,12 @@ impl<K: RoomKind> RoomActor<K> {
                 Err(err.into())
             }
         };
-        for waiter in waiters {
-            let _ = waiter.send(answer.clone());
-        }
+        // Before the acks: whoever hears "stored" may rely on what follows it.
         if stored {
             K::message_stored(self, ctx);
+        }
+        for waiter in waiters {
+            let _ = waiter.send(answer.clone());
         }
     }
 

@@ -140,7 +140,7 @@ export async function dashboardPage(main, { cleanup }) {
   let officeStatuses = [];
   let watching = null;
   function renderOfficeHours() {
-    if (store.me.role === 'instructor') {
+    if (store.isInstructor()) {
       const mine = officeStatuses[0];
       mount(officeHours, mine ? [
         h('div', { class: 'row' }, openBadge(mine), h('span', {}, `${mine.waitingCount} waiting`)),

@@ -20,7 +20,7 @@ function dateInput(date) {
 }
 
 export async function officeHoursManagePage(main, { cleanup }) {
-  if (store.me.role !== 'instructor') { location.hash = '#/office-hours'; return; }
+  if (!store.isInstructor()) { location.hash = '#/office-hours'; return; }
   const me = store.me.id;
   mount(main, h('h1', {}, 'My office hours'), h('p', { class: 'loading' }, 'Loading your queue'));
   let status;

@@ -16,7 +16,7 @@ import { friendly } from '../components/office-hours.js';
 export async function officeHoursRoomPage(main, { params, cleanup }) {
   const roomId = params.id;
   const me = store.me.id;
-  const isInstructor = store.me.role === 'instructor';
+  const isInstructor = store.isInstructor();
   const back = isInstructor ? h('a', { href: '#/office-hours' }, '← Back to my queue') : h('a', { href: '#/office-hours' }, '← Back to office hours');
   const title = h('h1', {}, 'Office hours');
   const subtitle = h('p', { class: 'muted' });

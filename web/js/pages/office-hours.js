@@ -17,7 +17,7 @@ import { officeHoursManagePage } from './office-hours-manage.js';
 const MAX_QUESTION = 500;
 
 export async function officeHoursPage(main, context) {
-  if (store.me.role === 'instructor') return officeHoursManagePage(main, context);
+  if (store.isInstructor()) return officeHoursManagePage(main, context);
   return studentPage(main, context);
 }
 
