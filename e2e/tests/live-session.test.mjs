@@ -1,24 +1,13 @@
 // A whole live session in a real browser: an instructor and two students,
 // each in their own browser context, through the UI only.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer } from '../support/server.mjs';
-import { launch, person, register, shot } from '../support/browser.mjs';
+import { register, shot } from '../support/browser.mjs';
+import { stage } from '../support/stage.mjs';
 
 const XSS = '<img src=x onerror=alert(1)>';
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const { person } = stage();
 
 /** A datetime-local value `minutes` from now, in the browser's zone. */
 function localIn(minutes) {
@@ -41,9 +30,9 @@ async function schedule(page, title, startsInMinutes) {
 const dot = (page, userId) => page.locator(`.room .dot[data-user-id="${userId}"]`).first();
 
 test('an instructor and two students through a whole live session', { timeout: 120000 }, async () => {
-  const grace = await person(browser, server.url, 'Grace');
-  const ada = await person(browser, server.url, 'Ada');
-  const bob = await person(browser, server.url, 'Bob');
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  const bob = await person('Bob');
   const everyone = [grace, ada, bob];
 
   await grace.page.goto('/');

@@ -4,26 +4,15 @@
 // instructor admits the first, they talk in the private room, she completes
 // the help and the student sees it; closing the queue tells the other.
 // Through the UI only.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer } from '../support/server.mjs';
-import { launch, person, register, shot } from '../support/browser.mjs';
+import { register, shot } from '../support/browser.mjs';
+import { stage } from '../support/stage.mjs';
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const QUESTION = 'Why does my base case never stop the recursion?';
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const { person } = stage();
 
 const nav = (page, name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name }).click();
 const card = (page, name) => page.getByRole('article', { name });
@@ -41,9 +30,9 @@ async function addSlot(page, { day, start, end, zone, mode = 'queue' }) {
 }
 
 test('a student queues, is admitted, talks privately and is completed', { timeout: 180000 }, async () => {
-  const grace = await person(browser, server.url, 'Grace');
-  const ada = await person(browser, server.url, 'Ada');
-  const bob = await person(browser, server.url, 'Bob');
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  const bob = await person('Bob');
   const everyone = [grace, ada, bob];
 
   await register(grace, 'instructor');

@@ -3,26 +3,15 @@
 // list, a live chat with presence dots, unread counts on the dashboard and
 // the "New messages" line, edits and deletes seen by everyone, a planned
 // group session, and an admin's member management. Through the UI only.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer } from '../support/server.mjs';
-import { launch, person, register, shot } from '../support/browser.mjs';
+import { register, shot } from '../support/browser.mjs';
+import { stage } from '../support/stage.mjs';
 
 const GROUP = 'Graph Theory Crew';
 const DROP_IN = 'Dynamic Programming Drop-in';
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const { person } = stage();
 
 async function say(who, text) {
   await who.page.getByRole('textbox', { name: 'Chat message' }).fill(text);
@@ -41,10 +30,10 @@ function localIn(minutes) {
 }
 
 test('three classmates in a private study group', { timeout: 180000 }, async () => {
-  const grace = await person(browser, server.url, 'Grace');
-  const ada = await person(browser, server.url, 'Ada');
-  const bob = await person(browser, server.url, 'Bob');
-  const cleo = await person(browser, server.url, 'Cleo');
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  const bob = await person('Bob');
+  const cleo = await person('Cleo');
   const everyone = [grace, ada, bob, cleo];
 
   // An instructor's course makes the three students classmates.
