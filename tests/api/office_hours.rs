@@ -503,3 +503,49 @@ async fn an_admin_who_teaches_a_course_holds_office_hours_like_an_instructor() {
     let (status, admitted) = app.post(&admit, &dean.token, json!({})).await;
     assert_eq!(status, 200, "{admitted}");
 }
+
+#[actix_web::test]
+async fn a_restart_keeps_the_queue_in_order_with_its_defer_and_admission() {
+    let app = spawn_app().await;
+    let grace = app.register("Grace", "instructor").await;
+    let mut students = Vec::new();
+    for name in ["S1", "S2", "S3", "S4", "S5"] {
+        students.push(app.register(name, "student").await);
+    }
+    app.course_with(&grace, &students.iter().collect::<Vec<_>>()).await;
+    app.post("/api/office-hours/open", &grace.token, json!({})).await;
+    let mut entries = Vec::new();
+    for student in &students {
+        let (status, entry) = join(&app, student, &grace).await;
+        assert_eq!(status, 201, "{entry}");
+        entries.push(entry["id"].as_str().unwrap().to_string());
+    }
+    let (_, deferred) =
+        app.post(&format!("/api/office-hours/queue/{}/defer", entries[1]), &students[1].token, json!({})).await;
+    assert_eq!(deferred["position"], 5, "S2 moves back three places, to the end: {deferred}");
+    let (status, _) = app.post(&format!("/api/office-hours/admit/{}", entries[0]), &grace.token, json!({})).await;
+    assert_eq!(status, 200);
+    let order = |queue: &Value| -> Vec<(String, String)> {
+        queue["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["studentName"].as_str().unwrap().to_string(), e["status"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let (_, before) = app.get("/api/office-hours/queue", &grace.token).await;
+
+    let app = app.restarted().await;
+    let (status, after) = app.get("/api/office-hours/queue", &grace.token).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after["isOpen"], true, "opened by hand, and still");
+    assert_eq!(order(&after), order(&before));
+    let names: Vec<&str> = ["S3", "S4", "S5", "S2", "S1"].to_vec();
+    assert_eq!(order(&after).iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), names);
+    assert_eq!(after["entries"][3]["deferred"], true, "{after}");
+    assert_eq!(after["entries"][4]["status"], "admitted");
+    let (_, s2) = app.get("/api/office-hours/my-queue", &students[1].token).await;
+    assert_eq!(s2[0]["position"], 4, "{s2}");
+    let again = app.post(&format!("/api/office-hours/queue/{}/defer", entries[1]), &students[1].token, json!({})).await;
+    assert_eq!(again.1["error"]["code"], "already_deferred", "the one defer is remembered");
+}
