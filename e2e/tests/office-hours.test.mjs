@@ -1,9 +1,10 @@
 // Office hours in a real browser: an instructor keeps a weekly schedule
-// (the server's refusals shown in words) and opens her queue by hand; two
+// (the server's refusals shown in words) and opens her queue by hand; three
 // students join with questions and follow their place in line live; the
-// instructor admits the first, they talk in the private room, she completes
-// the help and the student sees it; closing the queue tells the other.
-// Through the UI only.
+// instructor admits the first, they talk in the private room (a link
+// included, a reload losing nothing), she completes the help and the
+// student sees it; she admits the other two together into one room; ending
+// office hours tells whoever still waits. Through the UI only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -33,13 +34,14 @@ test('a student queues, is admitted, talks privately and is completed', { timeou
   const grace = await person('Grace');
   const ada = await person('Ada');
   const bob = await person('Bob');
-  const everyone = [grace, ada, bob];
+  const cleo = await person('Cleo');
+  const everyone = [grace, ada, bob, cleo];
 
   await register(grace, 'instructor');
   await grace.page.getByLabel('New course title').fill('Algorithms');
   await grace.page.getByRole('button', { name: 'Create course' }).click();
   const code = (await grace.page.locator('.course-code').first().textContent()).trim();
-  for (const student of [ada, bob]) {
+  for (const student of [ada, bob, cleo]) {
     await register(student, 'student');
     await student.page.getByLabel('Enroll with a course code').fill(code);
     await student.page.getByRole('button', { name: 'Enroll' }).click();
@@ -94,6 +96,12 @@ test('a student queues, is admitted, talks privately and is completed', { timeou
   await bobCard.getByRole('button', { name: 'Join the queue' }).click();
   const bobPlace = bobCard.getByRole('status', { name: 'Your place with Grace' });
   await bobPlace.locator('.oh-position', { hasText: 'Your position: 2' }).waitFor();
+  await nav(cleo.page, 'Office hours');
+  const cleoCard = card(cleo.page, 'Grace');
+  await cleoCard.getByLabel('Your question').fill('When is a greedy choice safe?');
+  await cleoCard.getByRole('button', { name: 'Join the queue' }).click();
+  const cleoPlace = cleoCard.getByRole('status', { name: 'Your place with Grace' });
+  await cleoPlace.locator('.oh-position', { hasText: 'Your position: 3' }).waitFor();
   await noToasts(ada.page);
   await shot(ada.page, 'office-hours-01-student-waiting.png');
 
@@ -114,6 +122,7 @@ test('a student queues, is admitted, talks privately and is completed', { timeou
   await adaCard.getByText('Grace is ready for you.').waitFor();
   await bobPlace.locator('.oh-position', { hasText: 'Your position: 1' }).waitFor();
   await bobPlace.getByText('You are up soon').waitFor();
+  await cleoPlace.locator('.oh-position', { hasText: 'Your position: 2' }).waitFor();
   await adaCard.getByRole('link', { name: 'Enter the private room' }).click();
   await ada.page.getByRole('heading', { name: 'Office hours: Grace with Ada' }).waitFor();
   await ada.page.getByRole('region', { name: 'Your question' }).getByText(QUESTION).waitFor();
@@ -138,6 +147,9 @@ test('a student queues, is admitted, talks privately and is completed', { timeou
   await ada.page.locator('.msg .text', { hasText: 'I call f(n - 2)' }).waitFor();
   await say(grace, 'Now trace f(3) by hand.');
   await ada.page.locator('.msg .text', { hasText: 'trace f(3)' }).waitFor();
+  const BOOK = 'https://doc.rust-lang.org/book/ch03-05-control-flow.html';
+  await say(grace, BOOK);
+  await ada.page.locator(`.msg a[href="${BOOK}"]`).waitFor();
   await grace.page.locator('.person', { hasText: 'Ada' }).waitFor();
   await noToasts(grace.page);
   await shot(grace.page, 'office-hours-03-private-room.png');
@@ -151,17 +163,33 @@ test('a student queues, is admitted, talks privately and is completed', { timeou
   await noToasts(ada.page);
   await shot(ada.page, 'office-hours-04-student-completed.png');
 
-  // Back on her page, the queue has Bob only; closing it tells him.
+  // Back on her page, Bob and Cleo wait; she admits them together.
   await grace.page.getByRole('link', { name: '← Back to my queue' }).first().click();
   await queue.locator('li', { hasText: 'Bob' }).waitFor();
+  await queue.locator('li', { hasText: 'Cleo' }).waitFor();
   assert.equal(await queue.locator('li', { hasText: 'Ada' }).count(), 0);
   await grace.page.getByText('No private room is open.').waitFor();
   await grace.page.locator('#oh-analytics').getByText('1 student helped.').waitFor();
+  await grace.page.getByLabel('Admit the next').fill('2');
+  await grace.page.getByRole('button', { name: 'Admit together' }).click();
+  await bobCard.getByText('Grace is ready for you.').waitFor();
+  await cleoCard.getByText('Grace is ready for you.').waitFor();
+  await grace.page.getByRole('article', { name: 'Room with Bob, Cleo' }).waitFor();
+  await bobCard.getByRole('link', { name: 'Enter the private room' }).click();
+  await bob.page.getByRole('heading', { name: /Office hours: Grace with/ }).waitFor();
+  await bob.page.locator('.person', { hasText: 'Bob' }).waitFor();
+
+  // Ada asks again; ending office hours tells her, and the room stays.
+  await nav(ada.page, 'Office hours');
+  await adaCard.getByLabel('Your question').fill('And tail calls?');
+  await adaCard.getByRole('button', { name: 'Join the queue' }).click();
+  await adaPlace.locator('.oh-position', { hasText: 'Your position: 1' }).waitFor();
   await grace.page.getByRole('button', { name: 'Close the queue' }).click();
-  await bob.page.getByText('You are no longer in the office hours queue: the queue closed.').waitFor();
-  await bobCard.getByText('Closed', { exact: true }).waitFor();
-  await bobCard.getByRole('button', { name: 'Join the queue' }).waitFor({ state: 'detached' });
+  await ada.page.getByText('You are no longer in the office hours queue: the queue closed.').waitFor();
+  await adaCard.getByText('Closed', { exact: true }).waitFor();
+  await adaCard.getByRole('button', { name: 'Join the queue' }).waitFor({ state: 'detached' });
   await queue.getByText('The queue is closed.').waitFor();
+  await grace.page.getByRole('article', { name: 'Room with Bob, Cleo' }).waitFor();
   await noToasts(grace.page);
   await shot(grace.page, 'office-hours-05-instructor-schedule-analytics.png');
 
