@@ -310,6 +310,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
 
     // ---- join storm ----
     let storm_before = server::snapshot(target, args.server_pid).await;
+    let storm_machine = server::machine_ticks();
     let frames_before_storm = run.frames.load(Ordering::Relaxed);
     let storm_start = now_micros();
     let _ = control.send(Phase::Storm);
@@ -327,6 +328,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
     // The last `queue-updated` comes up to 250 ms after the last change.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let storm_after = server::snapshot(target, args.server_pid).await;
+    let storm_machine = machine_busy(storm_machine, storm_before.cpu_secs.zip(storm_after.cpu_secs), None);
     let storm_frames = run.frames.load(Ordering::Relaxed) - frames_before_storm;
     let (mut storm_report, mut problems) = check_storm(&run, target, storm_start).await;
     if let Some(cpu) = storm_before.cpu_secs.zip(storm_after.cpu_secs).map(|(b, a)| a - b) {
@@ -334,6 +336,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
         storm_report["serverCpuMicrosPerJoin"] = round(cpu * 1e6 / students as f64, 1);
     }
     storm_report["framesReadInStorm"] = json!(storm_frames);
+    storm_report["machine"] = storm_machine;
     storm_report["serverRssBytesAfter"] = json!(storm_after.rss_bytes);
     if !problems.is_empty() {
         eprintln!("\nJOIN STORM CHECK FAILED:");
@@ -346,6 +349,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
     let churn_before = server::snapshot(target, args.server_pid).await;
     let frames_before_churn = run.frames.load(Ordering::Relaxed);
     let harness_before = server::cpu_seconds(std::process::id());
+    let churn_machine = server::machine_ticks();
     let churn_started = Instant::now();
     let churn_start = tokio::time::Instant::now() + Duration::from_millis(100);
     let _ = control.send(Phase::Churn(churn_start));
@@ -376,6 +380,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
     let window_secs = churn_started.elapsed().as_secs_f64();
     let churn_after = server::snapshot(target, args.server_pid).await;
     let harness_cpu = server::cpu_seconds(std::process::id()).zip(harness_before).map(|(a, b)| a - b);
+    let churn_machine = machine_busy(churn_machine, churn_before.cpu_secs.zip(churn_after.cpu_secs), harness_cpu);
     let churn_frames = run.frames.load(Ordering::Relaxed) - frames_before_churn;
     let (final_report, final_problems) = check_final(&run, target).await;
     problems.extend(final_problems);
@@ -424,6 +429,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
     }));
     churn_report["harnessCpuPercent"] = json!(harness_cpu.map(|c| round(100.0 * c / window_secs, 1)));
     churn_report["serverRssBytesAfter"] = json!(churn_after.rss_bytes);
+    churn_report["machine"] = churn_machine;
 
     let hists = stats::lock(&run.hists);
     let report = json!({
@@ -462,6 +468,27 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
         return Err(format!("office-hours: {} problem(s) found; first: {}", problems.len(), problems[0]));
     }
     Ok(())
+}
+
+/// How busy the machine was since `before` (from /proc/stat), in cores, and
+/// how much of that was neither the server nor this harness: the machine is
+/// often shared.
+fn machine_busy(before: Option<(u64, u64)>, server: Option<(f64, f64)>, harness: Option<f64>) -> Value {
+    let (Some((busy0, all0)), Some((busy1, all1))) = (before, server::machine_ticks()) else { return Value::Null };
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let all = (all1 - all0).max(1) as f64;
+    let busy_cores = (busy1 - busy0) as f64 / all * cores;
+    let secs = all / 100.0 / cores;
+    let server = server.map(|(before, after)| (after - before) / secs);
+    let harness = harness.map(|cpu| cpu / secs);
+    let others = server.map(|s| (busy_cores - s - harness.unwrap_or(0.0)).max(0.0));
+    json!({
+        "cores": cores,
+        "busyCores": round(busy_cores, 2),
+        "serverCores": server.map(|c| round(c, 2)),
+        "harnessCores": harness.map(|c| round(c, 2)),
+        "otherProcessesCores": others.map(|c| round(c, 2)),
+    })
 }
 
 /// Waits until no socket read a frame for a second (at most `bound`); returns the frames read meanwhile.
@@ -675,6 +702,8 @@ struct StudentOut {
     completed: u64,
     removed: u64,
     other_frames: u64,
+    /// Other frames read during the churn, by event.
+    churn_others: Vec<(String, u64)>,
     foreign_pushes: u64,
     closed_by_server: bool,
 }
@@ -800,7 +829,16 @@ impl StudentOut {
                 }
             }
             "office-hours-up-soon" => self.up_soon += 1,
-            _ => self.other_frames += 1,
+            other => {
+                self.other_frames += 1;
+                if churn {
+                    let name = if other.is_empty() { "ack or unnamed" } else { other };
+                    match self.churn_others.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, count)) => *count += 1,
+                        None => self.churn_others.push((name.to_string(), 1)),
+                    }
+                }
+            }
         }
     }
 
@@ -1434,6 +1472,11 @@ fn churn_summary(run: &OhRun, students: &[StudentOut], instructors: &[Instructor
     if last_churn_wrong > 0 {
         problems.push(format!("{last_churn_wrong} instructors' last queue-updated of the churn did not list the queue as it ended"));
     }
+    let mut churn_others: serde_json::Map<String, Value> = serde_json::Map::new();
+    for (name, n) in students.iter().flat_map(|s| s.churn_others.iter()) {
+        let total = churn_others.get(name).and_then(Value::as_u64).unwrap_or(0) + n;
+        churn_others.insert(name.clone(), json!(total));
+    }
     let first = instructors.iter().filter_map(|i| i.updates.iter().find(|u| !u.churn && !u.closing)).count();
     // Closing the queues cancels the entries still waiting: each student hears it once.
     let still_waiting: Vec<&StudentOut> = students.iter().filter(|s| s.entry_id.is_some() && s.admitted == 0).collect();
@@ -1476,6 +1519,7 @@ fn churn_summary(run: &OhRun, students: &[StudentOut], instructors: &[Instructor
         "removedPushes": sum(|s| s.removed),
         "waitingAtClose": still_waiting.len(),
         "studentOtherFrames": sum(|s| s.other_frames),
+        "studentOtherFramesInChurn": churn_others,
         "instructorStudentJoinedFrames": instructors.iter().map(|i| i.student_joined).sum::<u64>(),
         "instructorsWithAStormUpdate": first,
         "queueUpdatedStorm": updates(false),
