@@ -311,6 +311,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
     // ---- join storm ----
     let storm_before = server::snapshot(target, args.server_pid).await;
     let storm_machine = server::machine_ticks();
+    let storm_harness = server::cpu_seconds(std::process::id());
     let frames_before_storm = run.frames.load(Ordering::Relaxed);
     let storm_start = now_micros();
     let _ = control.send(Phase::Storm);
@@ -328,7 +329,8 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
     // The last `queue-updated` comes up to 250 ms after the last change.
     tokio::time::sleep(Duration::from_millis(800)).await;
     let storm_after = server::snapshot(target, args.server_pid).await;
-    let storm_machine = machine_busy(storm_machine, storm_before.cpu_secs.zip(storm_after.cpu_secs), None);
+    let storm_harness = server::cpu_seconds(std::process::id()).zip(storm_harness).map(|(a, b)| a - b);
+    let storm_machine = machine_busy(storm_machine, storm_before.cpu_secs.zip(storm_after.cpu_secs), storm_harness);
     let storm_frames = run.frames.load(Ordering::Relaxed) - frames_before_storm;
     let (mut storm_report, mut problems) = check_storm(&run, target, storm_start).await;
     if let Some(cpu) = storm_before.cpu_secs.zip(storm_after.cpu_secs).map(|(b, a)| a - b) {
