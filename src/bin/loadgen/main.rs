@@ -11,12 +11,16 @@
 //! for small runs, are registered through REST (`--rest-setup`).
 //! `study-groups` (groups.rs) does the same in many small study-group
 //! rooms (`join-room`, `room-message`), with members reconnecting mid-run.
+//! `office-hours` (office_hours.rs) fills instructors' queues in one join
+//! storm, then admits students at a steady rate and times the
+//! `queue-position` pushes.
 //!
 //! Every scenario is bounded in time and count, and only loopback
 //! addresses are accepted as targets.
 
 mod groups;
 mod http;
+mod office_hours;
 mod server;
 mod stats;
 mod ws;
@@ -60,6 +64,9 @@ enum Scenario {
     /// --groups (1,000) study groups of --group-size (5) members, 0.1 msg/s each, --reconnect-share (20 %) reconnecting.
     #[value(name = "study-groups")]
     StudyGroups,
+    /// --instructors (20) office-hours queues of --queue-size (50) students: a join storm, then admissions at --admit-rate.
+    #[value(name = "office-hours")]
+    OfficeHours,
     /// (internal) one process of a spread-out idle run.
     #[value(hide = true)]
     IdleWorker,
@@ -167,6 +174,21 @@ struct Args {
     /// study-groups: leave the groups in place at the end (by default their creators archive them).
     #[arg(long)]
     keep_groups: bool,
+    /// office-hours: instructors, each with a course and a queue of --queue-size students.
+    #[arg(long, default_value_t = 20)]
+    instructors: usize,
+    /// office-hours: students per instructor (all join the queue in the storm).
+    #[arg(long, default_value_t = 50)]
+    queue_size: usize,
+    /// office-hours: admissions (admit, then complete) per second per instructor.
+    #[arg(long, default_value_t = 1.0)]
+    admit_rate: f64,
+    /// office-hours: admissions per instructor (default: --admit-rate x --duration, at most --queue-size - 1).
+    #[arg(long)]
+    admissions: Option<usize>,
+    /// office-hours: milliseconds between an admission's ack and the completion.
+    #[arg(long, default_value_t = 0)]
+    help_ms: u64,
     /// (internal) idle-worker: first user index.
     #[arg(long, default_value_t = 0, hide = true)]
     offset: usize,
@@ -262,6 +284,7 @@ async fn run(args: Args) -> Result<(), String> {
         Scenario::IdleWorker => return idle_worker(&args, &target).await,
         Scenario::Soak => return soak(&args, &target).await,
         Scenario::StudyGroups => return groups::run(&args, &target).await,
+        Scenario::OfficeHours => return office_hours::run(&args, &target).await,
         _ => {}
     }
     let shape = Shape::of(&args);
