@@ -51,7 +51,10 @@ impl TokenBucket {
 /// the gap's end, which carries everything that came meanwhile.
 #[derive(Debug, Clone)]
 pub struct Coalescer {
+    /// The least time between two pushes.
     gap: Duration,
+    /// The time the last push asks to wait (the gap, or more for a big one).
+    last_gap: Duration,
     last_sent: Option<Instant>,
     waiting: bool,
 }
@@ -69,7 +72,7 @@ pub enum Offer {
 
 impl Coalescer {
     pub fn new(gap: Duration) -> Self {
-        Self { gap, last_sent: None, waiting: false }
+        Self { gap, last_gap: gap, last_sent: None, waiting: false }
     }
 
     pub fn offer(&mut self, now: Instant) -> Offer {
@@ -77,9 +80,9 @@ impl Coalescer {
             return Offer::AlreadyDue;
         }
         match self.last_sent.map(|last| now.saturating_duration_since(last)) {
-            Some(elapsed) if elapsed < self.gap => {
+            Some(elapsed) if elapsed < self.last_gap => {
                 self.waiting = true;
-                Offer::SendAfter(self.gap - elapsed)
+                Offer::SendAfter(self.last_gap - elapsed)
             }
             _ => Offer::SendNow,
         }
@@ -88,7 +91,17 @@ impl Coalescer {
     /// The push went out.
     pub fn sent(&mut self, now: Instant) {
         self.last_sent = Some(now);
+        self.last_gap = self.gap;
         self.waiting = false;
+    }
+
+    /// The push of `bytes` went out: the next waits the gap, or as long as
+    /// `bytes` take at `bytes_per_sec` if longer, so a reader of big news
+    /// (a long queue's whole list) is never sent more than that rate.
+    pub fn sent_sized(&mut self, now: Instant, bytes: usize, bytes_per_sec: usize) {
+        let by_size = Duration::from_secs_f64(bytes as f64 / bytes_per_sec.max(1) as f64);
+        self.sent(now);
+        self.last_gap = self.gap.max(by_size);
     }
 }
 
@@ -128,5 +141,18 @@ mod tests {
         let trailing = start + Duration::from_secs(1);
         news.sent(trailing);
         assert_eq!(news.offer(trailing + Duration::from_secs(2)), Offer::SendNow, "quiet long enough");
+    }
+
+    #[test]
+    fn big_news_waits_as_long_as_its_bytes_take_at_the_rate() {
+        let start = Instant::now();
+        let mut news = Coalescer::new(Duration::from_millis(250));
+        news.sent_sized(start, 10_000, 250_000);
+        let later = start + Duration::from_millis(100);
+        assert_eq!(news.offer(later), Offer::SendAfter(Duration::from_millis(150)), "small news: the gap");
+        news.sent_sized(start, 500_000, 250_000);
+        assert_eq!(news.offer(later), Offer::SendAfter(Duration::from_millis(1900)), "500 KB at 250 KB/s: 2 s");
+        news.sent(start);
+        assert_eq!(news.offer(later), Offer::SendAfter(Duration::from_millis(150)), "a plain push: the gap again");
     }
 }

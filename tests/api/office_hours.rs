@@ -549,3 +549,42 @@ async fn a_restart_keeps_the_queue_in_order_with_its_defer_and_admission() {
     let again = app.post(&format!("/api/office-hours/queue/{}/defer", entries[1]), &students[1].token, json!({})).await;
     assert_eq!(again.1["error"]["code"], "already_deferred", "the one defer is remembered");
 }
+
+#[actix_web::test]
+async fn an_admission_whose_write_is_refused_is_taken_back_and_the_others_told_their_places_again() {
+    let (app, source) = crate::helpers::spawn_switchable_app(|config| config.persist_queue_capacity = 1);
+    let grace = app.register("Grace", "instructor").await;
+    let ada = app.register("Ada", "student").await;
+    let bob = app.register("Bob", "student").await;
+    app.course_with(&grace, &[&ada, &bob]).await;
+    app.post("/api/office-hours/open", &grace.token, json!({})).await;
+    let mut bob_socket = app.connect(&bob).await;
+    let (_, entry) = join(&app, &ada, &grace).await;
+    join(&app, &bob, &grace).await;
+
+    // The database goes away and one write fills the buffer: the next is refused.
+    source.set_down(true);
+    let state = app.state.clone();
+    let filler = actix_web::rt::spawn(async move { state.persistence.write(|_| Ok(())).await });
+    let depth = &app.state.metrics.persist_queue_depth;
+    assert!(eventually(|| depth.load(std::sync::atomic::Ordering::Relaxed) >= 1).await, "the buffer is full");
+    let admit = format!("/api/office-hours/admit/{}", entry["id"].as_str().unwrap());
+    let (status, refused) = app.post(&admit, &grace.token, json!({})).await;
+    assert_eq!(status, 503, "{refused}");
+
+    // Bob heard his new place while it was being written, then his old one back.
+    assert_eq!(bob_socket.next_event("queue-position").await["data"]["position"], 1);
+    assert_eq!(bob_socket.next_event("queue-position").await["data"]["position"], 2, "taken back");
+    source.set_down(false);
+    let _ = filler.await;
+    let (_, queue) = app.get("/api/office-hours/queue", &grace.token).await;
+    let standing: Vec<(&str, &str)> = queue["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["studentName"].as_str().unwrap(), e["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(standing, vec![("Ada", "waiting"), ("Bob", "waiting")], "nothing admitted");
+    let (status, admitted) = app.post(&admit, &grace.token, json!({})).await;
+    assert_eq!(status, 200, "admitted once the database is back: {admitted}");
+}

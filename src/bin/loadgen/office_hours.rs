@@ -230,10 +230,8 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
     if !(args.admit_rate > 0.0) {
         return Err("--admit-rate must be above 0".into());
     }
-    let admissions = args
-        .admissions
-        .unwrap_or_else(|| (args.admit_rate * args.duration as f64).ceil() as usize)
-        .clamp(1, size - 1);
+    let admissions =
+        args.admissions.unwrap_or_else(|| (args.admit_rate * args.duration as f64).ceil() as usize).clamp(1, size - 1);
     let students = instructors * size;
     check_fd_limit(students + instructors + args.setup_concurrency)?;
     let tokens = load_tokens(args, target, students, 0).await?;
@@ -650,9 +648,8 @@ async fn connect(run: &OhRun, token: &str, index: usize) -> Result<WsConn, Strin
         conn.drain_buffered(&mut |frame| on_frame(frame, &mut seen, &mut pongs)).map_err(|err| err.to_string())?;
         while !seen {
             conn.stream.readable().await.map_err(|err| err.to_string())?;
-            let read = conn
-                .read_ready(&mut |frame| on_frame(frame, &mut seen, &mut pongs))
-                .map_err(|err| err.to_string())?;
+            let read =
+                conn.read_ready(&mut |frame| on_frame(frame, &mut seen, &mut pongs)).map_err(|err| err.to_string())?;
             for payload in pongs.drain(..) {
                 conn.pong(&payload).await.map_err(|err| err.to_string())?;
             }
@@ -1298,8 +1295,7 @@ fn order_check(joins: &mut [JoinRecord], size: usize) -> OrderCheck {
     for (i, a) in read_order.iter().enumerate() {
         inversions += read_order[i + 1..].iter().filter(|b| *b < a).count() as u64;
     }
-    let max_displacement =
-        read_order.iter().enumerate().map(|(rank, &p)| (rank + 1).abs_diff(p)).max().unwrap_or(0);
+    let max_displacement = read_order.iter().enumerate().map(|(rank, &p)| (rank + 1).abs_diff(p)).max().unwrap_or(0);
     joins.sort_by_key(|j| j.position);
     let positions: Vec<usize> = joins.iter().map(|j| j.position).collect();
     let wanted: Vec<usize> = (1..=joins.len()).collect();
@@ -1337,14 +1333,14 @@ async fn check_final(run: &OhRun, target: &Target) -> (Value, Vec<String>) {
     for (q, queue) in run.queues.iter().enumerate() {
         let students: HashMap<String, usize> =
             stats::lock(&queue.joins).iter().map(|j| (j.entry_id.clone(), j.student)).collect();
-        let listed = match target.expect(200, "GET", "/api/office-hours/queue", Some(&queue.instructor_token), None).await
-        {
-            Ok(listed) => waiting_ids(&listed),
-            Err(err) => {
-                problems.push(format!("queue {q}: {err}"));
-                continue;
-            }
-        };
+        let listed =
+            match target.expect(200, "GET", "/api/office-hours/queue", Some(&queue.instructor_token), None).await {
+                Ok(listed) => waiting_ids(&listed),
+                Err(err) => {
+                    problems.push(format!("queue {q}: {err}"));
+                    continue;
+                }
+            };
         waiting_total += listed.len();
         for (i, id) in listed.iter().enumerate() {
             let Some(&student) = students.get(id) else { continue };
@@ -1359,7 +1355,8 @@ async fn check_final(run: &OhRun, target: &Target) -> (Value, Vec<String>) {
         }
     }
     if wrong > 0 {
-        problems.push(format!("{wrong} waiting students were last told a position other than their place in the queue"));
+        problems
+            .push(format!("{wrong} waiting students were last told a position other than their place in the queue"));
     }
     let report = json!({
         "waitingAfterChurn": waiting_total,
@@ -1469,10 +1466,14 @@ fn churn_summary(run: &OhRun, students: &[StudentOut], instructors: &[Instructor
         }
     }
     if last_storm_wrong > 0 {
-        problems.push(format!("{last_storm_wrong} instructors' last queue-updated of the storm did not list the full queue"));
+        problems.push(format!(
+            "{last_storm_wrong} instructors' last queue-updated of the storm did not list the full queue"
+        ));
     }
     if last_churn_wrong > 0 {
-        problems.push(format!("{last_churn_wrong} instructors' last queue-updated of the churn did not list the queue as it ended"));
+        problems.push(format!(
+            "{last_churn_wrong} instructors' last queue-updated of the churn did not list the queue as it ended"
+        ));
     }
     let mut churn_others: serde_json::Map<String, Value> = serde_json::Map::new();
     for (name, n) in students.iter().flat_map(|s| s.churn_others.iter()) {

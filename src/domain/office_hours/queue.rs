@@ -325,6 +325,31 @@ impl OfficeQueue {
         admitted
     }
 
+    /// Undoes an admission into `room_id` whose write failed: its students
+    /// wait again at their ranks, taken as told (they never heard of the
+    /// admission); the others' standings change back, for [`Self::news`].
+    pub fn take_back_admission(&mut self, room_id: Uuid) -> Vec<Uuid> {
+        let (back, staying): (Vec<QueueEntry>, Vec<QueueEntry>) =
+            std::mem::take(&mut self.admitted).into_iter().partition(|entry| entry.room_id == Some(room_id));
+        self.admitted = staying;
+        self.rooms.remove(&room_id);
+        let ids: Vec<Uuid> = back.iter().map(|entry| entry.id).collect();
+        for mut entry in back {
+            entry.admitted_at = None;
+            entry.room_id = None;
+            self.restore_waiting(entry);
+        }
+        for index in 0..self.waiting.len() {
+            if ids.contains(&self.waiting[index].entry.id) {
+                let standing = self.standing_at(index);
+                let waiting = &mut self.waiting[index];
+                waiting.told = Some(standing);
+                waiting.told_up_soon |= standing.position <= 2;
+            }
+        }
+        ids
+    }
+
     /// An admitted entry, to complete or skip.
     pub fn check_admitted(&self, entry_id: Uuid) -> AppResult<&QueueEntry> {
         self.admitted.iter().find(|entry| entry.id == entry_id).ok_or_else(|| {
@@ -540,6 +565,20 @@ mod tests {
         let news = queue.news();
         assert_eq!(news.iter().filter(|n| n.up_soon).map(|n| n.entry_id).collect::<Vec<_>>(), vec![ids[3]]);
         assert!(!news.iter().any(|n| n.entry_id == ids[2] && n.up_soon), "said once");
+    }
+
+    #[test]
+    fn an_admission_taken_back_restores_the_order_and_tells_only_who_moved_back() {
+        let (mut queue, ids) = queue_of(4);
+        let room = Uuid::new_v4();
+        queue.admit(&ids[..1], room, t0());
+        queue.news();
+        assert_eq!(queue.take_back_admission(room), vec![ids[0]]);
+        assert_eq!(order(&queue), ids, "the same order as before");
+        assert_eq!(queue.open_rooms(), 0);
+        let news = queue.news();
+        assert_eq!(positions(&news), vec![(ids[1], 2), (ids[2], 3), (ids[3], 4)], "back where they were; not ids[0]");
+        assert!(news.iter().all(|n| !n.up_soon));
     }
 
     #[test]

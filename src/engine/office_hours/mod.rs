@@ -43,6 +43,10 @@ use room::{room_changed, RoomChanged};
 
 /// Least time between two `queue-updated` or `office-hours-status` pushes.
 const NEWS_GAP: StdDuration = StdDuration::from_millis(250);
+/// Most bytes of `queue-updated` an instructor's socket is sent a second: a
+/// 1,000-student queue (~450 KB a list) is refreshed about every 1.8 s,
+/// well inside `WS_OUTBOUND_BYTES` for a client on a modest link.
+const QUEUE_NEWS_BYTES_PER_SEC: usize = 256 * 1024;
 /// Sweeps an actor with nothing to look after stays for before it stops.
 const IDLE_SWEEPS_BEFORE_STOP: u32 = 12;
 
@@ -335,9 +339,10 @@ impl OfficeHoursActor {
     fn push_news(&mut self, news: News) {
         match news {
             News::Queue => {
-                self.queue_news.sent(Instant::now());
                 let Ok(queue) = self.queue_view() else { return };
                 let frame = frames::queue_updated(self.instructor_id, &queue);
+                // A long queue's list is big (~450 bytes an entry): sent less often.
+                self.queue_news.sent_sized(Instant::now(), frame.len(), QUEUE_NEWS_BYTES_PER_SEC);
                 self.registry.broker.publish(Topic::User(self.instructor_id), &frame, Audience::Everyone);
             }
             News::Status => {
@@ -761,7 +766,7 @@ pub struct Admit {
 impl Handler<Admit> for OfficeHoursActor {
     type Result = AtomicResponse<Self, AppResult<(Uuid, Vec<EntryView>)>>;
 
-    fn handle(&mut self, admit: Admit, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, admit: Admit, ctx: &mut Context<Self>) -> Self::Result {
         let now = self.now();
         let office = match self.office() {
             Ok(office) => office,
@@ -815,18 +820,35 @@ impl Handler<Admit> for OfficeHoursActor {
             }
             Ok(admitted)
         };
-        let entry_ids = admit.entry_ids;
-        AtomicResponse::new(self.store(write, move |act, ctx, admitted| {
-            if !admitted {
-                return Err(not_waiting());
+        // Applied before the write, so those still waiting hear their new
+        // places while it commits (most of an admission's time); taken back,
+        // and their places told again, if it fails. The admitted students
+        // hear of it, and the instructor gets the ack, once it is stored.
+        let entries = match self.office_mut() {
+            Ok(office) => office.queue.admit(&admit.entry_ids, room_id, now),
+            Err(err) => return AtomicResponse::new(Box::pin(fut::ready(Err(err)))),
+        };
+        self.changed(ctx);
+        let persistence = self.registry.deps.persistence.clone();
+        let stored = async move { persistence.write(write).await };
+        AtomicResponse::new(Box::pin(stored.into_actor(self).map(move |stored, act, ctx| {
+            let failure = match stored {
+                Ok(true) => None,
+                Ok(false) => Some(not_waiting()),
+                Err(err) => Some(err.into()),
+            };
+            if let Some(err) = failure {
+                if let Some(office) = act.office.as_mut() {
+                    office.queue.take_back_admission(room_id);
+                }
+                act.changed(ctx);
+                return Err(err);
             }
-            let entries = act.office_mut()?.queue.admit(&entry_ids, room_id, now);
             for entry in &entries {
                 act.tell(entry.student_id, &frames::admitted(entry.id, room_id, act.instructor_id));
             }
-            act.changed(ctx);
             Ok((room_id, entries.iter().map(|entry| act.open_view(entry)).collect()))
-        }))
+        })))
     }
 }
 
