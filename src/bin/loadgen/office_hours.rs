@@ -59,6 +59,10 @@ use crate::stats::{self, now_micros, percentiles_ms};
 use crate::ws::{self, Frame, ReadOutcome, WsConn};
 use crate::{check_fd_limit, load_tokens, print_report, progress, round, server, Args};
 
+/// How long the last `queue-updated` after a change may take: the 250 ms gap,
+/// or a long list's pacing (docs/protocol.md: 256 KiB a second).
+const QUEUE_UPDATED_SETTLE: Duration = Duration::from_millis(2500);
+
 /// What the coordinator tells every socket.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
@@ -324,8 +328,9 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The last `queue-updated` comes up to 250 ms after the last change.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The last `queue-updated` comes up to 250 ms after the last change, or
+    // later for a long list (at most 256 KiB a second: ~1.8 s for 1,000).
+    tokio::time::sleep(QUEUE_UPDATED_SETTLE).await;
     let storm_after = server::snapshot(target, args.server_pid).await;
     let storm_harness = server::cpu_seconds(std::process::id()).zip(storm_harness).map(|(a, b)| a - b);
     let storm_machine = machine_busy(storm_machine, storm_before.cpu_secs.zip(storm_after.cpu_secs), storm_harness);
@@ -376,7 +381,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The last `queue-updated`.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(QUEUE_UPDATED_SETTLE).await;
     let window_secs = churn_started.elapsed().as_secs_f64();
     let churn_after = server::snapshot(target, args.server_pid).await;
     let harness_cpu = server::cpu_seconds(std::process::id()).zip(harness_before).map(|(a, b)| a - b);
