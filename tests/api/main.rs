@@ -7,6 +7,7 @@ mod auth;
 mod chat_rooms;
 mod helpers;
 mod office_hours;
+mod permissions;
 mod persistence;
 mod presence;
 mod rooms;
