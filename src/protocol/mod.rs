@@ -98,6 +98,38 @@ pub enum ClientEvent {
     UnwatchOfficeHours(office_hours::InstructorRef),
 }
 
+/// Every event a client may send, by name (the fuzz targets and any client
+/// that lists them; a unit test keeps it in step with [`ClientEvent`]).
+pub const CLIENT_EVENTS: &[&str] = &[
+    "join-live-session",
+    "leave-live-session",
+    "session-message",
+    "typing-in-session",
+    "ask-question",
+    "upvote-question",
+    "answer-question",
+    "pin-question",
+    "dismiss-question",
+    "update-presence",
+    "join-room",
+    "leave-room",
+    "room-message",
+    "typing-in-room",
+    "edit-message",
+    "delete-message",
+    "mark-read",
+    "join-office-hours-queue",
+    "leave-office-hours-queue",
+    "defer-office-hours-turn",
+    "admit-student",
+    "admit-students",
+    "complete-office-hours",
+    "skip-office-hours",
+    "announce-office-hours",
+    "watch-office-hours",
+    "unwatch-office-hours",
+];
+
 impl ClientEvent {
     fn from_parts(name: &str, data: Value) -> Result<ClientEvent, AppError> {
         fn data_of<T: serde::de::DeserializeOwned>(name: &str, data: Value) -> Result<T, AppError> {
@@ -243,6 +275,19 @@ mod tests {
     use super::*;
 
     use uuid::Uuid;
+
+    #[test]
+    fn every_listed_event_is_known_and_every_match_arm_is_listed() {
+        for name in CLIENT_EVENTS {
+            let refused = ClientEvent::from_parts(name, Value::Object(Default::default())).err();
+            assert_ne!(refused.map(|err| err.code().to_string()), Some("unknown_event".into()), "{name}");
+        }
+        // The match in `from_parts` has one arm per event and one for the rest.
+        let source = include_str!("mod.rs");
+        let arm = [" => ", "ClientEvent::"].concat(); // not spelled whole, so this line is no match
+        let arms = source.matches(arm.as_str()).count();
+        assert_eq!(arms, CLIENT_EVENTS.len(), "an event added to from_parts is listed in CLIENT_EVENTS");
+    }
 
     #[test]
     fn room_events_parse_with_their_defaults() {
