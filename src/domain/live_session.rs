@@ -568,11 +568,8 @@ mod tests {
         let exactly_now = SessionChanges { scheduled_start_time: Some(now), ..Default::default() };
         room.apply_changes(&exactly_now, now).unwrap();
         // Later, a start that has passed may be sent back unchanged with other edits.
-        let same = SessionChanges {
-            scheduled_start_time: Some(now),
-            title: Some("Renamed".into()),
-            ..Default::default()
-        };
+        let same =
+            SessionChanges { scheduled_start_time: Some(now), title: Some("Renamed".into()), ..Default::default() };
         room.apply_changes(&same, at(13, 30)).unwrap();
         assert!(validate_start_not_past(at(12, 59), now).is_ok());
         assert_eq!(validate_start_not_past(at(12, 58), now).unwrap_err().code(), "start_in_past");

@@ -14,7 +14,8 @@ use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
 use crate::domain::chat::ChatMessage;
 use crate::domain::input;
 use crate::domain::live_session::{
-    validate_description, validate_schedule, validate_start_not_past, validate_title, SessionChanges, SessionStatus, SessionView,
+    validate_description, validate_schedule, validate_start_not_past, validate_title, SessionChanges, SessionStatus,
+    SessionView,
 };
 use crate::domain::questions::{Audience, QuestionView};
 use crate::domain::room::{RoomType, Standing};

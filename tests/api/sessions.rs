@@ -63,9 +63,7 @@ async fn a_session_may_not_start_in_the_past() {
     // The server's clock, not the machine's: a day ahead of the system time.
     app.clock.advance(Minutes::days(1));
     let now = classroom::clock::Clock::now(&app.clock);
-    let create = |start: chrono::DateTime<chrono::Utc>| {
-        json!({ "courseId": c.course, "title": "When", "scheduledStartTime": start, "scheduledEndTime": start + Minutes::hours(1) })
-    };
+    let create = |start: chrono::DateTime<chrono::Utc>| json!({ "courseId": c.course, "title": "When", "scheduledStartTime": start, "scheduledEndTime": start + Minutes::hours(1) });
     for start in [now - Minutes::minutes(2), chrono::Utc::now() + Minutes::hours(1)] {
         let (status, body) = app.post("/api/live-sessions", &c.grace.token, create(start)).await;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("start_in_past")), "{start}: {body}");
@@ -86,8 +84,7 @@ async fn a_session_may_not_start_in_the_past() {
     // Once its start has passed, a scheduled session can still be renamed
     // with its start sent back unchanged (as an edit form does).
     app.clock.advance(Minutes::minutes(20));
-    let (status, body) =
-        put(json!({ "title": "Renamed", "scheduledStartTime": now + Minutes::minutes(10) })).await;
+    let (status, body) = put(json!({ "title": "Renamed", "scheduledStartTime": now + Minutes::minutes(10) })).await;
     assert_eq!((status, body["title"].as_str()), (200, Some("Renamed")), "{body}");
 }
 

@@ -32,7 +32,9 @@ async fn the_ui_is_served_with_its_assets_and_a_fallback() {
     for page in ["/sessions", "/sessions/somewhere", "/office-hours/manage"] {
         assert_eq!(get(page).await.unwrap().status(), 200, "{page} may be a page: the app shell");
     }
-    for file in ["/no-such-file.js", "/js/nope.js", "/js/pages/nope", "/styles/missing.css", "/favicon.ico", "/a/b/c.png"] {
+    for file in
+        ["/no-such-file.js", "/js/nope.js", "/js/pages/nope", "/styles/missing.css", "/favicon.ico", "/a/b/c.png"]
+    {
         let mut missing = get(file).await.unwrap();
         assert_eq!(missing.status(), 404, "{file} is an unknown file, not the app page");
         let body = String::from_utf8(missing.body().await.unwrap().to_vec()).unwrap();
