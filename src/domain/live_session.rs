@@ -216,6 +216,23 @@ pub fn validate_schedule(start: DateTime<Utc>, end: DateTime<Utc>, max_attendees
     Ok(())
 }
 
+/// How far in the past a new start may be and still count as "now": a form
+/// filled in at the start time reaches the server a little later, and the
+/// browser's clock may be a little behind the server's.
+pub const START_GRACE: Duration = Duration::minutes(1);
+
+/// Refuses a start in the past (more than [`START_GRACE`] before `now`);
+/// a start equal to now is fine.
+pub fn validate_start_not_past(start: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), AppError> {
+    if start < now - START_GRACE {
+        return Err(AppError::bad_request(
+            "start_in_past",
+            "A session cannot start in the past; choose a start time from now on.",
+        ));
+    }
+    Ok(())
+}
+
 /// A person in the room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
@@ -355,8 +372,9 @@ impl LiveSessionRoom {
 
     /// Applies edits, all or none. The schedule and capacity can change only
     /// before the start; title, description and recording link until the
-    /// session is cancelled.
-    pub fn apply_changes(&mut self, changes: &SessionChanges) -> Result<(), AppError> {
+    /// session is cancelled. A start that moves may not move into the past
+    /// (as of `now`); leaving an overdue start as it is stays possible.
+    pub fn apply_changes(&mut self, changes: &SessionChanges, now: DateTime<Utc>) -> Result<(), AppError> {
         if self.facts.status == SessionStatus::Cancelled {
             return Err(AppError::conflict("session_over", "A cancelled session cannot be edited."));
         }
@@ -378,6 +396,9 @@ impl LiveSessionRoom {
                 validate_description(text)?;
             }
             next.description = description.clone();
+        }
+        if let Some(start) = changes.scheduled_start_time.filter(|start| *start != next.scheduled_start) {
+            validate_start_not_past(start, now)?;
         }
         next.scheduled_start = changes.scheduled_start_time.unwrap_or(next.scheduled_start);
         next.scheduled_end = changes.scheduled_end_time.unwrap_or(next.scheduled_end);
@@ -519,20 +540,39 @@ mod tests {
     fn edits_are_checked_and_the_schedule_freezes_at_the_start() {
         let (mut room, _) = room(None);
         let bad = SessionChanges { scheduled_end_time: Some(at(13, 0)), ..Default::default() };
-        assert_eq!(room.apply_changes(&bad).unwrap_err().code(), "invalid_schedule");
+        assert_eq!(room.apply_changes(&bad, at(12, 0)).unwrap_err().code(), "invalid_schedule");
         assert_eq!(room.facts.scheduled_end, at(15, 0), "a refused edit changes nothing");
         let good =
             SessionChanges { title: Some(" Lifetimes ".into()), max_attendees: Some(Some(3)), ..Default::default() };
-        room.apply_changes(&good).unwrap();
+        room.apply_changes(&good, at(12, 0)).unwrap();
         assert_eq!((room.facts.title.as_str(), room.facts.max_attendees), ("Lifetimes", Some(3)));
         room.start(at(14, 0)).unwrap();
         let late = SessionChanges { max_attendees: Some(None), ..Default::default() };
-        assert_eq!(room.apply_changes(&late).unwrap_err().code(), "already_started");
+        assert_eq!(room.apply_changes(&late, at(14, 0)).unwrap_err().code(), "already_started");
         let link = SessionChanges { recording_url: Some(Some("https://example.com/rec".into())), ..Default::default() };
-        room.apply_changes(&link).unwrap();
+        room.apply_changes(&link, at(14, 0)).unwrap();
         let not_a_link =
             SessionChanges { recording_url: Some(Some("javascript:alert(1)".into())), ..Default::default() };
-        assert_eq!(room.apply_changes(&not_a_link).unwrap_err().code(), "invalid_recording_url");
+        assert_eq!(room.apply_changes(&not_a_link, at(14, 0)).unwrap_err().code(), "invalid_recording_url");
+    }
+
+    #[test]
+    fn a_start_may_not_move_into_the_past() {
+        let (mut room, _) = room(None);
+        let now = at(13, 0);
+        let back = SessionChanges { scheduled_start_time: Some(at(12, 58)), ..Default::default() };
+        assert_eq!(room.apply_changes(&back, now).unwrap_err().code(), "start_in_past");
+        assert_eq!(room.facts.scheduled_start, at(14, 0), "a refused edit changes nothing");
+        let within_grace = SessionChanges { scheduled_start_time: Some(at(12, 59)), ..Default::default() };
+        room.apply_changes(&within_grace, now).unwrap();
+        let exactly_now = SessionChanges { scheduled_start_time: Some(now), ..Default::default() };
+        room.apply_changes(&exactly_now, now).unwrap();
+        // Later, a start that has passed may be sent back unchanged with other edits.
+        let same =
+            SessionChanges { scheduled_start_time: Some(now), title: Some("Renamed".into()), ..Default::default() };
+        room.apply_changes(&same, at(13, 30)).unwrap();
+        assert!(validate_start_not_past(at(12, 59), now).is_ok());
+        assert_eq!(validate_start_not_past(at(12, 58), now).unwrap_err().code(), "start_in_past");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! When students hear about a session: 15 minutes before, 5 minutes before
-//! ("join now available") and at the start; and when an active session that
+//! When students hear about a session: from 15 minutes before, from 5
+//! minutes before ("join now available"), each saying the time really left,
+//! and at the start; and when an active session that
 //! outlived its schedule is ended for the instructor.
 
 use chrono::{DateTime, Duration, Utc};
@@ -23,12 +24,28 @@ impl Reminder {
         }
     }
 
-    pub fn title(self, session_title: &str) -> String {
+    /// The notification's title, with the time really left before
+    /// `scheduled_start` at `now` (the reminder may be sent anywhere in its
+    /// window, and a scheduler that was down sends it late in the window).
+    pub fn title(self, session_title: &str, scheduled_start: DateTime<Utc>, now: DateTime<Utc>) -> String {
         match self {
-            Reminder::StartsIn15 => format!("{session_title} starts in 15 minutes"),
-            Reminder::StartsIn5 => format!("{session_title}: join now available"),
+            Reminder::StartsIn15 => format!("{session_title} starts in {}", time_left(scheduled_start - now)),
+            Reminder::StartsIn5 => {
+                format!("{session_title} starts in {}: join now available", time_left(scheduled_start - now))
+            }
             Reminder::Started => format!("{session_title} has started, join now"),
         }
+    }
+}
+
+/// "6 minutes", "1 minute": whole minutes left, rounded up (5 min 30 s left
+/// reads "6 minutes", never less time than there is); at least 1.
+pub fn time_left(left: Duration) -> String {
+    let minutes = ((left.num_seconds().max(0) + 59) / 60).max(1);
+    if minutes == 1 {
+        "1 minute".to_string()
+    } else {
+        format!("{minutes} minutes")
     }
 }
 
@@ -96,6 +113,23 @@ mod tests {
         assert_eq!(started(at(14, 2)), Some(Reminder::Started));
         assert_eq!(started(at(14, 17)), None, "too late to be useful");
         assert_eq!(due_reminder(SessionStatus::Cancelled, start, None, at(13, 50)), None);
+    }
+
+    #[test]
+    fn a_reminder_says_the_time_really_left() {
+        use crate::clock::{Clock, ManualClock};
+        let start = at(14, 0);
+        let clock = ManualClock::new(at(13, 54));
+        let due = due_reminder(SessionStatus::Scheduled, start, None, clock.now()).unwrap();
+        assert_eq!(due, Reminder::StartsIn15);
+        assert_eq!(due.title("Rust 101", start, clock.now()), "Rust 101 starts in 6 minutes");
+        clock.advance(Duration::seconds(30));
+        assert_eq!(due.title("Rust 101", start, clock.now()), "Rust 101 starts in 6 minutes", "rounded up");
+        assert_eq!(Reminder::StartsIn15.title("Rust 101", start, at(13, 45)), "Rust 101 starts in 15 minutes");
+        clock.set(at(13, 59));
+        let due = due_reminder(SessionStatus::Scheduled, start, None, clock.now()).unwrap();
+        assert_eq!(due.title("Rust 101", start, clock.now()), "Rust 101 starts in 1 minute: join now available");
+        assert_eq!(Reminder::Started.title("Rust 101", start, at(14, 3)), "Rust 101 has started, join now");
     }
 
     #[test]

@@ -173,7 +173,7 @@ impl Subject<'_> {
                     id: Uuid::new_v4().to_string(),
                     user_id: user_id.clone(),
                     kind: format!("{}_reminder_{}", self.kind, reminder.key()),
-                    title: reminder.title(self.title),
+                    title: reminder.title(self.title, self.start, now),
                     body: format!("Scheduled for {}.", self.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     data_json: Some(data_json.clone()),
                     dedupe_key: Some(format!("{}:{}:{}:{user_id}", self.kind, self.id, reminder.key())),

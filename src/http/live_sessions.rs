@@ -14,7 +14,8 @@ use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
 use crate::domain::chat::ChatMessage;
 use crate::domain::input;
 use crate::domain::live_session::{
-    validate_description, validate_schedule, validate_title, SessionChanges, SessionStatus, SessionView,
+    validate_description, validate_schedule, validate_start_not_past, validate_title, SessionChanges, SessionStatus,
+    SessionView,
 };
 use crate::domain::questions::{Audience, QuestionView};
 use crate::domain::room::{RoomType, Standing};
@@ -80,6 +81,8 @@ pub async fn create_session(
     if course.instructor_id != user.id.to_string() && user.role != Role::Admin {
         return Err(AppError::forbidden("Only the course's instructor schedules its sessions."));
     }
+    // Checked by the injected clock, with a minute's grace (START_GRACE).
+    validate_start_not_past(body.scheduled_start_time, state.clock.now())?;
     let now = to_db_time(state.clock.now());
     let chat_room = ChatRoomRow {
         id: Uuid::new_v4().to_string(),

@@ -1,6 +1,7 @@
 //! The browser UI: the files of `web/`, embedded into the release binary
-//! (a debug build reads them from disk, so edits show on reload). Any other
-//! path that is not the API falls back to `index.html`, the app's shell.
+//! (a debug build reads them from disk, so edits show on reload). A page
+//! path (no file extension, not under an asset folder) that is not the API
+//! falls back to `index.html`, the app's shell; an unknown file is a 404.
 
 use actix_web::http::header::{self, CacheControl, CacheDirective, EntityTag};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -42,11 +43,25 @@ async fn serve(req: HttpRequest) -> HttpResponse {
     }
     match Assets::get(path).filter(|_| !path.is_empty()) {
         Some(file) => respond(&req, path, file),
+        None if !is_page_route(path) => {
+            actix_web::ResponseError::error_response(&crate::error::AppError::not_found("file"))
+        }
         None => match Assets::get("index.html") {
             Some(index) => respond(&req, "index.html", index),
             None => actix_web::ResponseError::error_response(&crate::error::AppError::not_found("page")),
         },
     }
+}
+
+/// Whether a path that is no file of `web/` may be a page of the app (which
+/// routes in the browser): not a file name (`/no-such-file.js`, `/x.png`)
+/// and not under an asset folder (`/js/...`). Those are 404s, so a missing
+/// script fails loudly instead of being answered with the app's HTML.
+fn is_page_route(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let has_extension = last.rfind('.').is_some_and(|dot| dot > 0 && dot + 1 < last.len());
+    let asset_folder = path.split('/').next().is_some_and(|first| first == "js");
+    !has_extension && !asset_folder
 }
 
 fn respond(req: &HttpRequest, path: &str, file: rust_embed::EmbeddedFile) -> HttpResponse {

@@ -57,6 +57,38 @@ fn urlencode(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 #[actix_web::test]
+async fn a_session_may_not_start_in_the_past() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    // The server's clock, not the machine's: a day ahead of the system time.
+    app.clock.advance(Minutes::days(1));
+    let now = classroom::clock::Clock::now(&app.clock);
+    let create = |start: chrono::DateTime<chrono::Utc>| json!({ "courseId": c.course, "title": "When", "scheduledStartTime": start, "scheduledEndTime": start + Minutes::hours(1) });
+    for start in [now - Minutes::minutes(2), chrono::Utc::now() + Minutes::hours(1)] {
+        let (status, body) = app.post("/api/live-sessions", &c.grace.token, create(start)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (400, Some("start_in_past")), "{start}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("past"), "{body}");
+    }
+    let (status, body) = app.post("/api/live-sessions", &c.grace.token, create(now)).await;
+    assert_eq!(status, 201, "a start equal to now is accepted: {body}");
+    let (status, body) = app.post("/api/live-sessions", &c.grace.token, create(now - Minutes::seconds(50))).await;
+    assert_eq!(status, 201, "a minute's grace for clock skew: {body}");
+
+    let session = app.session_in(&c.grace, &c.course, 30, None).await;
+    let path = format!("/api/live-sessions/{session}");
+    let put = |body: Value| app.request("PUT", &path, Some(&c.grace.token), Some(body));
+    let (status, body) = put(json!({ "scheduledStartTime": now - Minutes::minutes(5) })).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("start_in_past")), "{body}");
+    let (status, body) = put(json!({ "scheduledStartTime": now + Minutes::minutes(10) })).await;
+    assert_eq!(status, 200, "{body}");
+    // Once its start has passed, a scheduled session can still be renamed
+    // with its start sent back unchanged (as an edit form does).
+    app.clock.advance(Minutes::minutes(20));
+    let (status, body) = put(json!({ "title": "Renamed", "scheduledStartTime": now + Minutes::minutes(10) })).await;
+    assert_eq!((status, body["title"].as_str()), (200, Some("Renamed")), "{body}");
+}
+
+#[actix_web::test]
 async fn only_the_instructor_changes_a_session() {
     let app = spawn_app().await;
     let c = class(&app).await;

@@ -29,6 +29,18 @@ async fn the_ui_is_served_with_its_assets_and_a_fallback() {
     assert_eq!(deep.status(), 200, "unknown paths get the app shell");
     assert!(String::from_utf8(deep.body().await.unwrap().to_vec()).unwrap().contains("<main"));
 
+    for page in ["/sessions", "/sessions/somewhere", "/office-hours/manage"] {
+        assert_eq!(get(page).await.unwrap().status(), 200, "{page} may be a page: the app shell");
+    }
+    for file in
+        ["/no-such-file.js", "/js/nope.js", "/js/pages/nope", "/styles/missing.css", "/favicon.ico", "/a/b/c.png"]
+    {
+        let mut missing = get(file).await.unwrap();
+        assert_eq!(missing.status(), 404, "{file} is an unknown file, not the app page");
+        let body = String::from_utf8(missing.body().await.unwrap().to_vec()).unwrap();
+        assert!(!body.contains("<main"), "{file}: {body}");
+    }
+
     let (status, body) = app.request("GET", "/api/nothing-here", None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "the API never falls back to HTML");
 }

@@ -35,6 +35,11 @@ export function formatTime(iso) {
   return new Date(iso).toLocaleString(undefined, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+/** The viewer's time zone, to say which time a page shows ("Europe/Paris"). */
+export function timeZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+}
+
 export function formatClock(iso) {
   return iso ? new Date(iso).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' }) : '';
 }

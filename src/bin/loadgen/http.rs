@@ -164,11 +164,12 @@ pub async fn setup_via_rest(target: &Target, users: usize, sessions: usize) -> R
         .expect(201, "POST", "/api/courses", Some(&instructor.token), Some(&json!({ "title": format!("Load {run}") })))
         .await?;
     let course_id = course["id"].as_str().ok_or("course: no id")?.to_string();
-    // A minute ago: the join window is open and no reminder is due.
-    let start = rfc3339_from_now(-60);
+    // Now (a start in the past is refused; each is "now" when sent): the
+    // join window is open and no reminder is due.
     let end = rfc3339_from_now(12 * 3600);
     let mut session_ids = Vec::new();
     for index in 0..sessions {
+        let start = rfc3339_from_now(0);
         let body = json!({ "courseId": course_id, "title": format!("Load session {index}"), "scheduledStartTime": start, "scheduledEndTime": end });
         let session = target.expect(201, "POST", "/api/live-sessions", Some(&instructor.token), Some(&body)).await?;
         session_ids.push(session["id"].as_str().ok_or("session: no id")?.to_string());

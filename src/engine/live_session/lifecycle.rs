@@ -74,7 +74,7 @@ impl Handler<RoomCommand> for RoomActor<LiveSession> {
                     true
                 }
                 SessionCommand::Update(changes) => {
-                    next.apply_changes(changes)?;
+                    next.apply_changes(changes, now)?;
                     false
                 }
             };

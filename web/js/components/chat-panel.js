@@ -5,6 +5,13 @@
 import { h, mount, formatClock } from '../dom.js';
 
 const TYPING_SHOWN_MS = 3000;
+/** The server's limit (MAX_MESSAGE_CHARS in src/domain/chat.rs), in characters of the trimmed text. */
+export const MAX_MESSAGE_CHARS = 4000;
+
+/** Characters as the server counts them (code points, not UTF-16 units), of the trimmed text. */
+function charCount(text) {
+  return [...text.trim()].length;
+}
 const LINK = /^https?:\/\/\S+$/;
 
 /** The body of a message: its text, a link, or the mark of a deleted one. */
@@ -23,9 +30,27 @@ function body(message) {
 export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
   const log = h('div', { class: 'chat-log', role: 'log', 'aria-label': 'Chat messages', tabindex: 0 });
   const typing = h('div', { class: 'typing', 'aria-live': 'polite' });
-  const input = h('textarea', { rows: 2, maxlength: 4000, 'aria-label': 'Chat message', placeholder: 'Write a message…' });
+  // No maxlength: a long paste is kept whole and the counter says how much to cut.
+  const input = h('textarea', { rows: 2, 'aria-label': 'Chat message', placeholder: 'Write a message…', 'aria-describedby': 'chat-count chat-limit chat-disabled-reason' });
+  const counter = h('span', { class: 'char-count', id: 'chat-count' });
+  const reason = h('p', { class: 'hint', id: 'chat-disabled-reason', hidden: true });
+  const limitNote = h('p', { class: 'hint error-text', id: 'chat-limit', hidden: true });
   const error = h('div', { class: 'error-text', role: 'alert' });
   const send = h('button', { class: 'primary', type: 'submit' }, 'Send');
+  let enabled = true;
+  let over = false;
+
+  /** The counter ("3,950 / 4,000") and, past the limit, by how much. */
+  function renderCount() {
+    const count = charCount(input.value);
+    over = count > MAX_MESSAGE_CHARS;
+    counter.textContent = `${count.toLocaleString()} / ${MAX_MESSAGE_CHARS.toLocaleString()}`;
+    counter.classList.toggle('over', over);
+    counter.title = `A message may have at most ${MAX_MESSAGE_CHARS.toLocaleString()} characters.`;
+    limitNote.hidden = !over;
+    limitNote.textContent = over ? `${(count - MAX_MESSAGE_CHARS).toLocaleString()} characters over the limit of ${MAX_MESSAGE_CHARS.toLocaleString()}: shorten the message to send it.` : '';
+    send.disabled = !enabled || over;
+  }
   const seen = new Set();
   const typers = new Map();
   let lastTypingSent = 0;
@@ -35,7 +60,7 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
     onsubmit: async (event) => {
       event.preventDefault();
       const text = input.value.trim();
-      if (!text) return;
+      if (!text || over || !enabled) return;
       send.disabled = true;
       error.textContent = '';
       try {
@@ -44,13 +69,16 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
       } catch (err) {
         error.textContent = `Not sent: ${err.message}`;
       } finally {
-        send.disabled = false;
-        input.focus();
+        send.disabled = !enabled || over;
+        renderCount();
+        if (enabled) input.focus();
       }
     },
-  }, input, h('div', { class: 'row' }, send, error));
+  }, input, limitNote, reason, h('div', { class: 'row' }, send, error, counter));
+  renderCount();
 
   input.addEventListener('input', () => {
+    renderCount();
     if (Date.now() - lastTypingSent > 2000) {
       lastTypingSent = Date.now();
       onTyping();
@@ -73,13 +101,17 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
   /** Turns a message's text into a box to edit it in place. */
   function startEdit(message, row) {
     const text = row.querySelector('.text');
-    const box = h('textarea', { rows: 2, maxlength: 4000, 'aria-label': 'Edit message' });
+    const box = h('textarea', { rows: 2, 'aria-label': 'Edit message' });
     box.value = message.message;
     const problem = h('span', { class: 'error-text', role: 'alert' });
     const done = () => render(message);
     const save = async () => {
       const next = box.value.trim();
       if (!next || next === message.message) return done();
+      if (charCount(next) > MAX_MESSAGE_CHARS) {
+        problem.textContent = `Not saved: at most ${MAX_MESSAGE_CHARS.toLocaleString()} characters (this has ${charCount(next).toLocaleString()}).`;
+        return;
+      }
       try {
         render(await onEdit(message.id, next));
       } catch (err) {
@@ -171,9 +203,13 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
       typers.set(name, setTimeout(() => { typers.delete(name); renderTyping(); }, TYPING_SHOWN_MS));
       renderTyping();
     },
-    setEnabled(enabled) {
-      input.disabled = !enabled;
-      send.disabled = !enabled;
+    /** Turns the box on or off; off with a reason, shown under it in words. */
+    setEnabled(on, why = '') {
+      enabled = on;
+      input.disabled = !on;
+      send.disabled = !on || over;
+      reason.hidden = on || !why;
+      reason.textContent = on ? '' : why;
     },
   };
 }

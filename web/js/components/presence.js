@@ -40,17 +40,34 @@ function refreshDots(userId) {
   }
 }
 
+/**
+ * Initials from letters only: the first letter of the first and of the
+ * last word that has one ("Ada Lovelace" gives "AL", "B<ob" gives "B");
+ * "?" for a name without letters.
+ */
+export function initials(name) {
+  const firsts = String(name || '').split(/\s+/)
+    .map((word) => (word.match(/\p{L}/u) || [])[0])
+    .filter(Boolean);
+  if (firsts.length === 0) return '?';
+  const picked = firsts.length === 1 ? firsts : [firsts[0], firsts[firsts.length - 1]];
+  return picked.join('').toLocaleUpperCase();
+}
+
 /** An avatar with initials and a presence dot (green online, orange away or busy, grey offline). */
 export function avatar(userId, name) {
-  const initials = (name || '?').split(/\s+/).map((w) => w[0]).join('').slice(0, 2).toUpperCase();
+  const letters = initials(name);
   const p = known.get(userId);
   const label = describe(userId);
   return h('span', { class: 'avatar', title: label },
-    initials,
+    letters,
     h('span', { class: 'dot', role: 'img', 'aria-label': label, dataset: { userId, status: p ? p.status : 'offline' } }));
 }
 
-/** A person line: avatar, name, optional badge. */
+/**
+ * A person line: avatar, name, optional badge. A long name is cut with an
+ * ellipsis (the whole name in its tooltip); the badge keeps its room.
+ */
 export function person(userId, name, ...extra) {
-  return h('div', { class: 'person' }, avatar(userId, name), h('span', {}, name), ...extra);
+  return h('div', { class: 'person' }, avatar(userId, name), h('span', { class: 'person-name', title: name }, name), ...extra);
 }

@@ -8,18 +8,21 @@ export function qaPanel({ isLeader, onAsk, onVote, onModerate }) {
   const input = h('input', { maxlength: 500, 'aria-label': 'Your question', placeholder: 'Ask a question…' });
   const anonymous = h('input', { type: 'checkbox', id: 'qa-anonymous', style: 'width:auto' });
   const ask = h('button', { type: 'submit' }, 'Ask');
+  const reason = h('p', { class: 'hint', id: 'qa-disabled-reason', hidden: true });
+  input.setAttribute('aria-describedby', 'qa-disabled-reason');
+  let enabled = true;
   const form = h('form', {
     class: 'stack',
     onsubmit: (event) => {
       event.preventDefault();
       const text = input.value.trim();
-      if (!text) return;
+      if (!text || !enabled) return;
       withBusy(ask, async () => {
         await onAsk(text, anonymous.checked);
         input.value = '';
       });
     },
-  }, input, h('div', { class: 'row' }, h('label', { for: 'qa-anonymous', style: 'margin:0' }, anonymous, ' Anonymous to classmates'), ask));
+  }, input, reason, h('div', { class: 'row' }, h('label', { for: 'qa-anonymous', style: 'margin:0' }, anonymous, ' Anonymous to classmates'), ask));
 
   function item(q) {
     const who = q.askedBy ? q.askedBy.name : 'Anonymous';
@@ -39,6 +42,15 @@ export function qaPanel({ isLeader, onAsk, onVote, onModerate }) {
 
   return {
     element: h('section', { class: 'card stack', 'aria-label': 'Questions and answers' }, h('h2', {}, 'Q&A'), form, list),
+    /** Turns asking on or off; off with a reason, shown in words. */
+    setEnabled(on, why = '') {
+      enabled = on;
+      input.disabled = !on;
+      anonymous.disabled = !on;
+      ask.disabled = !on;
+      reason.hidden = on || !why;
+      reason.textContent = on ? '' : why;
+    },
     render(questions) {
       mount(list, questions.length ? questions.map(item) : h('p', { class: 'empty' }, 'No questions yet.'));
     },

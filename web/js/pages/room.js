@@ -1,7 +1,7 @@
 // The session room: participants, live chat, Q&A, and the instructor's
 // start and end. Re-joins after a reconnect with the last message seen, so
 // whatever was missed arrives in order and nothing shows twice.
-import { h, mount, formatTime } from '../dom.js';
+import { h, mount, formatTime, timeZone } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -10,6 +10,20 @@ import { participantList } from '../components/participant-list.js';
 import { qaPanel } from '../components/qa-panel.js';
 import { rememberPresence } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
+
+/** An RFC 3339 time inside a server message. */
+const RFC3339 = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g;
+
+/**
+ * Why joining was refused, in words: a time in the server's message (the
+ * `join_window_closed` one says when the room opens) is shown readable, in
+ * the viewer's time zone.
+ */
+function refusal(error) {
+  const message = error.message.replace(RFC3339, (iso) => `${formatTime(iso)} (${timeZone()})`);
+  if (['join_window_closed', 'session_full', 'session_over'].includes(error.code)) return message;
+  return `Could not join: ${message}`;
+}
 
 export async function roomPage(main, { params, cleanup }) {
   const sessionId = params.id;
@@ -44,6 +58,8 @@ export async function roomPage(main, { params, cleanup }) {
   });
 
   const controls = h('div', { class: 'row' });
+  /** Why joining was refused, if it was (then chat and Ask are off). */
+  let joinRefused = '';
   function renderControls() {
     status.className = `status ${session.status}`;
     status.textContent = session.status;
@@ -60,14 +76,24 @@ export async function roomPage(main, { params, cleanup }) {
     if (isLeader && session.status === 'ended') buttons.push(h('a', { href: `#/sessions/${sessionId}/attendance`, id: 'attendance-link' }, 'See attendance'));
     mount(controls, buttons);
     const over = session.status === 'ended' || session.status === 'cancelled';
-    chat.setEnabled(!over);
-    banner.hidden = !over;
-    banner.textContent = over ? `This session has ${session.status === 'ended' ? 'ended' : 'been cancelled'}.` : '';
+    const ended = over ? `This session has ${session.status === 'ended' ? 'ended' : 'been cancelled'}.` : '';
+    // Controls that cannot work are off, with the reason in words.
+    if (over) {
+      const when = session.status === 'ended' ? 'the session ended' : 'the session was cancelled';
+      chat.setEnabled(false, `The chat closed when ${when}.`);
+      qa.setEnabled(false, `Questions closed when ${when}.`);
+    } else {
+      // The banner says why; the controls say what it means for them.
+      chat.setEnabled(!joinRefused, joinRefused && 'You can chat once you are in the session (see above).');
+      qa.setEnabled(!joinRefused, joinRefused && 'You can ask once you are in the session (see above).');
+    }
+    banner.hidden = !over && !joinRefused;
+    banner.textContent = over ? ended : joinRefused;
   }
 
   mount(main,
     h('div', { class: 'row' }, h('h1', {}, session.title), status),
-    h('p', { class: 'muted' }, formatTime(session.scheduledStartTime), session.description ? ` · ${session.description}` : ''),
+    h('p', { class: 'muted' }, h('time', { datetime: session.scheduledStartTime }, formatTime(session.scheduledStartTime)), session.description ? ` · ${session.description}` : ''),
     controls, banner,
     h('div', { class: 'room' }, participants.element, chat.element, qa.element));
   renderControls();
@@ -84,16 +110,15 @@ export async function roomPage(main, { params, cleanup }) {
     try {
       const reply = await send('join-live-session', { sinceMessageId: chat.lastId() || undefined });
       session = reply.session;
+      joinRefused = '';
       participants.reset(reply.participants);
       qa.render(reply.questions || []);
       renderControls();
       // Presence of everyone in the room, for their dots.
       for (const p of reply.participants) api.get(`/api/presence/user/${p.userId}`).then(rememberPresence).catch(() => {});
     } catch (error) {
-      banner.hidden = false;
-      banner.textContent = error.code === 'join_window_closed' || error.code === 'session_full' || error.code === 'session_over'
-        ? error.message : `Could not join: ${error.message}`;
-      chat.setEnabled(false);
+      joinRefused = refusal(error);
+      renderControls();
     }
   }
 

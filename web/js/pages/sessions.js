@@ -1,6 +1,6 @@
 // Live sessions: a week calendar, a filtered list, and for instructors the
 // dialog to schedule or edit a session.
-import { h, mount, formatClock } from '../dom.js';
+import { h, mount, formatClock, timeZone } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -114,7 +114,8 @@ function sessionDialog(onSaved) {
   const title = h('input', { id: 's-title', maxlength: 200, required: true });
   const description = h('textarea', { id: 's-description', rows: 2 });
   const course = h('select', { id: 's-course', required: true });
-  const start = h('input', { id: 's-start', type: 'datetime-local', required: true });
+  const start = h('input', { id: 's-start', type: 'datetime-local', required: true, 'aria-describedby': 's-start-hint' });
+  const startHint = h('p', { id: 's-start-hint', class: 'hint', 'aria-live': 'polite' });
   const end = h('input', { id: 's-end', type: 'datetime-local', required: true });
   const max = h('input', { id: 's-max', type: 'number', min: 1 });
   const recording = h('input', { id: 's-recording', type: 'url', placeholder: 'https://…' });
@@ -122,13 +123,32 @@ function sessionDialog(onSaved) {
   const save = h('button', { class: 'primary', type: 'submit' }, 'Save');
   const heading = h('h2', { id: 's-heading' });
   let editing = null;
+  const PAST_WORDS = 'A session cannot start in the past: choose a time from now on.';
+  const GRACE_MS = 60000; // as the server allows, for a form filled in "now"
+
+  /** Whether the start in the form moved into the past (an unchanged start of an edit is fine). */
+  function startInPast() {
+    if (!start.value) return false;
+    const at = new Date(start.value).getTime();
+    if (editing && at === new Date(editing.scheduledStartTime).setSeconds(0, 0)) return false;
+    return at < Date.now() - GRACE_MS;
+  }
+
+  function checkStart() {
+    const past = startInPast();
+    start.setCustomValidity(past ? PAST_WORDS : '');
+    startHint.classList.toggle('error-text', past);
+    startHint.textContent = past ? PAST_WORDS : `Now or later; times are in your time zone (${timeZone()}).`;
+  }
+  start.addEventListener('input', checkStart);
+  start.addEventListener('change', checkStart);
 
   const form = h('form', { method: 'dialog', class: 'stack', 'aria-labelledby': 's-heading' },
     heading,
     h('label', { for: 's-course' }, 'Course'), course,
     h('label', { for: 's-title' }, 'Title'), title,
     h('label', { for: 's-description' }, 'Description'), description,
-    h('label', { for: 's-start' }, 'Starts'), start,
+    h('label', { for: 's-start' }, 'Starts'), start, startHint,
     h('label', { for: 's-end' }, 'Ends'), end,
     h('label', { for: 's-max' }, 'Capacity (optional)'), max,
     h('label', { for: 's-recording' }, 'Recording link (optional)'), recording,
@@ -139,6 +159,8 @@ function sessionDialog(onSaved) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     error.textContent = '';
+    checkStart();
+    if (startInPast()) { error.textContent = PAST_WORDS; return; }
     save.disabled = true;
     const body = {
       title: title.value,
@@ -160,7 +182,7 @@ function sessionDialog(onSaved) {
       toast(editing ? 'Session updated.' : 'Session scheduled.');
       onSaved();
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = err.code === 'start_in_past' ? PAST_WORDS : err.message;
     } finally {
       save.disabled = false;
     }
@@ -179,6 +201,11 @@ function sessionDialog(onSaved) {
       if (session) course.value = session.courseId;
       start.value = localInput(session ? new Date(session.scheduledStartTime) : soon);
       end.value = localInput(session ? new Date(session.scheduledEndTime) : new Date(soon.getTime() + 60 * 60000));
+      // The browser refuses an earlier start too; an edit may keep a start that has passed.
+      const now = new Date();
+      const kept = session ? new Date(session.scheduledStartTime) : now;
+      start.min = localInput(kept < now ? kept : now);
+      checkStart();
       max.value = session && session.maxAttendees ? session.maxAttendees : '';
       recording.value = session ? session.recordingUrl || '' : '';
       recording.parentElement && (recording.disabled = !session);
