@@ -562,12 +562,22 @@ async fn an_admission_whose_write_is_refused_is_taken_back_and_the_others_told_t
     let (_, entry) = join(&app, &ada, &grace).await;
     join(&app, &bob, &grace).await;
 
-    // The database goes away and one write fills the buffer: the next is refused.
+    // The database goes away and one write fills the buffer: the next is
+    // refused. A write taken before the outage may still commit and make
+    // room, so fillers are sent until one stays (a refused one ends at once).
     source.set_down(true);
-    let state = app.state.clone();
-    let filler = actix_web::rt::spawn(async move { state.persistence.write(|_| Ok(())).await });
-    let depth = &app.state.metrics.persist_queue_depth;
-    assert!(eventually(|| depth.load(std::sync::atomic::Ordering::Relaxed) >= 1).await, "the buffer is full");
+    let mut fillers = Vec::new();
+    for _ in 0..50 {
+        let state = app.state.clone();
+        let filler = actix_web::rt::spawn(async move { state.persistence.write(|_| Ok(())).await });
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        let kept = !filler.is_finished();
+        fillers.push(filler);
+        if kept {
+            break;
+        }
+    }
+    assert!(fillers.last().is_some_and(|filler| !filler.is_finished()), "a write waits in the full buffer");
     let admit = format!("/api/office-hours/admit/{}", entry["id"].as_str().unwrap());
     let (status, refused) = app.post(&admit, &grace.token, json!({})).await;
     assert_eq!(status, 503, "{refused}");
@@ -576,7 +586,7 @@ async fn an_admission_whose_write_is_refused_is_taken_back_and_the_others_told_t
     assert_eq!(bob_socket.next_event("queue-position").await["data"]["position"], 1);
     assert_eq!(bob_socket.next_event("queue-position").await["data"]["position"], 2, "taken back");
     source.set_down(false);
-    let _ = filler.await;
+    futures_util::future::join_all(fillers).await;
     let (_, queue) = app.get("/api/office-hours/queue", &grace.token).await;
     let standing: Vec<(&str, &str)> = queue["entries"]
         .as_array()
