@@ -550,9 +550,12 @@ async fn a_restart_keeps_the_queue_in_order_with_its_defer_and_admission() {
     assert_eq!(again.1["error"]["code"], "already_deferred", "the one defer is remembered");
 }
 
+/// The persistence buffer of the refused-admission test.
+const BUFFER: usize = 8;
+
 #[actix_web::test]
 async fn an_admission_whose_write_is_refused_is_taken_back_and_the_others_told_their_places_again() {
-    let (app, source) = crate::helpers::spawn_switchable_app(|config| config.persist_queue_capacity = 1);
+    let (app, source) = crate::helpers::spawn_switchable_app(|config| config.persist_queue_capacity = BUFFER);
     let grace = app.register("Grace", "instructor").await;
     let ada = app.register("Ada", "student").await;
     let bob = app.register("Bob", "student").await;
@@ -562,22 +565,20 @@ async fn an_admission_whose_write_is_refused_is_taken_back_and_the_others_told_t
     let (_, entry) = join(&app, &ada, &grace).await;
     join(&app, &bob, &grace).await;
 
-    // The database goes away and one write fills the buffer: the next is
-    // refused. A write taken before the outage may still commit and make
-    // room, so fillers are sent until one stays (a refused one ends at once).
+    // Everything stored so far is committed, then the database goes away:
+    // nothing buffered from now on can leave, so BUFFER writes fill the
+    // buffer for good (any other write meanwhile only takes a filler's place).
+    assert!(app.state.persistence.drain(Duration::from_secs(10)).await, "writes drained");
     source.set_down(true);
-    let mut fillers = Vec::new();
-    for _ in 0..50 {
-        let state = app.state.clone();
-        let filler = actix_web::rt::spawn(async move { state.persistence.write(|_| Ok(())).await });
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-        let kept = !filler.is_finished();
-        fillers.push(filler);
-        if kept {
-            break;
-        }
-    }
-    assert!(fillers.last().is_some_and(|filler| !filler.is_finished()), "a write waits in the full buffer");
+    let fillers: Vec<_> = (0..BUFFER)
+        .map(|_| {
+            let state = app.state.clone();
+            actix_web::rt::spawn(async move { state.persistence.write(|_| Ok(())).await })
+        })
+        .collect();
+    let depth = &app.state.metrics.persist_queue_depth;
+    let full = || depth.load(std::sync::atomic::Ordering::Relaxed) >= BUFFER as u64;
+    assert!(eventually(full).await, "the buffer is full");
     let admit = format!("/api/office-hours/admit/{}", entry["id"].as_str().unwrap());
     let (status, refused) = app.post(&admit, &grace.token, json!({})).await;
     assert_eq!(status, 503, "{refused}");
