@@ -1,7 +1,9 @@
 //! Fan-out of one message to 1,000 connection-like actors.
 //!
-//! A room actor's per-recipient work is one `try_send(Push(frame.clone()))`
-//! into the recipient's bounded mailbox; the frame is shared, not copied.
+//! The cost of one actix envelope per recipient: `try_send(Push(frame.clone()))`
+//! into each recipient's bounded mailbox, the frame shared, not copied. It
+//! was every frame's cost per socket; the connection's inbox
+//! (`engine::connection`) now pays it once per burst of frames instead.
 //! This measures that loop plus the recipients handling the push, with 1,000
 //! actors spread over two arbiters (threads), as connection actors are
 //! spread over the HTTP workers: the time from the first send until the
@@ -19,7 +21,10 @@ use bytestring::ByteString;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tokio::sync::Notify;
 
-use classroom::engine::Push;
+/// One frame for one recipient.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+struct Push(ByteString);
 
 const RECIPIENTS: usize = 1_000;
 

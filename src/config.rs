@@ -28,6 +28,12 @@ pub struct Config {
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,
 
+    /// How long a read may queue for a pooled connection before it is
+    /// answered `database_unavailable`: in a join storm reads queue behind
+    /// each other, and a join that waits a few seconds beats one refused.
+    #[arg(long, env = "DB_READ_WAIT_SECS", default_value_t = 10)]
+    pub db_read_wait_secs: u64,
+
     /// HTTP worker threads; 0 means one per core.
     #[arg(long, env = "HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,

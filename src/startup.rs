@@ -41,7 +41,8 @@ impl Application {
         clock: SharedClock,
         source: Option<Arc<dyn ConnectionSource>>,
     ) -> Result<Self, String> {
-        let db = Db::connect(&config.database_url, config.backend(), config.db_pool_size)?;
+        let db = Db::connect(&config.database_url, config.backend(), config.db_pool_size)?
+            .with_read_wait(Duration::from_secs(config.db_read_wait_secs));
         close_attendance_left_open(&db, &clock)?;
         let metrics = Arc::new(Metrics::default());
         let source = source.unwrap_or_else(|| Arc::new(db.pool.clone()));

@@ -117,13 +117,14 @@ pub struct Db {
     /// (a join storm) parks one thread per read on the pool, hundreds of
     /// threads each with its stack and malloc arena.
     read_permits: Arc<Semaphore>,
+    /// How long a read may queue for a connection (`DB_READ_WAIT_SECS`).
+    /// Longer than the pool's own 2 s, which tells quickly that the
+    /// database is away.
+    read_wait: Duration,
 }
 
-/// How long a read may queue for a connection. Longer than the pool's own
-/// 2 s (which tells quickly that the database is away): in a join storm
-/// reads queue behind each other on a busy machine, and a join that waits a
-/// few seconds beats one refused.
-const READ_WAIT: Duration = Duration::from_secs(10);
+/// The read queue's wait unless the configuration says otherwise.
+const DEFAULT_READ_WAIT: Duration = Duration::from_secs(10);
 
 impl Db {
     /// Opens the pool and brings the schema up to date.
@@ -136,9 +137,14 @@ impl Db {
             .build(ConnectionFactory::new(url, backend))
             .map_err(|err| format!("cannot open the database at {url}: {err}"))?;
         let read_permits = Arc::new(Semaphore::new(pool.max_size() as usize));
-        let db = Self { pool, backend, read_permits };
+        let db = Self { pool, backend, read_permits, read_wait: DEFAULT_READ_WAIT };
         db.run_migrations()?;
         Ok(db)
+    }
+
+    /// The same pool, with reads queueing at most `wait` for a connection.
+    pub fn with_read_wait(self, wait: Duration) -> Self {
+        Self { read_wait: wait, ..self }
     }
 
     pub fn run_migrations(&self) -> Result<(), String> {
@@ -160,9 +166,9 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> AppResult<T> + Send + 'static,
     {
-        let waited = tokio::time::timeout(READ_WAIT, Arc::clone(&self.read_permits).acquire_owned()).await;
+        let waited = tokio::time::timeout(self.read_wait, Arc::clone(&self.read_permits).acquire_owned()).await;
         let Ok(Ok(permit)) = waited else {
-            log::error!("database: no connection free within {READ_WAIT:?}");
+            log::error!("database: no connection free within {:?}", self.read_wait);
             return Err(AppError::database_unavailable());
         };
         let pool = self.pool.clone();

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,7 @@ use crate::engine::room::routing::{self, RoomAddr, Target};
 use crate::engine::room::{room_gone, submit, Catchup, Join, Leave, RoomActor};
 use crate::engine::socket::{FrameReader, FrameWriter};
 use crate::engine::study_group::StudyGroup;
-use crate::engine::{live_session::LiveSession, Disconnect, DisconnectReason, Push};
+use crate::engine::{live_session::LiveSession, Disconnect, DisconnectReason};
 use crate::error::{AppError, AppResult};
 use crate::protocol::rooms::{MessageAck, UnreadAck};
 use crate::protocol::{self, events, ClientEvent};
@@ -46,8 +46,8 @@ use crate::protocol::{self, events, ClientEvent};
 pub struct ConnectionActor {
     id: Uuid,
     user: Arc<AuthUser>,
-    /// This socket as the hub and the rooms see it.
-    socket: SocketRef,
+    /// This socket as the hub and the rooms see it (a [`SocketRef`]).
+    socket: Arc<ConnectionSocket>,
     registry: Arc<Registry>,
     /// Last time anything (a frame, a pong) came from the client.
     last_heard: Instant,
@@ -105,7 +105,28 @@ struct ConnectionSocket {
     user: Arc<AuthUser>,
     token: u128,
     addr: Addr<ConnectionActor>,
+    /// Frames other actors handed over, not taken by the actor yet.
+    inbox: Mutex<Inbox>,
+    /// Frames the inbox holds at most (`WS_OUTBOUND_QUEUE`): past it the
+    /// actor is not keeping up and the socket is a slow consumer.
+    inbox_capacity: usize,
 }
+
+/// Frames waiting for the connection actor. A burst (a lecture's join
+/// storm, a busy room) wakes the actor once with one [`Drain`], not once
+/// per frame: an actix envelope per recipient per frame was most of the
+/// cost of a large room's fan-out.
+#[derive(Default)]
+struct Inbox {
+    frames: Vec<ByteString>,
+    /// A [`Drain`] is on its way; frames pushed meanwhile ride with it.
+    drain_sent: bool,
+}
+
+/// Takes the inbox's frames into the socket's queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Drain;
 
 impl Socket for ConnectionSocket {
     fn id(&self) -> Uuid {
@@ -117,10 +138,24 @@ impl Socket for ConnectionSocket {
     }
 
     fn try_push(&self, frame: ByteString) -> Result<(), Refused> {
-        self.addr.try_send(Push(frame)).map_err(|err| match err {
-            SendError::Full(_) => Refused::Full,
-            SendError::Closed(_) => Refused::Closed,
-        })
+        let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+        if inbox.frames.len() >= self.inbox_capacity {
+            return Err(Refused::Full);
+        }
+        inbox.frames.push(frame);
+        if std::mem::replace(&mut inbox.drain_sent, true) {
+            return Ok(());
+        }
+        drop(inbox);
+        // At most one Drain is ever queued, so the mailbox cannot be full of them.
+        match self.addr.try_send(Drain) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full(drain)) => {
+                self.addr.do_send(drain);
+                Ok(())
+            }
+            Err(SendError::Closed(_)) => Err(Refused::Closed),
+        }
     }
 
     fn close(&self, reason: DisconnectReason) {
@@ -158,6 +193,8 @@ impl ConnectionActor {
                 user: Arc::clone(&user),
                 token: token.fingerprint,
                 addr: ctx.address(),
+                inbox: Mutex::default(),
+                inbox_capacity: config.ws_outbound_queue,
             });
             Self {
                 id,
@@ -178,6 +215,11 @@ impl ConnectionActor {
                 token_expires_at: token.expires_at,
             }
         });
+    }
+
+    /// This socket as the hub and the rooms hold it.
+    fn socket_ref(&self) -> SocketRef {
+        Arc::clone(&self.socket) as SocketRef
     }
 
     /// Queues a frame; it leaves with the others of this round. Every byte
@@ -359,7 +401,7 @@ impl ConnectionActor {
         RoomActor<crate::engine::office_hours::room::OfficeHoursRoom>: Handler<M>,
     {
         match room {
-            Ok(room) => self.answer_sent(ctx, ack, room.submit(message(Arc::clone(&self.socket))), reply),
+            Ok(room) => self.answer_sent(ctx, ack, room.submit(message(self.socket_ref())), reply),
             Err(err) => self.reply::<()>(ctx, ack, Err(err)),
         }
     }
@@ -392,7 +434,7 @@ impl ConnectionActor {
         RoomActor<LiveSession>: Handler<M>,
     {
         match self.joined_session(session_id).and_then(|room| Ok(room.live_session()?.clone())) {
-            Ok(room) => self.answer_sent(ctx, ack, submit(&room, message(Arc::clone(&self.socket))), reply),
+            Ok(room) => self.answer_sent(ctx, ack, submit(&room, message(self.socket_ref())), reply),
             Err(err) => self.reply::<()>(ctx, ack, Err(err)),
         }
     }
@@ -425,7 +467,7 @@ impl ConnectionActor {
         ctx: &mut Context<Self>,
     ) {
         let registry = Arc::clone(&self.registry);
-        let socket = Arc::clone(&self.socket);
+        let socket = self.socket_ref();
         let work = async move {
             let entry = routing::resolve(&registry, socket.user(), target).await?;
             let join = || Join { socket: Arc::clone(&socket), since_message_id, catchup };
@@ -610,7 +652,7 @@ impl ConnectionActor {
             }
             ClientEvent::WatchOfficeHours(target) => {
                 self.watching.insert(target.instructor_id);
-                let socket = Arc::clone(&self.socket);
+                let socket = self.socket_ref();
                 self.answer(ctx, ack, async move {
                     Ok(json!({ "status": office_hours::watch(&registry, socket, target.instructor_id).await? }))
                 })
@@ -632,7 +674,7 @@ impl Actor for ConnectionActor {
         let config = &self.registry.deps.config;
         // Bounded: a room that finds this full treats the socket as a slow consumer.
         ctx.set_mailbox_capacity(config.ws_outbound_queue);
-        self.registry.broker.subscribe(Topic::User(self.user.id), Arc::clone(&self.socket), false);
+        self.registry.broker.subscribe(Topic::User(self.user.id), self.socket_ref(), false);
         crate::engine::presence::connected(&self.registry, self.user.id, self.id);
         let metrics = &self.registry.deps.metrics;
         metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -747,13 +789,20 @@ impl ActorFuture<ConnectionActor> for Flush {
     }
 }
 
-impl Handler<Push> for ConnectionActor {
+impl Handler<Drain> for ConnectionActor {
     type Result = ();
 
-    fn handle(&mut self, Push(frame): Push, ctx: &mut Self::Context) {
-        // The mailbox drains into the socket's queue at once, so the queue is
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
+        let frames = {
+            let mut inbox = self.socket.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            inbox.drain_sent = false;
+            std::mem::take(&mut inbox.frames)
+        };
+        // The inbox empties into the socket's queue at once, so the queue is
         // where a client that does not read shows (`queue` bounds it).
-        self.send(ctx, frame);
+        for frame in frames {
+            self.send(ctx, frame);
+        }
     }
 }
 

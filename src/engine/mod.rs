@@ -21,18 +21,12 @@ pub mod study_group;
 use std::sync::Arc;
 
 use actix::Message;
-use bytestring::ByteString;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
 use metrics::Metrics;
 use persistence::Persistence;
-
-/// One frame for one socket, already serialized (shared by every recipient).
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct Push(pub ByteString);
 
 /// Why the server closes a socket; each reason has one close code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -238,6 +238,11 @@ pub struct WsClient {
     pending: VecDeque<Value>,
     /// Whether to answer server pings (off to play a dead client).
     pub answer_pings: bool,
+    /// Events dropped unread, without parsing (a storm of a thousand
+    /// members brings each socket a thousand `user-joined`).
+    pub skip_events: &'static [&'static str],
+    /// How long to wait for a frame that should come ([`WAIT`] unless set).
+    pub wait: Duration,
 }
 
 /// How long a test waits for a frame that should come.
@@ -250,9 +255,14 @@ pub enum Incoming {
 
 impl WsClient {
     pub async fn connect(url: &str) -> WsClient {
-        let (_, framed) =
-            awc::Client::new().ws(url).max_frame_size(1024 * 1024).connect().await.expect("websocket connects");
-        WsClient { framed, next_ack: 1, pending: VecDeque::new(), answer_pings: true }
+        Self::connect_within(url, Duration::from_secs(5)).await
+    }
+
+    /// Connects, waiting at most `timeout` for the handshake.
+    pub async fn connect_within(url: &str, timeout: Duration) -> WsClient {
+        let client = awc::Client::builder().timeout(timeout).finish();
+        let (_, framed) = client.ws(url).max_frame_size(1024 * 1024).connect().await.expect("websocket connects");
+        WsClient { framed, next_ack: 1, pending: VecDeque::new(), answer_pings: true, skip_events: &[], wait: WAIT }
     }
 
     pub async fn send_text(&mut self, text: String) {
@@ -270,10 +280,13 @@ impl WsClient {
         loop {
             let frame = tokio::time::timeout_at(deadline, self.framed.next()).await.ok()?;
             match frame {
-                None => return Some(Incoming::Closed(None)),
-                Some(Err(err)) => panic!("websocket error: {err}"),
+                // Cut without a close frame (a reset, a killed server).
+                None | Some(Err(_)) => return Some(Incoming::Closed(None)),
                 Some(Ok(Frame::Text(bytes))) => {
-                    return Some(Incoming::Json(serde_json::from_slice(&bytes).expect("server frames are JSON")))
+                    if self.skips(&bytes) {
+                        continue;
+                    }
+                    return Some(Incoming::Json(serde_json::from_slice(&bytes).expect("server frames are JSON")));
                 }
                 Some(Ok(Frame::Ping(payload))) => {
                     if self.answer_pings {
@@ -286,15 +299,26 @@ impl WsClient {
         }
     }
 
+    /// Whether a frame is one of `skip_events` (the server writes `event` first).
+    fn skips(&self, frame: &[u8]) -> bool {
+        let Some(rest) = frame.strip_prefix(br#"{"event":""#) else { return false };
+        self.skip_events.iter().any(|event| rest.starts_with(event.as_bytes()) && rest.get(event.len()) == Some(&b'"'))
+    }
+
+    /// The frames read while waiting for something else, oldest first.
+    pub fn take_pending(&mut self) -> Vec<Value> {
+        self.pending.drain(..).collect()
+    }
+
     /// The next JSON frame (acks and events alike).
     pub async fn next_json(&mut self) -> Value {
         if let Some(event) = self.pending.pop_front() {
             return event;
         }
-        match self.next_incoming(WAIT).await {
+        match self.next_incoming(self.wait).await {
             Some(Incoming::Json(value)) => value,
             Some(Incoming::Closed(code)) => panic!("socket closed ({code:?}) while a frame was expected"),
-            None => panic!("no frame within {WAIT:?}"),
+            None => panic!("no frame within {:?}", self.wait),
         }
     }
 
@@ -313,11 +337,11 @@ impl WsClient {
             return self.pending.remove(position).expect("present");
         }
         loop {
-            match self.next_incoming(WAIT).await {
+            match self.next_incoming(self.wait).await {
                 Some(Incoming::Json(value)) if value["ack"] == json!(ack) => return value,
                 Some(Incoming::Json(value)) => self.pending.push_back(value),
                 Some(Incoming::Closed(code)) => panic!("socket closed ({code:?}) while waiting for ack {ack}"),
-                None => panic!("no ack {ack} within {WAIT:?}"),
+                None => panic!("no ack {ack} within {:?}", self.wait),
             }
         }
     }
@@ -328,11 +352,11 @@ impl WsClient {
             return self.pending.remove(position).expect("present");
         }
         loop {
-            match self.next_incoming(WAIT).await {
+            match self.next_incoming(self.wait).await {
                 Some(Incoming::Json(value)) if value["event"] == name => return value,
                 Some(Incoming::Json(value)) => self.pending.push_back(value),
                 Some(Incoming::Closed(code)) => panic!("socket closed ({code:?}) while waiting for {name}"),
-                None => panic!("no {name} event within {WAIT:?}"),
+                None => panic!("no {name} event within {:?}", self.wait),
             }
         }
     }
@@ -369,10 +393,10 @@ impl WsClient {
     /// Waits for the server to close the socket; returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
         loop {
-            match self.next_incoming(WAIT).await {
+            match self.next_incoming(self.wait).await {
                 Some(Incoming::Closed(code)) => return code,
                 Some(Incoming::Json(value)) => self.pending.push_back(value),
-                None => panic!("socket not closed within {WAIT:?}"),
+                None => panic!("socket not closed within {:?}", self.wait),
             }
         }
     }

@@ -5,11 +5,14 @@
 mod abuse;
 mod auth;
 mod chat_rooms;
+mod faults;
 mod helpers;
+mod matrix;
 mod office_hours;
 mod permissions;
 mod persistence;
 mod presence;
+mod process;
 mod rooms;
 mod sessions;
 mod shutdown;

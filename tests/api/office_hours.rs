@@ -14,6 +14,7 @@ use uuid::Uuid;
 use classroom::engine::office_hours::Sweep;
 
 use crate::helpers::{eventually, spawn_app, spawn_app_with, TestApp, TestUser};
+use crate::matrix::{assert_documented, Row};
 
 /// Long enough for a push that is coming to arrive; used for "nothing comes".
 const QUIET: Duration = Duration::from_millis(400);
@@ -425,7 +426,11 @@ async fn the_permission_matrix_of_office_hours() {
         ("GET", "/rooms/{room}/messages", Value::Null, Stage::Admitted, None, [401, 403, 403, 403, 200, 200]),
         ("DELETE", "/schedule/{slot}", Value::Null, Stage::Waiting, None, [401, 403, 404, 403, 403, 204]),
     ];
+    let mut documented = Vec::new();
     for (method, path, body, stage, event, expected) in rows {
+        let shown = path.replace("{grace}", "{instructorId}").replace("{entry}", "{queueId}");
+        let shown = format!("/api/office-hours{}", shown.replace("{slot}", "{slotId}").replace("{room}", "{roomId}"));
+        documented.push(Row::new(method, &shown, event.as_ref().map(|(name, _)| *name), &expected));
         for (index, ((who, name), want)) in people.iter().zip(names).zip(expected).enumerate() {
             let (entry, room) = fresh_entry(&app, &grace, &bob, stage).await;
             let fill = |template: &str| {
@@ -449,6 +454,7 @@ async fn the_permission_matrix_of_office_hours() {
             }
         }
     }
+    assert_documented("office-hours", &names, &documented);
 }
 
 /// Empties Grace's queue (skipping whoever is in it), opens it, and gives

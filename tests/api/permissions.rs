@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestUser};
+use crate::matrix::{assert_documented, Row};
 
 #[actix_web::test]
 async fn the_permission_matrix_of_courses_presence_and_notifications() {
@@ -53,11 +54,16 @@ async fn the_permission_matrix_of_courses_presence_and_notifications() {
     ];
     let people: [Option<&TestUser>; 5] = [None, Some(&stranger), Some(&ada), Some(&grace), Some(&ivy)];
     let names = ["no token", "a stranger", "the course's student", "its instructor", "another instructor"];
+    let mut documented = Vec::new();
     for (method, path, body, expected) in rows {
+        let shown = path.replace("{ada}", "{userId}").replace("{course}", "{courseId}");
+        let shown = shown.replace("{nobody}", "{unknownId}").replace("{notification}", "{notificationId}");
+        documented.push(Row::new(method, &shown, None, &expected));
         for ((who, name), want) in people.iter().zip(names).zip(expected) {
             let body = (!body.is_null()).then(|| body.clone());
             let (status, answer) = app.request(method, &fill(path), who.map(|user| user.token.as_str()), body).await;
             assert_eq!(status, want, "{method} {path} by {name}: {answer}");
         }
     }
+    assert_documented("courses", &names, &documented);
 }

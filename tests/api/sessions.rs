@@ -8,6 +8,7 @@ use chrono::Duration as Minutes;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp, TestUser};
+use crate::matrix::{assert_documented, Row};
 
 /// An instructor, two enrolled students and an outsider around one course.
 struct Class {
@@ -389,7 +390,9 @@ async fn the_permission_matrix_of_live_sessions() {
     ];
     let people = [None, Some(&stranger), Some(&ada), Some(&grace), Some(&other_instructor)];
     let names = ["no token", "a stranger", "the student", "the instructor", "another instructor"];
+    let mut documented = Vec::new();
     for (method, suffix, body, started, expected) in rows {
+        documented.push(Row::new(method, &format!("/api/live-sessions/{{id}}{suffix}"), None, &expected));
         for ((who, name), want) in people.iter().zip(names).zip(expected) {
             let session = app.session_in(&grace, &course, 0, None).await;
             if started {
@@ -405,10 +408,13 @@ async fn the_permission_matrix_of_live_sessions() {
     }
     let create = json!({ "courseId": course, "title": "Mine now", "scheduledStartTime": chrono::Utc::now() + Minutes::hours(1),
         "scheduledEndTime": chrono::Utc::now() + Minutes::hours(2) });
-    for (who, want) in [(None, 401), (Some(&ada), 403), (Some(&other_instructor), 403), (Some(&grace), 201)] {
+    let creators = [(None, 401), (Some(&stranger), 403), (Some(&ada), 403), (Some(&grace), 201), (Some(&other_instructor), 403)];
+    for (who, want) in creators {
         let (status, answer) = app
             .request("POST", "/api/live-sessions", who.map(|u: &TestUser| u.token.as_str()), Some(create.clone()))
             .await;
         assert_eq!(status, want, "POST /api/live-sessions: {answer}");
     }
+    documented.insert(0, Row::new("POST", "/api/live-sessions", None, &creators.map(|(_, want)| want)));
+    assert_documented("live-sessions", &names, &documented);
 }

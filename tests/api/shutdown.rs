@@ -4,117 +4,19 @@
 //! database afterwards. Requests that failed or were refused are fine; an
 //! acknowledged write that went missing is the failure guarded against.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use classroom::config::backend_of;
 use classroom::db::{self, Db};
 
 use crate::helpers::{fresh_database, WsClient};
+use crate::process::{post, Remote, ServerProcess};
 
 const COURSES: usize = 500;
-
-/// The server binary running as a child process, its stderr collected line
-/// by line. Killed on drop if the test ends early.
-struct ServerProcess {
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
-}
-
-impl ServerProcess {
-    fn start(database_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_classroom"))
-            .env("DATABASE_URL", database_url)
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("server binary starts");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        // Keeps draining until the process exits, so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self { child, logs }
-    }
-
-    fn log_text(&self) -> String {
-        self.logs.lock().unwrap().join("\n")
-    }
-
-    /// The port from the "listening on http://127.0.0.1:<port>" log line.
-    async fn port(&mut self) -> u16 {
-        const NEEDLE: &str = "listening on http://127.0.0.1:";
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let found = self.logs.lock().unwrap().iter().find_map(|line| {
-                let rest = &line[line.find(NEEDLE)? + NEEDLE.len()..];
-                rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-            });
-            if let Some(port) = found {
-                return port;
-            }
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                panic!("server exited ({status}) before listening:\n{}", self.log_text());
-            }
-            assert!(Instant::now() < deadline, "server not listening after 30 s:\n{}", self.log_text());
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// `kill -9`: no goodbye, nothing flushed, sockets cut.
-    fn kill(&mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reap");
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits for the process to exit, at most `limit`.
-    async fn exited_within(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server still running {limit:?} after SIGTERM:\n{}", self.log_text());
-            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// POSTs JSON; `None` if no answer came (refused, reset, timed out).
-async fn post(client: &awc::Client, url: &str, token: Option<&str>, body: Value) -> Option<(u16, Value)> {
-    let mut request = client.post(url);
-    if let Some(token) = token {
-        request = request.insert_header(("Authorization", format!("Bearer {token}")));
-    }
-    let mut response = request.send_json(&body).await.ok()?;
-    let bytes = response.body().await.ok()?;
-    Some((response.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
-}
 
 #[actix_web::test]
 async fn sigterm_with_writes_in_flight_loses_no_acknowledged_write() {
@@ -194,59 +96,26 @@ async fn sigterm_with_writes_in_flight_loses_no_acknowledged_write() {
     );
 }
 
-async fn get(client: &awc::Client, url: &str, token: &str) -> (u16, Value) {
-    let mut response =
-        client.get(url).insert_header(("Authorization", format!("Bearer {token}"))).send().await.expect("answered");
-    let bytes = response.body().await.expect("body");
-    (response.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
 #[actix_web::test]
 async fn after_kill_9_nobody_stays_in_a_session_forever() {
     let database = fresh_database();
     let mut server = ServerProcess::start(&database.url);
-    let port = server.port().await;
-    let base = format!("http://127.0.0.1:{port}");
-    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-    let register = |name: &'static str, role: &'static str| {
-        let (client, url) = (client.clone(), format!("{base}/api/auth/register"));
-        let email = format!("{name}-{}@example.com", uuid::Uuid::new_v4().simple());
-        async move {
-            let body = json!({ "email": email, "password": "correct horse", "name": name, "role": role });
-            let (status, body) = post(&client, &url, None, body).await.expect("register answered");
-            assert_eq!(status, 201, "{body}");
-            body["token"].as_str().expect("token").to_string()
-        }
-    };
-    let grace = register("grace", "instructor").await;
-    let ada = register("ada", "student").await;
-    let (_, course) =
-        post(&client, &format!("{base}/api/courses"), Some(&grace), json!({ "title": "Rust" })).await.unwrap();
-    let course = course["id"].as_str().expect("course").to_string();
-    post(&client, &format!("{base}/api/courses/{course}/enroll"), Some(&ada), json!({})).await.unwrap();
-    let start = chrono::Utc::now();
-    let session = json!({ "courseId": course, "title": "Crash course", "scheduledStartTime": start,
-        "scheduledEndTime": start + chrono::Duration::hours(1) });
-    let (status, session) = post(&client, &format!("{base}/api/live-sessions"), Some(&grace), session).await.unwrap();
-    assert_eq!(status, 201, "{session}");
-    let session = session["id"].as_str().expect("session").to_string();
-    let (status, _) =
-        post(&client, &format!("{base}/api/live-sessions/{session}/start"), Some(&grace), json!({})).await.unwrap();
-    assert_eq!(status, 200);
-    let mut socket = WsClient::connect(&format!("ws://127.0.0.1:{port}/ws?token={ada}")).await;
+    let remote = Remote::new(server.port().await);
+    let grace = remote.register("grace", "instructor").await;
+    let ada = remote.register("ada", "student").await;
+    let session = remote.started_session(&grace, std::slice::from_ref(&ada)).await;
+    let mut socket = remote.socket(&ada).await;
     let joined = socket.request("join-live-session", json!({ "sessionId": session })).await;
     assert_eq!(joined["ok"], true, "{joined}");
 
     server.kill();
     let mut server = ServerProcess::start(&database.url);
-    let port = server.port().await;
-    let base = format!("http://127.0.0.1:{port}");
-    let (status, attendees) = get(&client, &format!("{base}/api/live-sessions/{session}/attendees"), &grace).await;
+    let remote = Remote::new(server.port().await);
+    let (status, attendees) = remote.get(&format!("/api/live-sessions/{session}/attendees"), &grace).await;
     assert_eq!(status, 200, "{attendees}");
     assert_eq!(attendees.as_array().map(Vec::len), Some(1), "the join was stored before its ack: {attendees}");
     assert!(attendees[0]["leftAt"].is_string(), "Ada is not counted as present after the restart: {attendees}");
-    let (status, ended) =
-        post(&client, &format!("{base}/api/live-sessions/{session}/end"), Some(&grace), json!({})).await.unwrap();
+    let (status, ended) = remote.post(&format!("/api/live-sessions/{session}/end"), Some(&grace), json!({})).await;
     assert_eq!((status, &ended["attendeeCount"]), (200, &json!(0)), "{ended}");
     server.terminate();
     assert!(server.exited_within(Duration::from_secs(30)).await.success());

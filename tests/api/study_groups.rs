@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp, TestUser, WsClient};
+use crate::matrix::{assert_documented, Row};
 
 /// Three students of one course (classmates), and its instructor.
 struct Classmates {
@@ -523,7 +524,10 @@ async fn the_permission_matrix_of_study_groups() {
         ("DELETE", "/members/{bob}", Value::Null, [401, 403, 204, 204]),
         ("DELETE", "", Value::Null, [401, 403, 403, 204]),
     ];
+    let mut documented = Vec::new();
     for (method, suffix, body, expected) in rows {
+        let shown = suffix.replace("{bob}", "{userId}");
+        documented.push(Row::new(method, &format!("/api/study-groups/{{id}}{shown}"), None, &expected));
         for (who, want) in [None, Some(&stranger), Some(&bob), Some(&ada)].into_iter().zip(expected) {
             let group = create(&app, &ada, json!({ "name": "Matrix", "visibility": "private" })).await;
             let group_id = id(&group);
@@ -546,6 +550,7 @@ async fn the_permission_matrix_of_study_groups() {
             assert_eq!(status, want, "{method} {suffix} by {name}: {answer}");
         }
     }
+    assert_documented("study-groups", &["no token", "a stranger", "a member", "an admin"], &documented);
 }
 
 #[actix_web::test]
