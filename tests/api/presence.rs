@@ -326,6 +326,37 @@ async fn joining_a_live_session_shows_in_the_activity() {
 }
 
 #[actix_web::test]
+async fn my_own_view_tells_my_manual_status_and_an_automatic_activity() {
+    let (app, _, bob, session, mut ada_socket, mut bob_socket) = session_with_ada_watching_bob().await;
+    let me = format!("/api/presence/user/{}", bob.id);
+    let (_, own) = app.get(&me, &bob.token).await;
+    let automatic = json!({ "manualStatus": null, "manualStatusExpiresAt": null, "activityAutomatic": false });
+    assert_eq!(own["own"], automatic, "{own}");
+
+    bob_socket.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(presence_of(&mut ada_socket, &bob).await["activity"], "In live session: Ownership");
+    let (_, own) = app.get(&me, &bob.token).await;
+    assert_eq!(own["own"]["activityAutomatic"], true, "{own}");
+
+    // A status saved with the automatic line sent back: the line stays the session's.
+    let body = json!({ "status": "dnd", "activity": "In live session: Ownership" });
+    let (status, saved) = put(&app, "/api/presence/status", &bob, body).await;
+    assert_eq!(status, 200, "{saved}");
+    let dnd = json!({ "manualStatus": "dnd", "manualStatusExpiresAt": null, "activityAutomatic": true });
+    assert_eq!(saved["own"], dnd);
+    let pushed = presence_of(&mut ada_socket, &bob).await;
+    assert_eq!(pushed["status"], "dnd");
+    assert!(pushed.get("own").is_none(), "only Bob sees his own settings: {pushed}");
+
+    bob_socket.request("leave-live-session", json!({ "sessionId": session })).await;
+    let after = presence_of(&mut ada_socket, &bob).await;
+    assert_eq!((&after["status"], &after["activity"]), (&json!("dnd"), &Value::Null), "the line went with the session");
+    let (_, own) = app.get(&me, &bob.token).await;
+    assert_eq!(own["own"]["manualStatus"], "dnd", "{own}");
+    assert_eq!(own["own"]["activityAutomatic"], false);
+}
+
+#[actix_web::test]
 async fn the_session_line_goes_when_the_instructor_ends_the_session() {
     let (app, grace, bob, session, mut ada_socket, mut bob_socket) = session_with_ada_watching_bob().await;
     let path = format!("/api/live-sessions/{session}");

@@ -1,0 +1,82 @@
+// Issue 15, second batch, in a real browser: my status as the server knows it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { shot } from '../support/browser.mjs';
+import { stage } from '../support/stage.mjs';
+import { courseWith, rest, schedule, signUp } from '../support/classroom.mjs';
+
+const { person } = stage();
+
+test('status menu: automatic activity kept apart, the real status after a reload, closes, fits a phone', { timeout: 120000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await courseWith(grace, 'Rust 101', [ada]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  const { page } = ada;
+
+  // In the room, the activity is the automatic one, and the menu says so.
+  await page.goto(`/#/sessions/${session.id}`);
+  await page.locator('section[aria-label="Participants"] .person', { hasText: 'Ada' }).waitFor();
+  const toggle = page.locator('#status-toggle');
+  await toggle.click();
+  const note = page.locator('#my-activity-auto');
+  await note.waitFor();
+  assert.match(await note.textContent(), /Set automatically: "In live session: Ownership"/);
+  assert.equal(await page.getByLabel('Activity', { exact: true }).inputValue(), '', 'the automatic line is not put in my field');
+  assert.equal(await page.getByLabel('Status', { exact: true }).inputValue(), '', 'Automatic');
+  await shot(page, '30-status-menu-automatic.png');
+
+  // Item 1: saving Do not disturb does not freeze the session's line as mine.
+  await page.getByLabel('Status', { exact: true }).selectOption('dnd');
+  await page.getByRole('button', { name: 'Save status' }).click();
+  await page.getByText('Status saved.').first().waitFor();
+  await page.locator('#my-status-label', { hasText: /^Do not disturb$/ }).waitFor();
+  // Item 3: a change of page closes the menu.
+  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await page.getByRole('heading', { name: 'Hello, Ada' }).waitFor();
+  assert.equal(await page.locator('#status-panel').isHidden(), true, 'closed on a change of page');
+  const [, mine] = await rest(page, 'GET', `/api/presence/user/${ada.id}`);
+  assert.equal(mine.status, 'dnd');
+  assert.equal(mine.activity, null, `the session's line went with the session: ${JSON.stringify(mine)}`);
+
+  // Item 2: after a reload, the header and the menu show Do not disturb, and
+  // saving an unrelated change keeps it.
+  await page.reload();
+  await page.locator('#my-status-label', { hasText: /^Do not disturb$/ }).waitFor();
+  assert.equal(await page.locator('#status-toggle .status-dot').getAttribute('data-status'), 'dnd');
+  await toggle.click();
+  await page.waitForFunction(() => document.getElementById('my-status').value === 'dnd');
+  await page.getByLabel('Activity', { exact: true }).fill('Reading chapter 4');
+  await page.getByRole('button', { name: 'Save status' }).click();
+  await page.getByText('Status saved.').first().waitFor();
+  const [, after] = await rest(page, 'GET', `/api/presence/user/${ada.id}`);
+  assert.deepEqual([after.status, after.activity, after.own.activityAutomatic], ['dnd', 'Reading chapter 4', false]);
+
+  // Item 3: Escape closes it and gives focus back to the toggle; so does a click outside.
+  assert.equal(await page.locator('#status-panel').isVisible(), true);
+  await page.keyboard.press('Escape');
+  assert.equal(await page.locator('#status-panel').isHidden(), true, 'Escape closes');
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'status-toggle', 'focus back on the toggle');
+  await toggle.click();
+  await page.locator('#status-panel').waitFor();
+  await page.getByRole('heading', { name: 'Hello, Ada' }).click();
+  assert.equal(await page.locator('#status-panel').isHidden(), true, 'a click outside closes');
+
+  // Item 3: at 390 px the open menu is inside the screen.
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 800 });
+    await toggle.click();
+    const box = await page.locator('#status-panel').boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= width, `the menu fits at ${width}px: ${JSON.stringify(box)}`);
+    if (width === 390) await shot(page, '31-status-menu-phone.png');
+    await page.keyboard.press('Escape');
+  }
+
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});
