@@ -1,4 +1,5 @@
-// Issue 15, second batch, in a real browser: my status as the server knows it.
+// Issue 15, second batch, in a real browser: my status as the server knows
+// it, and a dashboard that follows the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -75,6 +76,48 @@ test('status menu: automatic activity kept apart, the real status after a reload
     if (width === 390) await shot(page, '31-status-menu-phone.png');
     await page.keyboard.press('Escape');
   }
+
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});
+
+test('the dashboard follows the server: a new session appears, Join opens at the 5-minute mark', { timeout: 120000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await courseWith(grace, 'Rust 101', [ada]);
+  const { page } = ada;
+  await page.getByRole('heading', { name: 'Hello, Ada' }).waitFor();
+  const upcoming = page.locator('section[aria-label="Upcoming sessions"]');
+  await upcoming.getByText('Nothing scheduled.').waitFor();
+
+  // Scheduled while Ada watches: it appears without a reload.
+  await schedule(grace.page, 'Pop quiz', 60);
+  await upcoming.locator('article', { hasText: 'Pop quiz' }).waitFor({ timeout: 10000 });
+
+  // One that opens for joining 12 s from now: Join turns on by itself.
+  const [, courses] = await rest(grace.page, 'GET', '/api/courses');
+  const start = Date.now() + 5 * 60000 + 12000;
+  const [status] = await rest(grace.page, 'POST', '/api/live-sessions', {
+    courseId: courses[0].id, title: 'Warm-up',
+    scheduledStartTime: new Date(start).toISOString(), scheduledEndTime: new Date(start + 3600000).toISOString(),
+  });
+  assert.equal(status, 201);
+  const join = upcoming.getByRole('button', { name: 'Join Warm-up' });
+  await join.waitFor();
+  assert.equal(await join.isDisabled(), true, 'not yet');
+  await page.waitForFunction(() => !document.querySelector('button[aria-label="Join Warm-up"]').disabled, null, { timeout: 30000 });
+  assert.ok(Date.now() >= start - 5 * 60000, 'not before its time');
+  await shot(page, '32-dashboard-join-open.png');
+
+  // Clicking "Dashboard" on the dashboard loads it again.
+  const reloaded = page.waitForRequest((r) => r.url().includes('/api/live-sessions?'));
+  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await reloaded;
+  await join.click();
+  await page.getByRole('heading', { name: 'Warm-up' }).waitFor();
 
   assert.deepEqual([...grace.problems, ...ada.problems], []);
   await grace.context.close();

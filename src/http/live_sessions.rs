@@ -20,7 +20,7 @@ use crate::domain::live_session::{
 use crate::domain::questions::{Audience, QuestionView};
 use crate::domain::room::{RoomType, Standing};
 use crate::domain::Role;
-use crate::engine::live_session::{command_room, SessionCommand};
+use crate::engine::live_session::{announce_scheduled, command_room, SessionCommand};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -122,7 +122,9 @@ pub async fn create_session(
     let instructor = state.db.read(move |conn| Ok(db::users::find(conn, &instructor_id)?)).await?;
     let instructor_name = instructor.map(|row| row.name).unwrap_or_default();
     let facts = db::live_sessions::to_facts(&session, instructor_name).map_err(AppError::internal)?;
-    Ok(HttpResponse::Created().json(SessionView::new(&facts, 0)))
+    let view = SessionView::new(&facts, 0);
+    announce_scheduled(&state.registry, &view).await;
+    Ok(HttpResponse::Created().json(view))
 }
 
 #[utoipa::path(get, path = "/api/live-sessions/{id}", params(("id" = Uuid, Path, description = "The resource id")),

@@ -57,6 +57,24 @@ fn urlencode(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 #[actix_web::test]
+async fn a_new_session_is_pushed_to_the_course_and_nobody_else() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    let mut ada = app.connect(&c.ada).await;
+    let mut grace = app.connect(&c.grace).await;
+    let mut eve = app.connect(&c.eve).await;
+    let id = app.session_in(&c.grace, &c.course, 60, None).await;
+    for socket in [&mut ada, &mut grace] {
+        let pushed = socket.next_event("session-updated").await;
+        assert_eq!(pushed["data"]["sessionId"], id.as_str(), "{pushed}");
+        assert_eq!(pushed["data"]["session"]["status"], "scheduled");
+        assert_eq!(pushed["data"]["session"]["title"], "Ownership");
+    }
+    // Sent before the 201: had Eve been meant to get it, it would be there.
+    assert!(!eve.receives_within("session-updated", Duration::from_millis(300)).await, "not Eve's course");
+}
+
+#[actix_web::test]
 async fn a_session_may_not_start_in_the_past() {
     let app = spawn_app().await;
     let c = class(&app).await;

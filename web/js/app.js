@@ -49,11 +49,19 @@ function renderHeader() {
   stopWatchingConnection = realtime.on('state', (state) => { conn.dataset.state = state; conn.textContent = CONNECTION_WORDS[state]; });
   mount(topbar,
     h('a', { class: 'brand', href: '#/dashboard' }, 'Classroom'),
-    h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/dashboard' }, 'Dashboard'), h('a', { href: '#/sessions' }, 'Sessions'), h('a', { href: '#/groups' }, 'Groups'), h('a', { href: '#/office-hours' }, 'Office hours')),
+    h('nav', { 'aria-label': 'Main' }, [['#/dashboard', 'Dashboard'], ['#/sessions', 'Sessions'], ['#/groups', 'Groups'], ['#/office-hours', 'Office hours']]
+      .map(([href, text]) => h('a', { href, onclick: reloadIfHere }, text))),
     conn,
     statusMenu(),
     h('span', { class: 'muted' }, store.me.name),
     h('button', { onclick: signOut }, 'Sign out'));
+}
+
+/** A link to the page already shown reloads it (no hash change would). */
+function reloadIfHere(event) {
+  if (event.currentTarget.getAttribute('href') !== location.hash) return;
+  event.preventDefault();
+  route();
 }
 
 async function signOut() {

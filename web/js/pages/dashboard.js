@@ -1,11 +1,11 @@
 // The dashboard: my courses, upcoming sessions, notifications, my study
 // groups with their unread counts, office hours, and the classmates online
 // now.
-import { h, mount, formatTime, debounce, throttle, since } from '../dom.js';
+import { h, mount, formatTime, debounce, throttle, since, keepFocus } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
-import { sessionCard } from '../components/session-card.js';
+import { sessionCard, JOIN_EARLY_MS } from '../components/session-card.js';
 import { person, rememberPresence } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
 import { unreadBadge } from '../components/group-card.js';
@@ -77,15 +77,29 @@ export async function dashboardPage(main, { cleanup }) {
     }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, button);
   }
 
+  /** The sessions shown, redrawn when a card's Join opens (five minutes before the start). */
+  let sessionList = [];
+  let joinTimer = null;
+  cleanup(() => clearTimeout(joinTimer));
+  function renderSessions() {
+    clearTimeout(joinTimer);
+    mount(upcoming, sessionList.length
+      ? sessionList.map((s) => sessionCard(s, { courseTitle: courseTitles.get(s.courseId), isLeader: s.instructorId === store.me.id }))
+      : h('p', { class: 'empty' }, 'Nothing scheduled. ', h('a', { href: '#/sessions' }, 'See the calendar')));
+    const now = Date.now();
+    const next = Math.min(...sessionList.filter((s) => s.status === 'scheduled')
+      .map((s) => new Date(s.scheduledStartTime).getTime() - JOIN_EARLY_MS)
+      .filter((at) => at > now));
+    // Timers longer than about 24 days fire at once; such a card waits for a later redraw.
+    if (Number.isFinite(next) && next - now < 2 ** 31 - 1) joinTimer = setTimeout(() => keepFocus(upcoming, renderSessions), next - now + 50);
+  }
   async function loadSessions() {
     try {
       const from = new Date(Date.now() - 3 * 3600 * 1000).toISOString();
-      const list = (await api.get(`/api/live-sessions?from=${encodeURIComponent(from)}`))
+      sessionList = (await api.get(`/api/live-sessions?from=${encodeURIComponent(from)}`))
         .filter((s) => s.status === 'scheduled' || s.status === 'active')
         .slice(0, 6);
-      mount(upcoming, list.length
-        ? list.map((s) => sessionCard(s, { courseTitle: courseTitles.get(s.courseId), isLeader: s.instructorId === store.me.id }))
-        : h('p', { class: 'empty' }, 'Nothing scheduled. ', h('a', { href: '#/sessions' }, 'See the calendar')));
+      keepFocus(upcoming, renderSessions);
     } catch (error) {
       mount(upcoming, h('p', { class: 'error-text' }, `Could not load sessions: ${error.message}`));
     }
@@ -189,8 +203,14 @@ export async function dashboardPage(main, { cleanup }) {
   for (const event of ['study-group-activity', 'study-group-updated', 'study-group-invite', 'removed-from-study-group', 'unread-updated']) {
     cleanup(realtime.on(event, refreshGroups));
   }
-  cleanup(realtime.on('notification', () => loadNotifications()));
-  cleanup(realtime.on('session-status-changed', () => loadSessions()));
+  // Sessions: scheduled, edited, started, ended or cancelled (pushed to the
+  // course's people), and reminders, which also mean a Join may have opened.
+  const refreshSessions = debounce(loadSessions, 200);
+  cleanup(() => refreshSessions.cancel());
+  cleanup(realtime.on('notification', () => { loadNotifications(); refreshSessions(); }));
+  for (const event of ['session-status-changed', 'session-updated', 'reconnected']) {
+    cleanup(realtime.on(event, refreshSessions));
+  }
   const refreshGroupsOnline = throttle(loadGroups, 3000);
   cleanup(() => refreshGroupsOnline.cancel());
   cleanup(realtime.on('presence-updated', () => { loadOnline(); refreshGroupsOnline(); }));
