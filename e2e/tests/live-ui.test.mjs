@@ -1,5 +1,6 @@
 // Issue 15, second batch, in a real browser: my status as the server knows
-// it, and a dashboard that follows the server.
+// it, a dashboard that follows the server, renames reaching open rooms,
+// offline classmates with their last-seen time, and the room's details.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -120,6 +121,58 @@ test('the dashboard follows the server: a new session appears, Join opens at the
   await page.getByRole('heading', { name: 'Warm-up' }).waitFor();
 
   assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});
+
+test('a rename reaches open rooms; classmates who went offline stay listed with when they were last seen', { timeout: 120000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  const bob = await person('Bob');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await signUp(bob, 'student');
+  await courseWith(grace, 'Rust 101', [ada, bob]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+
+  // Item 9: the instructor renames the session; the heading of Ada's open room follows.
+  for (const who of [ada, bob]) {
+    await who.page.goto(`/#/sessions/${session.id}`);
+    await who.page.getByRole('heading', { name: 'Ownership' }).waitFor();
+  }
+  const participants = ada.page.locator('section[aria-label="Participants"]');
+  await participants.locator('ul[aria-label="Participants"] .person', { hasText: 'Bob' }).waitFor();
+  const [renamed] = await rest(grace.page, 'PUT', `/api/live-sessions/${session.id}`, { title: 'Ownership and borrowing' });
+  assert.equal(renamed, 200);
+  await ada.page.getByRole('heading', { name: 'Ownership and borrowing' }).waitFor();
+  assert.equal(await ada.page.locator('#session-title').textContent(), 'Ownership and borrowing');
+
+  // Item 8: Bob leaves the room: he stays in the list, as having left.
+  await bob.page.getByRole('link', { name: 'Dashboard' }).click();
+  const leftLine = participants.locator('ul[aria-label="Left the session"] li', { hasText: 'Bob' });
+  await leftLine.waitFor();
+  assert.match(await leftLine.locator('.joined').textContent(), /^left \d/);
+  assert.equal(await participants.locator('ul[aria-label="Participants"] li', { hasText: 'Bob' }).count(), 0);
+  await shot(ada.page, '33-room-left.png');
+
+  // Item 8: Bob closes his browser: Ada's dashboard lists him offline, last seen just now.
+  await ada.page.getByRole('link', { name: 'Dashboard' }).click();
+  const classmates = ada.page.locator('section[aria-label="Classmates"]');
+  await classmates.locator('ul[aria-label="Online now"] li', { hasText: 'Bob' }).waitFor();
+  await bob.context.close();
+  const offline = classmates.locator('ul[aria-label="Offline"] li', { hasText: 'Bob' });
+  await offline.waitFor();
+  assert.equal(await offline.locator('.last-seen').textContent(), 'last seen just now');
+  assert.equal(await offline.locator('.dot').getAttribute('data-status'), 'offline');
+  for (const width of [1280, 390]) {
+    await ada.page.setViewportSize({ width, height: 800 });
+    const card = await classmates.boundingBox();
+    const line = await offline.boundingBox();
+    assert.ok(line.x + line.width <= card.x + card.width + 0.5, `the line stays in its card at ${width}px`);
+    await shot(ada.page, `34-classmates-${width}.png`);
+  }
+
+  assert.deepEqual([...grace.problems, ...ada.problems, ...bob.problems], []);
   await grace.context.close();
   await ada.context.close();
 });

@@ -332,6 +332,20 @@ impl UserPresenceView {
     }
 }
 
+/// The order of a list of contacts: people not offline first, by name; then
+/// offline people, the most recently seen first; those never seen (or who
+/// hide it) last, by name. Ties by user id, so the order is stable.
+pub fn sort_contacts(views: &mut [UserPresenceView]) {
+    views.sort_by(|a, b| {
+        let offline = |v: &UserPresenceView| v.status == PresenceStatus::Offline;
+        offline(a)
+            .cmp(&offline(b))
+            .then_with(|| if offline(a) { b.last_seen_at.cmp(&a.last_seen_at) } else { std::cmp::Ordering::Equal })
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.user_id.cmp(&b.user_id))
+    });
+}
+
 /// Presence of one user: their open connections, manual status, activity line
 /// and privacy settings, and the rules that turn these into views.
 #[derive(Debug, Clone)]
@@ -743,12 +757,19 @@ mod tests {
         p.set_automatic_activity(line.clone(), at(0)).unwrap();
         assert!(p.activity_is_automatic());
         // A status saved with the form, the automatic line sent back unchanged.
-        let change = PresenceChange { status: Some(Some(ManualStatus::Dnd)), expires_at: None, activity: Some(Some(line.clone())) };
+        let change = PresenceChange {
+            status: Some(Some(ManualStatus::Dnd)),
+            expires_at: None,
+            activity: Some(Some(line.clone())),
+        };
         p.apply(change, at(1)).unwrap();
         assert!(p.activity_is_automatic(), "sending the automatic line back does not make it mine");
         assert_eq!(p.activity(), Some(line.as_str()));
         let own = p.own_view(at(1));
-        assert_eq!((own.manual_status, own.manual_status_expires_at, own.activity_automatic), (Some(ManualStatus::Dnd), None, true));
+        assert_eq!(
+            (own.manual_status, own.manual_status_expires_at, own.activity_automatic),
+            (Some(ManualStatus::Dnd), None, true)
+        );
         // A line of the user's own is theirs.
         let change = PresenceChange { activity: Some(Some("Taking notes".into())), ..Default::default() };
         p.apply(change, at(2)).unwrap();
@@ -762,7 +783,10 @@ mod tests {
     #[test]
     fn the_own_view_tells_the_manual_status_and_its_expiry_until_it_ends() {
         let (mut p, a) = connected();
-        assert_eq!(p.own_view(at(0)), OwnPresence { manual_status: None, manual_status_expires_at: None, activity_automatic: false });
+        assert_eq!(
+            p.own_view(at(0)),
+            OwnPresence { manual_status: None, manual_status_expires_at: None, activity_automatic: false }
+        );
         p.set_manual(Some(ManualStatus::Busy), Some(at(30)), at(0)).unwrap();
         let own = p.own_view(at(29));
         assert_eq!((own.manual_status, own.manual_status_expires_at), (Some(ManualStatus::Busy), Some(at(30))));
@@ -770,6 +794,28 @@ mod tests {
         p.set_automatic_activity("In live session: X".into(), at(31)).unwrap();
         p.disconnect(a, at(32));
         assert!(!p.own_view(at(32)).activity_automatic, "offline: no activity at all");
+    }
+
+    #[test]
+    fn contacts_are_listed_online_first_then_by_last_seen() {
+        let view = |name: &str, status, seen: Option<i64>| {
+            UserPresenceView::new(
+                Uuid::new_v4(),
+                name,
+                PresenceView { status, activity: None, last_seen_at: seen.map(at) },
+            )
+        };
+        let mut list = vec![
+            view("Zoe", Offline, None),
+            view("Bob", Offline, Some(10)),
+            view("Yann", Busy, Some(0)),
+            view("Cleo", Offline, Some(30)),
+            view("Ada", Online, Some(5)),
+            view("Abe", Offline, None),
+        ];
+        sort_contacts(&mut list);
+        let names: Vec<&str> = list.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["Ada", "Yann", "Cleo", "Bob", "Abe", "Zoe"]);
     }
 
     #[test]

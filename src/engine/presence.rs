@@ -843,16 +843,19 @@ pub async fn snapshot(registry: &Registry, user_id: Uuid) -> Option<PresenceSnap
 /// Only users with a live presence actor can be online; the rest are skipped
 /// without a message (so a group of thousands costs its online people only).
 pub async fn not_offline(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPresenceView> {
-    let live: Vec<Uuid> = people.into_iter().filter(|id| registry.presence.existing(*id).is_some()).collect();
-    let snapshots = futures_util::future::join_all(live.into_iter().map(|id| snapshot(registry, id))).await;
-    let mut views: Vec<UserPresenceView> = snapshots
-        .into_iter()
-        .flatten()
-        .map(|snapshot| snapshot.for_watchers)
-        .filter(|view| view.status != PresenceStatus::Offline)
-        .collect();
+    let mut views: Vec<UserPresenceView> =
+        live_views(registry, people).await.into_iter().filter(|view| view.status != PresenceStatus::Offline).collect();
     views.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
     views
+}
+
+/// What watchers see of each of `people` who has a live presence actor
+/// (offline ones lingering included, whose row may not be stored yet), in no
+/// particular order; the others are left out.
+pub async fn live_views(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPresenceView> {
+    let live: Vec<Uuid> = people.into_iter().filter(|id| registry.presence.existing(*id).is_some()).collect();
+    let snapshots = futures_util::future::join_all(live.into_iter().map(|id| snapshot(registry, id))).await;
+    snapshots.into_iter().flatten().map(|snapshot| snapshot.for_watchers).collect()
 }
 
 /// A socket entered a live session: its activity line says so.

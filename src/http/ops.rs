@@ -147,6 +147,7 @@ impl Modify for CommonResponses {
         crate::http::presence::put_status,
         crate::http::presence::get_user,
         crate::http::presence::online,
+        crate::http::presence::contacts,
         crate::http::presence::course,
         crate::http::presence::get_privacy,
         crate::http::presence::put_privacy,

@@ -26,7 +26,7 @@ export async function dashboardPage(main, { cleanup }) {
       h('section', { class: 'card', 'aria-label': 'My study groups' }, h('h2', {}, 'My study groups'), groups),
       h('section', { class: 'card', 'aria-label': 'Office hours' }, h('h2', {}, 'Office hours'), officeHours),
       h('section', { class: 'card', 'aria-label': 'Notifications' }, h('h2', {}, 'Notifications'), notifications),
-      h('section', { class: 'card', 'aria-label': 'Classmates online' }, h('h2', {}, 'Online now'), online),
+      h('section', { class: 'card', 'aria-label': 'Classmates' }, h('h2', {}, 'Classmates'), online),
       h('section', { class: 'card', 'aria-label': 'My courses' }, h('h2', {}, 'My courses'), courses)));
 
   let courseTitles = new Map();
@@ -120,14 +120,22 @@ export async function dashboardPage(main, { cleanup }) {
     }
   }
 
+  /** Everyone I may see: who is on now, then the others with when they were last seen. */
   async function loadOnline() {
     try {
-      const list = (await api.get('/api/presence/online')).filter((p) => p.userId !== store.me.id);
+      const list = (await api.get('/api/presence/contacts?limit=30')).filter((p) => p.userId !== store.me.id);
       list.forEach(rememberPresence);
-      mount(online, list.length ? list.map((p) => person(p.userId, p.name, p.activity ? h('span', { class: 'muted' }, p.activity) : null))
-        : h('p', { class: 'empty' }, 'Nobody else is online.'));
+      const on = list.filter((p) => p.status !== 'offline');
+      const off = list.filter((p) => p.status === 'offline');
+      const line = (p) => h('li', { dataset: { userId: p.userId } }, person(p.userId, p.name,
+        p.status !== 'offline' ? (p.activity ? h('span', { class: 'muted activity' }, p.activity) : null)
+          : h('span', { class: 'muted last-seen' }, p.lastSeenAt ? `last seen ${since(p.lastSeenAt)}` : 'offline')));
+      mount(online,
+        h('h3', { class: 'sub' }, `Online now (${on.length})`),
+        on.length ? h('ul', { class: 'plain', 'aria-label': 'Online now' }, on.map(line)) : h('p', { class: 'empty' }, 'Nobody else is online.'),
+        off.length ? [h('h3', { class: 'sub' }, 'Offline'), h('ul', { class: 'plain', 'aria-label': 'Offline' }, off.map(line))] : null);
     } catch (error) {
-      mount(online, h('p', { class: 'error-text' }, `Could not load who is online: ${error.message}`));
+      mount(online, h('p', { class: 'error-text' }, `Could not load your classmates: ${error.message}`));
     }
   }
 
@@ -213,5 +221,7 @@ export async function dashboardPage(main, { cleanup }) {
   }
   const refreshGroupsOnline = throttle(loadGroups, 3000);
   cleanup(() => refreshGroupsOnline.cancel());
-  cleanup(realtime.on('presence-updated', () => { loadOnline(); refreshGroupsOnline(); }));
+  const refreshOnline = throttle(loadOnline, 1000);
+  cleanup(() => refreshOnline.cancel());
+  cleanup(realtime.on('presence-updated', () => { refreshOnline(); refreshGroupsOnline(); }));
 }

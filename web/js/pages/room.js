@@ -60,7 +60,16 @@ export async function roomPage(main, { params, cleanup }) {
   const controls = h('div', { class: 'row' });
   /** Why joining was refused, if it was (then chat and Ask are off). */
   let joinRefused = '';
+  // Title, time and description follow edits (`session-updated`).
+  const heading = h('h1', { id: 'session-title' });
+  const details = h('p', { class: 'muted', id: 'session-details' });
+  function renderHeading() {
+    heading.textContent = session.title;
+    mount(details, h('time', { datetime: session.scheduledStartTime }, formatTime(session.scheduledStartTime)), ` (${timeZone()})`,
+      session.description ? ` · ${session.description}` : '');
+  }
   function renderControls() {
+    renderHeading();
     status.className = `status ${session.status}`;
     status.textContent = session.status;
     const buttons = [];
@@ -92,8 +101,8 @@ export async function roomPage(main, { params, cleanup }) {
   }
 
   mount(main,
-    h('div', { class: 'row' }, h('h1', {}, session.title), status),
-    h('p', { class: 'muted' }, h('time', { datetime: session.scheduledStartTime }, formatTime(session.scheduledStartTime)), session.description ? ` · ${session.description}` : ''),
+    h('div', { class: 'row' }, heading, status),
+    details,
     controls, banner,
     h('div', { class: 'room' }, participants.element, chat.element, qa.element));
   renderControls();
@@ -125,7 +134,7 @@ export async function roomPage(main, { params, cleanup }) {
   const on = (event, fn) => cleanup(realtime.on(event, (data) => { if (!data.sessionId || data.sessionId === sessionId) fn(data); }));
   on('new-message', ({ message }) => chat.add(message));
   on('user-joined', ({ user, joinedAt }) => participants.joined({ ...user, joinedAt }));
-  on('user-left', ({ userId }) => participants.left(userId));
+  on('user-left', ({ userId, leftAt }) => participants.left(userId, leftAt));
   on('user-typing', ({ name }) => chat.typing(name));
   on('message-edited', ({ message }) => chat.update(message));
   on('message-deleted', ({ messageId }) => chat.deleted(messageId));
