@@ -176,3 +176,110 @@ test('a rename reaches open rooms; classmates who went offline stay listed with 
   await grace.context.close();
   await ada.context.close();
 });
+
+test('room details: typing after sending, votes given, no reminder for the room I am in, plan colours, disabled look, no emoji icon, chat before the start', { timeout: 150000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  const bob = await person('Bob');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await signUp(bob, 'student');
+  await courseWith(grace, 'Rust 101', [ada, bob]);
+
+  // The disabled recording field of a new session looks disabled and says why.
+  await grace.page.goto('/#/sessions');
+  await grace.page.getByRole('button', { name: 'New session' }).click();
+  const recording = grace.page.getByLabel('Recording link (optional)');
+  assert.equal(await recording.isDisabled(), true);
+  const look = (locator) => locator.evaluate((el) => { const s = getComputedStyle(el); return [s.backgroundColor, s.borderStyle]; });
+  const [disabledLook, enabledLook] = [await look(recording), await look(grace.page.getByLabel('Title'))];
+  assert.notDeepEqual(disabledLook, enabledLook, 'a disabled field does not look like an enabled one');
+  assert.equal(disabledLook[1], 'dashed');
+  assert.equal(await grace.page.locator('#s-recording-hint').textContent(), 'You can add the recording link once the session is created.');
+  await shot(grace.page, '35-new-session-dialog.png');
+  await grace.page.getByRole('button', { name: 'Close' }).click();
+  const session = await schedule(grace.page, 'Ownership', 2);
+
+  // Ada's socket frames, to know when the "has started" notification reached her page.
+  let startedReached;
+  const startedFrame = new Promise((resolve) => { startedReached = resolve; });
+  ada.page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    const text = String(f.payload);
+    if (text.includes('"notification"') && text.includes('has started')) startedReached();
+  }));
+  for (const who of [grace, ada, bob]) {
+    await who.page.goto(`/#/sessions/${session.id}`);
+    await who.page.getByRole('heading', { name: 'Ownership' }).waitFor();
+  }
+  await ada.page.reload();
+  await ada.page.getByRole('heading', { name: 'Ownership' }).waitFor();
+  await ada.page.locator('ul[aria-label="Participants"] .person', { hasText: 'Bob' }).waitFor();
+  await grace.page.locator('ul[aria-label="Participants"] .person', { hasText: 'Ada' }).waitFor();
+
+  // Decided: before the start the room is a waiting room, chat open, and it says so.
+  assert.match(await ada.page.locator('#room-waiting').textContent(), /Not started yet: Grace will start the session\. You can chat and ask questions while you wait\./);
+  assert.equal(await ada.page.getByRole('textbox', { name: 'Chat message' }).isDisabled(), false);
+
+  // Typing right after sending shows on the others' screens.
+  const box = ada.page.getByRole('textbox', { name: 'Chat message' });
+  await box.fill('First message');
+  await box.press('Enter');
+  await grace.page.locator('.msg .text', { hasText: 'First message' }).waitFor();
+  await grace.page.locator('.typing', { hasText: /^$/ }).waitFor();
+  await box.pressSequentially('and');
+  await grace.page.locator('.typing', { hasText: 'Ada is typing…' }).waitFor({ timeout: 1500 });
+
+  // Upvotes: Bob's own question cannot be upvoted by him; Ada's vote shows as given.
+  await bob.page.getByLabel('Your question').fill('What is a borrow?');
+  await bob.page.getByRole('button', { name: 'Ask' }).click();
+  await bob.page.getByRole('button', { name: 'Your question: What is a borrow?' }).waitFor();
+  assert.equal(await bob.page.getByRole('button', { name: 'Your question: What is a borrow?' }).isDisabled(), true);
+  await ada.page.getByRole('button', { name: 'Upvote: What is a borrow?' }).click();
+  const given = ada.page.getByRole('button', { name: 'Upvoted: What is a borrow?' });
+  await given.waitFor();
+  assert.equal(await given.getAttribute('aria-pressed'), 'true');
+  assert.equal(await given.isDisabled(), true);
+  assert.match(await given.textContent(), /1 vote · voted/);
+  // Another device (nothing remembered) offers the vote: the server's
+  // "already voted" shows as the vote given, not as an error.
+  await ada.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('voted:')).forEach((k) => localStorage.removeItem(k)));
+  await ada.page.reload();
+  await ada.page.getByRole('button', { name: 'Upvote: What is a borrow?' }).click();
+  await given.waitFor();
+  assert.equal(await ada.page.locator('.toast.error').count(), 0, 'no error for a second vote');
+
+  // Pinned: a drawn mark, no emoji that a font may lack.
+  await grace.page.getByRole('button', { name: 'Pin' }).click();
+  const pinned = ada.page.locator('.question.pinned .text');
+  await pinned.locator('.pin-mark svg').waitFor();
+  assert.doesNotMatch(await pinned.textContent(), /\p{Extended_Pictographic}/u);
+  assert.doesNotMatch(await ada.page.locator('main').textContent(), /\p{Extended_Pictographic}/u, 'no emoji in the room');
+
+  // "Has started, join now" is not shown to Ada, who is in the room.
+  await grace.page.getByRole('button', { name: 'Start session' }).click();
+  await ada.page.waitForFunction(() => document.querySelector('.status')?.textContent === 'active');
+  await startedFrame;
+  // A message sent after it, on the same socket, shown: the notification was handled before.
+  await grace.page.getByRole('textbox', { name: 'Chat message' }).fill('We have started');
+  await grace.page.getByRole('button', { name: 'Send' }).click();
+  await ada.page.locator('.msg .text', { hasText: 'We have started' }).waitFor();
+  assert.equal(await ada.page.locator('.toast', { hasText: 'has started' }).count(), 0, 'no "has started" toast in the room');
+  assert.equal(await ada.page.locator('#room-waiting').isHidden(), true, 'started: no waiting note');
+
+  // The plan's colours: green online, orange away, red busy and do not disturb.
+  const dot = (page, id) => page.locator(`ul[aria-label="Participants"] .dot[data-user-id="${id}"]`);
+  const colour = (locator) => locator.evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert.equal(await colour(dot(grace.page, bob.id)), 'rgb(30, 142, 62)', 'online is green');
+  for (const [status, rgb] of [['away', 'rgb(227, 116, 0)'], ['busy', 'rgb(197, 34, 31)'], ['dnd', 'rgb(197, 34, 31)']]) {
+    await bob.page.locator('#status-toggle').click();
+    await bob.page.getByLabel('Status', { exact: true }).selectOption(status);
+    await bob.page.getByRole('button', { name: 'Save status' }).click();
+    await bob.page.keyboard.press('Escape');
+    await grace.page.locator(`ul[aria-label="Participants"] .dot[data-user-id="${bob.id}"][data-status="${status}"]`).waitFor();
+    assert.equal(await colour(dot(grace.page, bob.id)), rgb, `${status} colour`);
+  }
+  await shot(grace.page, '36-room-colours.png');
+
+  assert.deepEqual([...grace.problems, ...ada.problems, ...bob.problems], []);
+  for (const who of [grace, ada, bob]) await who.context.close();
+});

@@ -93,7 +93,12 @@ store.onChange(() => {
   else realtime.disconnect();
 });
 
-realtime.on('notification', (n) => toast(n.title));
+// A reminder about the session whose room I have open says nothing new.
+realtime.on('notification', (n) => {
+  const sessionId = n && n.data && n.data.sessionId;
+  if (sessionId && location.hash === `#/sessions/${sessionId}`) return;
+  toast(n.title);
+});
 realtime.on('study-group-invite', ({ invite }) => {
   if (!invite) return;
   toast(`${invite.invitedByName || 'A classmate'} invited you to ${invite.groupName || 'a study group'}. See Groups.`);

@@ -37,6 +37,7 @@ export async function roomPage(main, { params, cleanup }) {
   }
   const isLeader = session.instructorId === store.me.id || store.me.role === 'admin';
   const banner = h('div', { role: 'status', 'aria-live': 'polite', class: 'card', hidden: true });
+  const waiting = h('p', { class: 'card waiting-note', id: 'room-waiting', hidden: true });
   const status = h('span', { class: `status ${session.status}` }, session.status);
   const participants = participantList();
   const send = (event, data) => realtime.send(event, { sessionId, ...data });
@@ -52,6 +53,8 @@ export async function roomPage(main, { params, cleanup }) {
   });
   const qa = qaPanel({
     isLeader,
+    me: store.me.id,
+    sessionId,
     onAsk: (question, anonymous) => send('ask-question', { question, anonymous }),
     onVote: (questionId) => send('upvote-question', { questionId }),
     onModerate: (action, questionId, pinned) => send(`${action}-question`, { questionId, ...(action === 'pin' ? { pinned } : {}) }),
@@ -98,12 +101,18 @@ export async function roomPage(main, { params, cleanup }) {
     }
     banner.hidden = !over && !joinRefused;
     banner.textContent = over ? ended : joinRefused;
+    // Decided (docs/protocol.md): the room is a waiting room from the moment
+    // it opens for joining; chat and questions are open before the start.
+    waiting.hidden = !(session.status === 'scheduled' && !joinRefused);
+    waiting.textContent = isLeader
+      ? 'Not started yet. Students in the room can already chat and ask questions; start the session when you are ready.'
+      : `Not started yet: ${session.instructorName || 'your instructor'} will start the session. You can chat and ask questions while you wait.`;
   }
 
   mount(main,
     h('div', { class: 'row' }, heading, status),
     details,
-    controls, banner,
+    controls, banner, waiting,
     h('div', { class: 'room' }, participants.element, chat.element, qa.element));
   renderControls();
 

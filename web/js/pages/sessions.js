@@ -118,7 +118,8 @@ function sessionDialog(onSaved) {
   const startHint = h('p', { id: 's-start-hint', class: 'hint', 'aria-live': 'polite' });
   const end = h('input', { id: 's-end', type: 'datetime-local', required: true });
   const max = h('input', { id: 's-max', type: 'number', min: 1 });
-  const recording = h('input', { id: 's-recording', type: 'url', placeholder: 'https://…' });
+  const recording = h('input', { id: 's-recording', type: 'url', placeholder: 'https://…', 'aria-describedby': 's-recording-hint' });
+  const recordingHint = h('p', { id: 's-recording-hint', class: 'hint', hidden: true }, 'You can add the recording link once the session is created.');
   const error = h('p', { class: 'error-text', role: 'alert' });
   const save = h('button', { class: 'primary', type: 'submit' }, 'Save');
   const heading = h('h2', { id: 's-heading' });
@@ -151,7 +152,7 @@ function sessionDialog(onSaved) {
     h('label', { for: 's-start' }, 'Starts'), start, startHint,
     h('label', { for: 's-end' }, 'Ends'), end,
     h('label', { for: 's-max' }, 'Capacity (optional)'), max,
-    h('label', { for: 's-recording' }, 'Recording link (optional)'), recording,
+    h('label', { for: 's-recording' }, 'Recording link (optional)'), recording, recordingHint,
     error,
     h('div', { class: 'row' }, save, h('button', { type: 'button', onclick: () => dialog.close() }, 'Close')));
   const dialog = h('dialog', { 'aria-labelledby': 's-heading' }, form);
@@ -208,7 +209,9 @@ function sessionDialog(onSaved) {
       checkStart();
       max.value = session && session.maxAttendees ? session.maxAttendees : '';
       recording.value = session ? session.recordingUrl || '' : '';
-      recording.parentElement && (recording.disabled = !session);
+      recording.disabled = !session;
+      recording.placeholder = session ? 'https://…' : '';
+      recordingHint.hidden = Boolean(session);
       error.textContent = courses.length ? '' : 'Create a course first (on the dashboard).';
       dialog.showModal();
       title.focus();
