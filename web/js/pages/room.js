@@ -126,6 +126,7 @@ export async function roomPage(main, { params, cleanup }) {
   async function join() {
     if (session.status === 'ended' || session.status === 'cancelled') return;
     try {
+      participants.expectReset();
       const reply = await send('join-live-session', { sinceMessageId: chat.lastId() || undefined });
       session = reply.session;
       joinRefused = '';
