@@ -283,3 +283,62 @@ test('room details: typing after sending, votes given, no reminder for the room 
   assert.deepEqual([...grace.problems, ...ada.problems, ...bob.problems], []);
   for (const who of [grace, ada, bob]) await who.context.close();
 });
+
+test('attendance: students counted, the instructor not, absentees listed, "1 minute", CSV export', { timeout: 120000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  const bob = await person('Bob');
+  const cleo = await person('Cleo');
+  await signUp(grace, 'instructor');
+  for (const student of [ada, bob, cleo]) await signUp(student, 'student');
+  await courseWith(grace, 'Rust 101', [ada, bob, cleo]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  for (const who of [grace, ada, bob]) {
+    await who.page.goto(`/#/sessions/${session.id}`);
+    await who.page.getByRole('heading', { name: 'Ownership' }).waitFor();
+  }
+  await grace.page.locator('ul[aria-label="Participants"] .person', { hasText: 'Bob' }).waitFor();
+  await grace.page.locator('ul[aria-label="Participants"] .person', { hasText: 'Ada' }).waitFor();
+  // Their arrivals are stored (the room shows people before that).
+  await grace.page.waitForFunction(async (id) => {
+    const response = await fetch(`/api/live-sessions/${id}/attendees`, { headers: { Authorization: `Bearer ${localStorage.getItem('token')}` } });
+    return response.ok && (await response.json()).length === 3;
+  }, session.id, { polling: 100 });
+  await grace.page.getByRole('button', { name: 'Start session' }).click();
+  await grace.page.getByRole('button', { name: 'End session' }).click();
+  await grace.page.getByRole('link', { name: 'See attendance' }).click();
+
+  const count = grace.page.locator('#attendance-count');
+  await count.waitFor();
+  assert.equal(await count.textContent(), '2 of 3 students attended');
+  const rows = grace.page.locator('table[aria-label="Attendees"] tbody tr');
+  assert.equal(await rows.count(), 2, 'Ada and Bob, not the instructor');
+  assert.deepEqual(await rows.locator('td:first-child').allTextContents(), ['Ada', 'Bob']);
+  assert.deepEqual(await grace.page.locator('#absentees li').allTextContents(), ['Cleo'], 'who never came');
+  assert.doesNotMatch(await grace.page.locator('main').textContent(), /\b1 minutes\b/);
+  const words = await grace.page.evaluate(async () => {
+    const { minutesText, studentsText } = await import('/js/pages/attendance.js');
+    return [minutesText(1), minutesText(1.04), minutesText(0.5), minutesText(12), minutesText(0.01), minutesText(0), studentsText(1), studentsText(3)];
+  });
+  assert.deepEqual(words, ['1 minute', '1 minute', '0.5 minutes', '12 minutes', 'less than a minute', '0 minutes', '1 student', '3 students']);
+
+  const download = grace.page.waitForEvent('download');
+  await grace.page.getByRole('button', { name: 'Download CSV' }).click();
+  const file = await download;
+  assert.equal(file.suggestedFilename(), 'attendance-Ownership.csv');
+  const { readFile } = await import('node:fs/promises');
+  const lines = (await readFile(await file.path(), 'utf8')).split('\r\n');
+  assert.equal(lines[0], 'name,status,joined_at,left_at,minutes_present');
+  assert.match(lines[1], /^Ada,present,\d{4}-/);
+  assert.match(lines[2], /^Bob,present,\d{4}-/);
+  assert.equal(lines[3], 'Cleo,absent,,,0.0');
+  for (const width of [1280, 390]) {
+    await grace.page.setViewportSize({ width, height: 800 });
+    const table = await grace.page.locator('table[aria-label="Attendees"]').boundingBox();
+    assert.ok(table.x >= 0 && table.x + table.width <= width, `the table fits at ${width}px`);
+    await shot(grace.page, `37-attendance-${width}.png`);
+  }
+
+  assert.deepEqual([...grace.problems, ...ada.problems, ...bob.problems, ...cleo.problems], []);
+  for (const who of [grace, ada, bob, cleo]) await who.context.close();
+});

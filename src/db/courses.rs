@@ -46,3 +46,13 @@ pub fn is_enrolled(conn: &mut AnyConnection, course_id: &str, user_id: &str) -> 
 pub fn enrolled_user_ids(conn: &mut AnyConnection, course_id: &str) -> QueryResult<Vec<String>> {
     enrollments::table.filter(enrollments::course_id.eq(course_id)).select(enrollments::user_id).load(conn)
 }
+
+/// The students enrolled in a course with their names: `(user id, name)`.
+pub fn enrolled_students(conn: &mut AnyConnection, course_id: &str) -> QueryResult<Vec<(String, String)>> {
+    use crate::db::schema::users;
+    enrollments::table
+        .inner_join(users::table)
+        .filter(enrollments::course_id.eq(course_id))
+        .select((users::id, users::name))
+        .load(conn)
+}

@@ -1,6 +1,7 @@
 //! Pure rules of the product, free of I/O: actors own these structs and do
 //! the talking; unit tests drive them directly with made-up times.
 
+pub mod attendance;
 pub mod chat;
 pub mod chat_log;
 pub mod input;

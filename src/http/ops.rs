@@ -121,6 +121,7 @@ impl Modify for CommonResponses {
         crate::http::live_sessions::end_session,
         crate::http::live_sessions::attendees,
         crate::http::live_sessions::attendance_summary,
+        crate::http::live_sessions::attendance_csv,
         crate::http::live_sessions::messages,
         crate::http::live_sessions::questions,
         crate::http::notifications::list_notifications,
