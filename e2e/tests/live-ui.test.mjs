@@ -342,3 +342,40 @@ test('attendance: students counted, the instructor not, absentees listed, "1 min
   assert.deepEqual([...grace.problems, ...ada.problems, ...bob.problems, ...cleo.problems], []);
   for (const who of [grace, ada, bob, cleo]) await who.context.close();
 });
+
+test('a short course join code, typed as heard, and a clear word for a wrong one', { timeout: 90000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await grace.page.getByLabel('New course title').fill('Rust 101');
+  await grace.page.getByRole('button', { name: 'Create course' }).click();
+  const code = (await grace.page.locator('.course-code').first().textContent()).trim();
+  assert.match(code, /^[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}$/, `a code to read out: ${code}`);
+  await shot(grace.page, '38-join-code.png');
+
+  const { page } = ada;
+  const field = page.getByLabel('Enroll with a course code');
+  await field.fill('ZZZZ-ZZZZ');
+  await page.getByRole('button', { name: 'Enroll' }).click();
+  const problem = page.locator('#course-code-error');
+  await problem.filter({ hasText: 'No course has the code ZZZZ-ZZZZ. Check it with your instructor.' }).waitFor();
+  assert.equal(await field.getAttribute('aria-invalid'), 'true');
+  assert.doesNotMatch(await problem.textContent(), /resource|id\b/i);
+  await field.fill('abc');
+  await page.getByRole('button', { name: 'Enroll' }).click();
+  await problem.filter({ hasText: 'A course code is 8 letters and digits' }).waitFor();
+  for (const width of [1280, 390]) {
+    await page.setViewportSize({ width, height: 800 });
+    await shot(page, `39-wrong-code-${width}.png`);
+  }
+
+  await field.fill(code.toLowerCase().replace('-', ' '));
+  await page.getByRole('button', { name: 'Enroll' }).click();
+  await page.locator('section[aria-label="My courses"]', { hasText: 'Rust 101' }).waitFor();
+  assert.equal(await problem.textContent(), '');
+
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});

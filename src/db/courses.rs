@@ -10,6 +10,11 @@ pub fn insert(conn: &mut AnyConnection, course: &CourseRow) -> QueryResult<()> {
     diesel::insert_into(courses::table).values(course).execute(conn).map(|_| ())
 }
 
+/// The course with this join code (in its stored form), if any.
+pub fn find_by_code(conn: &mut AnyConnection, code: &str) -> QueryResult<Option<CourseRow>> {
+    courses::table.filter(courses::join_code.eq(code)).select(CourseRow::as_select()).first(conn).optional()
+}
+
 pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<CourseRow>> {
     courses::table.find(id).select(CourseRow::as_select()).first(conn).optional()
 }

@@ -5,6 +5,7 @@ pub mod attendance;
 pub mod chat;
 pub mod chat_log;
 pub mod input;
+pub mod join_code;
 pub mod live_session;
 pub mod office_hours;
 pub mod presence;

@@ -112,6 +112,7 @@ impl Modify for CommonResponses {
         crate::http::courses::create_course,
         crate::http::courses::list_courses,
         crate::http::courses::enroll,
+        crate::http::courses::join_by_code,
         crate::http::live_sessions::create_session,
         crate::http::live_sessions::get_session,
         crate::http::live_sessions::list_sessions,

@@ -5,6 +5,7 @@
 mod abuse;
 mod auth;
 mod chat_rooms;
+mod courses;
 mod helpers;
 mod office_hours;
 mod permissions;

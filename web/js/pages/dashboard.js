@@ -37,7 +37,7 @@ export async function dashboardPage(main, { cleanup }) {
       mount(courses,
         list.length ? list.map((c) => h('div', {},
           h('strong', {}, c.title),
-          store.isInstructor() ? h('div', { class: 'muted' }, 'Course code: ', h('code', { class: 'course-code' }, c.id)) : null))
+          store.isInstructor() && c.joinCode ? h('div', { class: 'muted' }, 'Join code: ', h('code', { class: 'course-code', title: 'Students type this code (or read it out in class) to enroll' }, c.joinCode)) : null))
           : h('p', { class: 'empty' }, store.isInstructor() ? 'No courses yet.' : 'You are not enrolled in a course yet.'),
         store.isInstructor() ? createCourseForm() : enrollForm());
     } catch (error) {
@@ -62,19 +62,32 @@ export async function dashboardPage(main, { cleanup }) {
   }
 
   function enrollForm() {
-    const code = h('input', { id: 'course-code', required: true, placeholder: 'Paste the code from your instructor' });
+    const code = h('input', { id: 'course-code', required: true, placeholder: 'e.g. KM7R-Q2XD', autocomplete: 'off', 'aria-describedby': 'course-code-error' });
+    const problem = h('p', { class: 'hint error-text', id: 'course-code-error', role: 'alert' });
     const button = h('button', { type: 'submit' }, 'Enroll');
+    code.addEventListener('input', () => { problem.textContent = ''; code.removeAttribute('aria-invalid'); });
     return h('form', {
       class: 'stack',
       onsubmit: (event) => {
         event.preventDefault();
         withBusy(button, async () => {
-          await api.post(`/api/courses/${encodeURIComponent(code.value.trim())}/enroll`);
+          const typed = code.value.trim();
+          // The short join code; a course id (the code of old) still works.
+          const isId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(typed);
+          try {
+            if (isId) await api.post(`/api/courses/${typed.toLowerCase()}/enroll`);
+            else await api.post('/api/courses/join', { code: typed });
+          } catch (error) {
+            code.setAttribute('aria-invalid', 'true');
+            problem.textContent = error.status === 404 && isId ? 'No course has that code. Check it with your instructor.' : error.message;
+            code.focus();
+            return;
+          }
           toast('Enrolled.');
           await Promise.all([loadCourses(), loadSessions(), loadOfficeHours()]);
         });
       },
-    }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, button);
+    }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, problem, button);
   }
 
   /** The sessions shown, redrawn when a card's Join opens (five minutes before the start). */
