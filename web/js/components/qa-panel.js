@@ -33,7 +33,7 @@ function votedStore(key) {
 export function qaPanel({ isLeader, onAsk, onVote, onModerate, me, sessionId }) {
   const voted = votedStore(`voted:${me}:${sessionId}`);
   let current = [];
-  const list = h('div', { 'aria-label': 'Questions', role: 'list' });
+  const list = h('div', { 'aria-label': 'Questions' });
   const input = h('input', { maxlength: 500, 'aria-label': 'Your question', placeholder: 'Ask a question…' });
   const anonymous = h('input', { type: 'checkbox', id: 'qa-anonymous', style: 'width:auto' });
   const ask = h('button', { type: 'submit' }, 'Ask');
@@ -89,6 +89,13 @@ export function qaPanel({ isLeader, onAsk, onVote, onModerate, me, sessionId }) 
       if (error.code === 'already_voted') voted.add(id);
       else toast(`Not upvoted: ${error.message}`, { kind: 'error' });
     }
+    drawList();
+  }
+
+  /** A list of questions (a list role only with items in it), or the empty state. */
+  function drawList() {
+    if (current.length) list.setAttribute('role', 'list');
+    else list.removeAttribute('role');
     mount(list, current.length ? current.map(item) : h('p', { class: 'empty' }, 'No questions yet.'));
   }
 
@@ -105,7 +112,7 @@ export function qaPanel({ isLeader, onAsk, onVote, onModerate, me, sessionId }) 
     },
     render(questions) {
       current = questions;
-      mount(list, questions.length ? questions.map(item) : h('p', { class: 'empty' }, 'No questions yet.'));
+      drawList();
     },
   };
 }
