@@ -176,13 +176,13 @@ pub fn name_of(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Option<St
     users::table.find(user_id).select(users::name).first(conn).optional()
 }
 
+/// One person as stored: id, name, presence row and privacy settings.
+pub type StoredPresence = (String, String, Option<UserPresenceRow>, Option<PresencePrivacyRow>);
+
 /// What is stored of each of these people for the presence others see:
 /// their name, presence row and privacy settings (no row: never seen, or
 /// every setting off). Unknown ids are left out. Chunked like [`contacts`].
-pub fn stored_for(
-    conn: &mut AnyConnection,
-    ids: &[String],
-) -> QueryResult<Vec<(String, String, Option<UserPresenceRow>, Option<PresencePrivacyRow>)>> {
+pub fn stored_for(conn: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<StoredPresence>> {
     use std::collections::HashMap;
     let mut names: Vec<(String, String)> = Vec::new();
     let mut rows: HashMap<String, UserPresenceRow> = HashMap::new();

@@ -365,7 +365,7 @@ pub async fn attendance_csv(
     let (row, views, summary) = attendance_report(&state, &user, path.into_inner()).await?;
     let mut csv = csv_line(&["name", "status", "joined_at", "left_at", "minutes_present"]);
     let mut came: Vec<&AttendeeView> = views.iter().filter(|a| a.user_id.to_string() != row.instructor_id).collect();
-    came.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    came.sort_by_key(|a| a.name.to_lowercase());
     for a in came {
         let left = a.left_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
         let minutes = format!("{:.1}", a.seconds_present as f64 / 60.0);
