@@ -98,6 +98,7 @@ async fn run(users: usize, rounds: usize) -> Result<(), String> {
         title: "Fan-out 101".into(),
         description: None,
         created_at: now,
+        join_code: None,
     };
     let setup = (instructor, course.clone());
     state

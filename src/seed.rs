@@ -166,6 +166,7 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
                 title: format!("Load test {run_id} #{index}"),
                 description: Some("Made by classroom seed-load.".into()),
                 created_at: db_now,
+                join_code: None,
             };
             db::courses::insert(conn, &course)?;
             let session_id = insert_session(conn, args, &instructor.id, &course.id, index, now, db_now)?;

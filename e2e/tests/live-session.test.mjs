@@ -134,14 +134,14 @@ test('an instructor and two students through a whole live session', { timeout: 1
   assert.equal(await bob.page.locator('.msg .text', { hasText: 'Sent while Bob reloads' }).count(), 1, 'shown once');
   await shot(bob.page, '05-room-after-reload.png');
 
-  // Bob sets himself busy: his dot turns orange on Ada's page.
+  // Bob sets himself busy: his dot turns red on Ada's page (the plan's colour for busy).
   await bob.page.getByRole('button', { name: 'My status' }).click();
   await bob.page.getByLabel('Status', { exact: true }).selectOption('busy');
   await bob.page.getByRole('button', { name: 'Save status' }).click();
   await bob.page.getByText('Status saved.').waitFor();
   await ada.page.locator(`.room .dot[data-user-id="${bobId}"][data-status="busy"]`).waitFor();
-  const orange = await dot(ada.page, bobId).evaluate((el) => getComputedStyle(el).backgroundColor);
-  assert.equal(orange, 'rgb(227, 116, 0)', 'busy shows orange');
+  const red = await dot(ada.page, bobId).evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert.equal(red, 'rgb(197, 34, 31)', 'busy shows red');
 
   // The instructor ends the session and sees attendance.
   await grace.page.getByRole('button', { name: 'End session' }).click();

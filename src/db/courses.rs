@@ -10,6 +10,11 @@ pub fn insert(conn: &mut AnyConnection, course: &CourseRow) -> QueryResult<()> {
     diesel::insert_into(courses::table).values(course).execute(conn).map(|_| ())
 }
 
+/// The course with this join code (in its stored form), if any.
+pub fn find_by_code(conn: &mut AnyConnection, code: &str) -> QueryResult<Option<CourseRow>> {
+    courses::table.filter(courses::join_code.eq(code)).select(CourseRow::as_select()).first(conn).optional()
+}
+
 pub fn find(conn: &mut AnyConnection, id: &str) -> QueryResult<Option<CourseRow>> {
     courses::table.find(id).select(CourseRow::as_select()).first(conn).optional()
 }
@@ -45,4 +50,14 @@ pub fn is_enrolled(conn: &mut AnyConnection, course_id: &str, user_id: &str) -> 
 /// Students enrolled in a course.
 pub fn enrolled_user_ids(conn: &mut AnyConnection, course_id: &str) -> QueryResult<Vec<String>> {
     enrollments::table.filter(enrollments::course_id.eq(course_id)).select(enrollments::user_id).load(conn)
+}
+
+/// The students enrolled in a course with their names: `(user id, name)`.
+pub fn enrolled_students(conn: &mut AnyConnection, course_id: &str) -> QueryResult<Vec<(String, String)>> {
+    use crate::db::schema::users;
+    enrollments::table
+        .inner_join(users::table)
+        .filter(enrollments::course_id.eq(course_id))
+        .select((users::id, users::name))
+        .load(conn)
 }

@@ -35,6 +35,8 @@ pub struct CourseRow {
     pub title: String,
     pub description: Option<String>,
     pub created_at: NaiveDateTime,
+    /// The short code to join it ("KM7R-Q2XD"); none for courses made outside the API.
+    pub join_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -175,3 +175,46 @@ pub fn group_members(conn: &mut AnyConnection, group_id: &str) -> QueryResult<Ve
 pub fn name_of(conn: &mut AnyConnection, user_id: &str) -> QueryResult<Option<String>> {
     users::table.find(user_id).select(users::name).first(conn).optional()
 }
+
+/// One person as stored: id, name, presence row and privacy settings.
+pub type StoredPresence = (String, String, Option<UserPresenceRow>, Option<PresencePrivacyRow>);
+
+/// What is stored of each of these people for the presence others see:
+/// their name, presence row and privacy settings (no row: never seen, or
+/// every setting off). Unknown ids are left out. Chunked like [`contacts`].
+pub fn stored_for(conn: &mut AnyConnection, ids: &[String]) -> QueryResult<Vec<StoredPresence>> {
+    use std::collections::HashMap;
+    let mut names: Vec<(String, String)> = Vec::new();
+    let mut rows: HashMap<String, UserPresenceRow> = HashMap::new();
+    let mut privacy: HashMap<String, PresencePrivacyRow> = HashMap::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        names.extend(
+            users::table
+                .filter(users::id.eq_any(chunk))
+                .select((users::id, users::name))
+                .load::<(String, String)>(conn)?,
+        );
+        for row in user_presence::table
+            .filter(user_presence::user_id.eq_any(chunk))
+            .select(UserPresenceRow::as_select())
+            .load(conn)?
+        {
+            rows.insert(row.user_id.clone(), row);
+        }
+        for row in presence_privacy::table
+            .filter(presence_privacy::user_id.eq_any(chunk))
+            .select(PresencePrivacyRow::as_select())
+            .load(conn)?
+        {
+            privacy.insert(row.user_id.clone(), row);
+        }
+    }
+    Ok(names
+        .into_iter()
+        .map(|(id, name)| {
+            let row = rows.remove(&id);
+            let settings = privacy.remove(&id);
+            (id, name, row, settings)
+        })
+        .collect())
+}

@@ -29,6 +29,7 @@ diesel::table! {
         title -> Text,
         description -> Nullable<Text>,
         created_at -> Timestamp,
+        join_code -> Nullable<Text>,
     }
 }
 

@@ -1,9 +1,11 @@
 //! Pure rules of the product, free of I/O: actors own these structs and do
 //! the talking; unit tests drive them directly with made-up times.
 
+pub mod attendance;
 pub mod chat;
 pub mod chat_log;
 pub mod input;
+pub mod join_code;
 pub mod live_session;
 pub mod office_hours;
 pub mod presence;

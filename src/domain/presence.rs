@@ -59,7 +59,7 @@ impl PresenceStatus {
 
 /// A status picked by hand; it overrides the automatic one while it lasts.
 /// There is no manual "offline": that is [`PrivacySettings::appear_offline`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ManualStatus {
     /// Available: also keeps the user from turning away when idle.
@@ -276,8 +276,24 @@ pub fn live_session_activity(title: &str) -> String {
     format!("{PREFIX}{}…", short.trim_end())
 }
 
+/// What only the user sees of their own presence: the status they set by
+/// hand (if any, and until when) and whether the activity line is the one the
+/// engine set (joining a live session) rather than theirs. Menus need it to
+/// show the truth: "Do not disturb until 15:30", not the status it results in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnPresence {
+    /// The manual status in force; null when the status is automatic.
+    pub manual_status: Option<ManualStatus>,
+    /// When the manual status ends by itself; null when it holds until changed.
+    pub manual_status_expires_at: Option<DateTime<Utc>>,
+    /// The activity line was set by the server (a live session), not by the user.
+    pub activity_automatic: bool,
+}
+
 /// One person's presence as REST answers and acks carry it:
-/// `{userId, name, status, activity, lastSeenAt}`.
+/// `{userId, name, status, activity, lastSeenAt}`, and `own` in the user's
+/// own view only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPresenceView {
@@ -291,6 +307,9 @@ pub struct UserPresenceView {
     pub activity: Option<String>,
     /// Null when never seen or hidden.
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// The user's own view only (absent from anyone else's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own: Option<OwnPresence>,
 }
 
 impl UserPresenceView {
@@ -302,8 +321,29 @@ impl UserPresenceView {
             status: view.status,
             activity: view.activity,
             last_seen_at: view.last_seen_at,
+            own: None,
         }
     }
+
+    /// The same view with what only its owner sees.
+    pub fn with_own(mut self, own: OwnPresence) -> Self {
+        self.own = Some(own);
+        self
+    }
+}
+
+/// The order of a list of contacts: people not offline first, by name; then
+/// offline people, the most recently seen first; those never seen (or who
+/// hide it) last, by name. Ties by user id, so the order is stable.
+pub fn sort_contacts(views: &mut [UserPresenceView]) {
+    views.sort_by(|a, b| {
+        let offline = |v: &UserPresenceView| v.status == PresenceStatus::Offline;
+        offline(a)
+            .cmp(&offline(b))
+            .then_with(|| if offline(a) { b.last_seen_at.cmp(&a.last_seen_at) } else { std::cmp::Ordering::Equal })
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.user_id.cmp(&b.user_id))
+    });
 }
 
 /// Presence of one user: their open connections, manual status, activity line
@@ -320,6 +360,8 @@ pub struct Presence {
     manual: Option<ManualStatus>,
     manual_expires_at: Option<DateTime<Utc>>,
     activity: Option<String>,
+    /// The activity line is the engine's (a live session), not the user's.
+    activity_automatic: bool,
     privacy: PrivacySettings,
     /// The watcher view last handed out, so identical states are not re-sent.
     published: Option<PresenceView>,
@@ -337,6 +379,7 @@ impl Presence {
             manual: None,
             manual_expires_at: None,
             activity: None,
+            activity_automatic: false,
             privacy: PrivacySettings::default(),
             published: None,
         }
@@ -360,6 +403,7 @@ impl Presence {
         self.activity = activity
             .map(|text| text.chars().take(MAX_ACTIVITY_CHARS).collect::<String>())
             .filter(|text| !text.trim().is_empty());
+        self.activity_automatic = false;
         self.privacy = privacy;
         self.published = None;
     }
@@ -391,6 +435,7 @@ impl Presence {
             self.last_seen_at = self.last_seen_at.max(Some(now));
             self.online_since = None;
             self.activity = None;
+            self.activity_automatic = false;
         }
         true
     }
@@ -439,8 +484,34 @@ impl Presence {
             }
         }
         self.activity = activity;
+        self.activity_automatic = false;
         self.mark_active(now);
         Ok(())
+    }
+
+    /// Sets the activity line on the user's behalf (joining a live session):
+    /// it shows like any other, but the user's own view marks it automatic,
+    /// and it stays automatic until the user writes a line of their own.
+    pub fn set_automatic_activity(&mut self, text: String, now: DateTime<Utc>) -> Result<(), PresenceError> {
+        self.set_activity(Some(text), now)?;
+        self.activity_automatic = self.activity.is_some();
+        Ok(())
+    }
+
+    /// Whether the activity line is the automatic one.
+    pub fn activity_is_automatic(&self) -> bool {
+        self.activity_automatic && self.activity.is_some()
+    }
+
+    /// What only the user sees: the manual status in force and whether the
+    /// activity line is automatic.
+    pub fn own_view(&self, now: DateTime<Utc>) -> OwnPresence {
+        let manual = self.manual_status(now);
+        OwnPresence {
+            manual_status: manual.map(|(status, _)| status),
+            manual_status_expires_at: manual.and_then(|(_, at)| at),
+            activity_automatic: self.activity_is_automatic(),
+        }
     }
 
     /// Applies a whole [`PresenceChange`] or none of it: everything is checked
@@ -465,7 +536,13 @@ impl Presence {
             self.manual_expires_at = change.expires_at;
         }
         if let Some(activity) = activity {
-            self.activity = activity;
+            // The automatic line sent back as it is (a form saved with it)
+            // stays automatic: it is not the user's, and it goes with the session.
+            let resent = self.activity_is_automatic() && activity.as_deref() == self.activity.as_deref();
+            if !resent {
+                self.activity = activity;
+                self.activity_automatic = false;
+            }
         }
         self.mark_active(now);
         Ok(())
@@ -671,6 +748,74 @@ mod tests {
         p.set_manual(None, None, at(61)).unwrap();
         assert_eq!(p.effective_status(at(62)), Online, "clearing counted as activity");
         assert_eq!(p.effective_status(at(66)), Away);
+    }
+
+    #[test]
+    fn an_automatic_activity_stays_automatic_until_the_user_writes_their_own() {
+        let (mut p, _) = connected();
+        let line = live_session_activity("Rust 101");
+        p.set_automatic_activity(line.clone(), at(0)).unwrap();
+        assert!(p.activity_is_automatic());
+        // A status saved with the form, the automatic line sent back unchanged.
+        let change = PresenceChange {
+            status: Some(Some(ManualStatus::Dnd)),
+            expires_at: None,
+            activity: Some(Some(line.clone())),
+        };
+        p.apply(change, at(1)).unwrap();
+        assert!(p.activity_is_automatic(), "sending the automatic line back does not make it mine");
+        assert_eq!(p.activity(), Some(line.as_str()));
+        let own = p.own_view(at(1));
+        assert_eq!(
+            (own.manual_status, own.manual_status_expires_at, own.activity_automatic),
+            (Some(ManualStatus::Dnd), None, true)
+        );
+        // A line of the user's own is theirs.
+        let change = PresenceChange { activity: Some(Some("Taking notes".into())), ..Default::default() };
+        p.apply(change, at(2)).unwrap();
+        assert!(!p.activity_is_automatic());
+        // Clearing it leaves nothing automatic either.
+        p.set_automatic_activity(line, at(3)).unwrap();
+        p.apply(PresenceChange { activity: Some(None), ..Default::default() }, at(4)).unwrap();
+        assert_eq!((p.activity(), p.activity_is_automatic()), (None, false));
+    }
+
+    #[test]
+    fn the_own_view_tells_the_manual_status_and_its_expiry_until_it_ends() {
+        let (mut p, a) = connected();
+        assert_eq!(
+            p.own_view(at(0)),
+            OwnPresence { manual_status: None, manual_status_expires_at: None, activity_automatic: false }
+        );
+        p.set_manual(Some(ManualStatus::Busy), Some(at(30)), at(0)).unwrap();
+        let own = p.own_view(at(29));
+        assert_eq!((own.manual_status, own.manual_status_expires_at), (Some(ManualStatus::Busy), Some(at(30))));
+        assert_eq!(p.own_view(at(30)).manual_status, None, "expired: automatic again");
+        p.set_automatic_activity("In live session: X".into(), at(31)).unwrap();
+        p.disconnect(a, at(32));
+        assert!(!p.own_view(at(32)).activity_automatic, "offline: no activity at all");
+    }
+
+    #[test]
+    fn contacts_are_listed_online_first_then_by_last_seen() {
+        let view = |name: &str, status, seen: Option<i64>| {
+            UserPresenceView::new(
+                Uuid::new_v4(),
+                name,
+                PresenceView { status, activity: None, last_seen_at: seen.map(at) },
+            )
+        };
+        let mut list = vec![
+            view("Zoe", Offline, None),
+            view("Bob", Offline, Some(10)),
+            view("Yann", Busy, Some(0)),
+            view("Cleo", Offline, Some(30)),
+            view("Ada", Online, Some(5)),
+            view("Abe", Offline, None),
+        ];
+        sort_contacts(&mut list);
+        let names: Vec<&str> = list.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["Ada", "Yann", "Cleo", "Bob", "Abe", "Zoe"]);
     }
 
     #[test]

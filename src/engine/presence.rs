@@ -156,9 +156,18 @@ pub fn stored_view(
     now: DateTime<Utc>,
 ) -> UserPresenceView {
     let mut presence = Presence::new(user_id, chrono::Duration::zero());
-    presence.restore(row.map(|row| from_db_time(row.last_seen_at)), None, None, None, privacy);
-    let view = if for_self { presence.view_for_self(now) } else { presence.view_for_watcher(now) };
-    UserPresenceView::new(user_id, name, view)
+    presence.restore(
+        row.map(|row| from_db_time(row.last_seen_at)),
+        row.and_then(|row| row.manual_status.as_deref().and_then(ManualStatus::parse)),
+        row.and_then(|row| row.manual_status_expires_at.map(from_db_time)),
+        None,
+        privacy,
+    );
+    if !for_self {
+        return UserPresenceView::new(user_id, name, presence.view_for_watcher(now));
+    }
+    // Offline, but the manual status stored comes back with the next socket.
+    UserPresenceView::new(user_id, name, presence.view_for_self(now)).with_own(presence.own_view(now))
 }
 
 /// The `presence-updated` payload.
@@ -429,7 +438,9 @@ impl PresenceActor {
     }
 
     fn own_view(&self) -> UserPresenceView {
-        UserPresenceView::new(self.user_id, &self.name, self.presence.view_for_self(self.now()))
+        let now = self.now();
+        UserPresenceView::new(self.user_id, &self.name, self.presence.view_for_self(now))
+            .with_own(self.presence.own_view(now))
     }
 }
 
@@ -593,8 +604,9 @@ impl Handler<Update> for PresenceActor {
         }
         let sets_activity = msg.change.activity.is_some();
         let applied = self.presence.apply(msg.change, now);
-        if applied.is_ok() && sets_activity {
+        if applied.is_ok() && sets_activity && !self.presence.activity_is_automatic() {
             // The user's own line wins; leaving the session must not clear it.
+            // (The automatic line sent back unchanged stays the engine's.)
             self.engine_activity = None;
         }
         self.after_change(ctx);
@@ -624,7 +636,7 @@ impl Handler<SessionActivity> for PresenceActor {
             Some(title) => {
                 let text = live_session_activity(&title);
                 // Fits by construction; a refusal would only keep the old line.
-                if self.presence.set_activity(Some(text.clone()), now).is_ok() {
+                if self.presence.set_automatic_activity(text.clone(), now).is_ok() {
                     self.engine_activity =
                         Some(EngineActivity { connection_id: msg.connection_id, session_id: msg.session_id, text });
                 }
@@ -705,7 +717,7 @@ impl Handler<Snapshot> for PresenceActor {
         let now = self.now();
         let view = |view| UserPresenceView::new(self.user_id, &self.name, view);
         MessageResult(Some(PresenceSnapshot {
-            own: view(self.presence.view_for_self(now)),
+            own: view(self.presence.view_for_self(now)).with_own(self.presence.own_view(now)),
             for_watchers: view(self.presence.view_for_watcher(now)),
         }))
     }
@@ -831,16 +843,19 @@ pub async fn snapshot(registry: &Registry, user_id: Uuid) -> Option<PresenceSnap
 /// Only users with a live presence actor can be online; the rest are skipped
 /// without a message (so a group of thousands costs its online people only).
 pub async fn not_offline(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPresenceView> {
-    let live: Vec<Uuid> = people.into_iter().filter(|id| registry.presence.existing(*id).is_some()).collect();
-    let snapshots = futures_util::future::join_all(live.into_iter().map(|id| snapshot(registry, id))).await;
-    let mut views: Vec<UserPresenceView> = snapshots
-        .into_iter()
-        .flatten()
-        .map(|snapshot| snapshot.for_watchers)
-        .filter(|view| view.status != PresenceStatus::Offline)
-        .collect();
+    let mut views: Vec<UserPresenceView> =
+        live_views(registry, people).await.into_iter().filter(|view| view.status != PresenceStatus::Offline).collect();
     views.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
     views
+}
+
+/// What watchers see of each of `people` who has a live presence actor
+/// (offline ones lingering included, whose row may not be stored yet), in no
+/// particular order; the others are left out.
+pub async fn live_views(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPresenceView> {
+    let live: Vec<Uuid> = people.into_iter().filter(|id| registry.presence.existing(*id).is_some()).collect();
+    let snapshots = futures_util::future::join_all(live.into_iter().map(|id| snapshot(registry, id))).await;
+    snapshots.into_iter().flatten().map(|snapshot| snapshot.for_watchers).collect()
 }
 
 /// A socket entered a live session: its activity line says so.

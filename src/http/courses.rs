@@ -8,13 +8,14 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::db::models::{CourseRow, EnrollmentRow};
 use crate::db::{self, from_db_time, parse_id, to_db_time};
-use crate::domain::{input, Role};
+use crate::domain::{input, join_code, Role};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/courses", web::post().to(create_course))
         .route("/courses", web::get().to(list_courses))
+        .route("/courses/join", web::post().to(join_by_code))
         .route("/courses/{id}/enroll", web::post().to(enroll));
 }
 
@@ -32,6 +33,9 @@ pub struct CourseView {
     pub description: Option<String>,
     pub instructor_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// The short code students join with ("KM7R-Q2XD"), added; null for a
+    /// course made outside the API.
+    pub join_code: Option<String>,
 }
 
 impl TryFrom<CourseRow> for CourseView {
@@ -44,6 +48,7 @@ impl TryFrom<CourseRow> for CourseView {
             title: row.title,
             description: row.description,
             created_at: from_db_time(row.created_at),
+            join_code: row.join_code,
         })
     }
 }
@@ -89,6 +94,7 @@ pub async fn create_course(
         title,
         description: body.description.clone(),
         created_at: to_db_time(state.clock.now()),
+        join_code: Some(new_join_code()?),
     };
     let stored = row.clone();
     state.persistence.write(move |conn| db::courses::insert(conn, &stored)).await?;
@@ -115,6 +121,59 @@ pub async fn enroll(state: web::Data<AppState>, user: AuthUser, path: web::Path<
     let Some(course) = state.db.read(move |conn| Ok(db::courses::find(conn, &id)?)).await? else {
         return Err(AppError::not_found("course"));
     };
+    enroll_in(&state, &user, course).await
+}
+
+/// A new course's join code, from the operating system's randomness.
+fn new_join_code() -> AppResult<String> {
+    use rand_core::RngCore;
+    let mut bytes = [0u8; join_code::LENGTH];
+    rand_core::OsRng.try_fill_bytes(&mut bytes).map_err(|err| AppError::internal(format!("no randomness: {err}")))?;
+    Ok(join_code::from_random(bytes))
+}
+
+/// What a student sends to join a course by its code.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JoinByCode {
+    /// The course's join code as read out: case, spaces and the hyphen do not matter.
+    pub code: String,
+}
+
+/// Enrolls me in the course with this join code (added): 201 new, 200
+/// already enrolled; 400 `invalid_code` for text that cannot be a code, 404
+/// `unknown_code` when no course has it.
+#[utoipa::path(post, path = "/api/courses/join", request_body = JoinByCode,
+    responses((status = 201, body = EnrollmentView), (status = 200, body = EnrollmentView), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn join_by_code(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<JoinByCode>,
+) -> AppResult<HttpResponse> {
+    if user.role != Role::Student {
+        return Err(AppError::forbidden("Only students enroll in courses."));
+    }
+    let Some(code) = join_code::normalize(&body.code) else {
+        return Err(AppError::bad_request(
+            "invalid_code",
+            "A course code is 8 letters and digits, like KM7R-Q2XD: ask your instructor for it.",
+        ));
+    };
+    let wanted = code.clone();
+    let Some(course) = state.db.read(move |conn| Ok(db::courses::find_by_code(conn, &wanted)?)).await? else {
+        return Err(AppError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "unknown_code",
+            format!("No course has the code {code}. Check it with your instructor."),
+        ));
+    };
+    enroll_in(&state, &user, course).await
+}
+
+async fn enroll_in(state: &AppState, user: &AuthUser, course: CourseRow) -> AppResult<HttpResponse> {
+    let course_id = parse_id(&course.id).map_err(AppError::internal)?;
     let row = EnrollmentRow {
         course_id: course_id.to_string(),
         user_id: user.id.to_string(),

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::auth::AuthUser;
 use crate::db::models::{ChatRoomRow, LiveSessionRow};
 use crate::db::{self, from_db_time, parse_id, to_db_time, AnyConnection};
+use crate::domain::attendance::{csv_line, summarize, Absentee, Attendance};
 use crate::domain::chat::ChatMessage;
 use crate::domain::input;
 use crate::domain::live_session::{
@@ -20,7 +21,7 @@ use crate::domain::live_session::{
 use crate::domain::questions::{Audience, QuestionView};
 use crate::domain::room::{RoomType, Standing};
 use crate::domain::Role;
-use crate::engine::live_session::{command_room, SessionCommand};
+use crate::engine::live_session::{announce_scheduled, command_room, SessionCommand};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/live-sessions/{id}/end", web::post().to(end_session))
         .route("/live-sessions/{id}/attendees", web::get().to(attendees))
         .route("/live-sessions/{id}/attendance", web::get().to(attendance_summary))
+        .route("/live-sessions/{id}/attendance.csv", web::get().to(attendance_csv))
         .route("/live-sessions/{id}/messages", web::get().to(messages))
         .route("/live-sessions/{id}/questions", web::get().to(questions));
 }
@@ -122,7 +124,9 @@ pub async fn create_session(
     let instructor = state.db.read(move |conn| Ok(db::users::find(conn, &instructor_id)?)).await?;
     let instructor_name = instructor.map(|row| row.name).unwrap_or_default();
     let facts = db::live_sessions::to_facts(&session, instructor_name).map_err(AppError::internal)?;
-    Ok(HttpResponse::Created().json(SessionView::new(&facts, 0)))
+    let view = SessionView::new(&facts, 0);
+    announce_scheduled(&state.registry, &view).await;
+    Ok(HttpResponse::Created().json(view))
 }
 
 #[utoipa::path(get, path = "/api/live-sessions/{id}", params(("id" = Uuid, Path, description = "The resource id")),
@@ -303,6 +307,29 @@ pub struct AttendanceSummary {
     pub attendee_count: usize,
     pub total_minutes: f64,
     pub average_minutes: f64,
+    /// Students enrolled in the course (added).
+    pub enrolled_count: usize,
+    /// Enrolled students who never joined, by name (added).
+    pub absentees: Vec<Absentee>,
+}
+
+/// The attendees and the summary of a session, for its instructor.
+async fn attendance_report(
+    state: &AppState,
+    user: &AuthUser,
+    session_id: Uuid,
+) -> AppResult<(LiveSessionRow, Vec<AttendeeView>, Attendance)> {
+    let (row, views) = attendance(state, user, session_id).await?;
+    let course_id = row.course_id.clone();
+    let enrolled = state.db.read(move |conn| Ok(db::courses::enrolled_students(conn, &course_id)?)).await?;
+    let enrolled = enrolled
+        .into_iter()
+        .map(|(id, name)| Ok((parse_id(&id).map_err(AppError::internal)?, name)))
+        .collect::<AppResult<Vec<_>>>()?;
+    let instructor = parse_id(&row.instructor_id).map_err(AppError::internal)?;
+    let present: Vec<(Uuid, i64)> = views.iter().map(|a| (a.user_id, a.seconds_present)).collect();
+    let summary = summarize(&present, &[instructor], &enrolled);
+    Ok((row, views, summary))
 }
 
 #[utoipa::path(get, path = "/api/live-sessions/{id}/attendance", params(("id" = Uuid, Path, description = "The resource id")),
@@ -313,16 +340,46 @@ pub async fn attendance_summary(
     path: web::Path<Uuid>,
 ) -> AppResult<HttpResponse> {
     let session_id = path.into_inner();
-    let (row, views) = attendance(&state, &user, session_id).await?;
-    let students: Vec<&AttendeeView> = views.iter().filter(|a| a.user_id.to_string() != row.instructor_id).collect();
-    let total_minutes = students.iter().map(|a| a.seconds_present as f64).sum::<f64>() / 60.0;
-    let average_minutes = if students.is_empty() { 0.0 } else { total_minutes / students.len() as f64 };
+    let (_, _, summary) = attendance_report(&state, &user, session_id).await?;
     Ok(HttpResponse::Ok().json(AttendanceSummary {
         session_id,
-        attendee_count: students.len(),
-        total_minutes: (total_minutes * 10.0).round() / 10.0,
-        average_minutes: (average_minutes * 10.0).round() / 10.0,
+        attendee_count: summary.attendee_count,
+        total_minutes: summary.total_minutes,
+        average_minutes: summary.average_minutes,
+        enrolled_count: summary.enrolled_count,
+        absentees: summary.absentees,
     }))
+}
+
+/// Attendance as a CSV file (added): one line per enrolled student, those
+/// who came first (by name) with their times, then those who did not.
+#[utoipa::path(get, path = "/api/live-sessions/{id}/attendance.csv", params(("id" = Uuid, Path, description = "The resource id")),
+    responses((status = 200, description = "text/csv: name,status,joined_at,left_at,minutes_present", content_type = "text/csv", body = String),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope)),
+    security(("bearer" = [])))]
+pub async fn attendance_csv(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<Uuid>,
+) -> AppResult<HttpResponse> {
+    let (row, views, summary) = attendance_report(&state, &user, path.into_inner()).await?;
+    let mut csv = csv_line(&["name", "status", "joined_at", "left_at", "minutes_present"]);
+    let mut came: Vec<&AttendeeView> = views.iter().filter(|a| a.user_id.to_string() != row.instructor_id).collect();
+    came.sort_by_key(|a| a.name.to_lowercase());
+    for a in came {
+        let left = a.left_at.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
+        let minutes = format!("{:.1}", a.seconds_present as f64 / 60.0);
+        let joined = a.joined_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        csv.push_str(&csv_line(&[a.name.as_str(), "present", &joined, &left, &minutes]));
+    }
+    for absent in &summary.absentees {
+        csv.push_str(&csv_line(&[absent.name.as_str(), "absent", "", "", "0.0"]));
+    }
+    let file = format!("attendance-{}.csv", row.id);
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{file}\"")))
+        .body(csv))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::auth::AuthUser;
 use crate::db;
-use crate::domain::presence::{PresenceUpdate, PrivacyChange, PrivacySettings, UserPresenceView};
+use crate::domain::presence::{sort_contacts, PresenceUpdate, PrivacyChange, PrivacySettings, UserPresenceView};
 use crate::engine::presence;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -21,6 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/presence/status", web::put().to(put_status))
         .route("/presence/user/{user_id}", web::get().to(get_user))
         .route("/presence/online", web::get().to(online))
+        .route("/presence/contacts", web::get().to(contacts))
         .route("/presence/course/{course_id}", web::get().to(course))
         .route("/presence/privacy", web::get().to(get_privacy))
         .route("/presence/privacy", web::put().to(put_privacy));
@@ -81,6 +82,51 @@ pub async fn online(state: web::Data<AppState>, user: AuthUser) -> AppResult<Htt
     let viewer = user.id.to_string();
     let people = state.db.read(move |conn| db::parse_ids(&db::presence::contacts(conn, &viewer)?)).await?;
     Ok(HttpResponse::Ok().json(presence::not_offline(&state.registry, people).await))
+}
+
+/// At most how many people `GET /api/presence/contacts` lists.
+const CONTACTS_LIMIT_MAX: usize = 500;
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContactsQuery {
+    /// How many people at most (1 to 500, default 100).
+    pub limit: Option<usize>,
+}
+
+/// Everyone I may see, offline people included with their last-seen time
+/// (privacy applied): those not offline first, by name, then the most
+/// recently seen. Myself excluded.
+#[utoipa::path(get, path = "/api/presence/contacts", params(ContactsQuery),
+    responses((status = 200, body = [UserPresenceView]), (status = 400, body = crate::error::ErrorEnvelope)), security(("bearer" = [])))]
+pub async fn contacts(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    query: web::Query<ContactsQuery>,
+) -> AppResult<HttpResponse> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=CONTACTS_LIMIT_MAX).contains(&limit) {
+        return Err(AppError::bad_request("invalid_limit", format!("limit is 1 to {CONTACTS_LIMIT_MAX}.")));
+    }
+    let viewer = user.id.to_string();
+    let ids = state.db.read(move |conn| Ok(db::presence::contacts(conn, &viewer)?)).await?;
+    let people = db::parse_ids(&ids)?;
+    // Live actors know best (a row may still be on its way); the rest is stored.
+    let live = presence::live_views(&state.registry, people).await;
+    let seen: std::collections::HashSet<Uuid> = live.iter().map(|view| view.user_id).collect();
+    let rest: Vec<String> =
+        ids.into_iter().filter(|id| Uuid::parse_str(id).map_or(true, |id| !seen.contains(&id))).collect();
+    let stored = state.db.read(move |conn| Ok(db::presence::stored_for(conn, &rest)?)).await?;
+    let now = state.clock.now();
+    let mut views = live;
+    for (id, name, row, privacy) in stored {
+        let Ok(id) = Uuid::parse_str(&id) else { continue };
+        let privacy = privacy.map(presence::privacy_of).unwrap_or_default();
+        views.push(presence::stored_view(id, &name, row.as_ref(), privacy, false, now));
+    }
+    sort_contacts(&mut views);
+    views.truncate(limit);
+    Ok(HttpResponse::Ok().json(views))
 }
 
 /// The course's people (instructor and students) who are online now, myself

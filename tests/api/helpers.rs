@@ -152,6 +152,26 @@ impl TestApp {
         (status, value)
     }
 
+    /// A GET whose answer is not JSON: status, content type and body text.
+    pub async fn get_text(&self, path: &str, token: &str) -> (u16, String, String) {
+        let mut response = self
+            .client
+            .get(format!("{}{}", self.address, path))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let kind = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let bytes = response.body().limit(16 * 1024 * 1024).await.expect("body");
+        (status, kind, String::from_utf8(bytes.to_vec()).expect("UTF-8"))
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.request("GET", path, Some(token), None).await
     }
@@ -306,6 +326,7 @@ impl WsClient {
     }
 
     /// The frames read while waiting for something else, oldest first.
+    #[allow(dead_code)] // for the real_binary tests, which share this file
     pub fn take_pending(&mut self) -> Vec<Value> {
         self.pending.drain(..).collect()
     }

@@ -35,6 +35,7 @@ fn course(instructor_id: &str, title: String) -> CourseRow {
         title,
         description: None,
         created_at: Utc::now().naive_utc(),
+        join_code: None,
     }
 }
 

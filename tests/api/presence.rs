@@ -326,6 +326,37 @@ async fn joining_a_live_session_shows_in_the_activity() {
 }
 
 #[actix_web::test]
+async fn my_own_view_tells_my_manual_status_and_an_automatic_activity() {
+    let (app, _, bob, session, mut ada_socket, mut bob_socket) = session_with_ada_watching_bob().await;
+    let me = format!("/api/presence/user/{}", bob.id);
+    let (_, own) = app.get(&me, &bob.token).await;
+    let automatic = json!({ "manualStatus": null, "manualStatusExpiresAt": null, "activityAutomatic": false });
+    assert_eq!(own["own"], automatic, "{own}");
+
+    bob_socket.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(presence_of(&mut ada_socket, &bob).await["activity"], "In live session: Ownership");
+    let (_, own) = app.get(&me, &bob.token).await;
+    assert_eq!(own["own"]["activityAutomatic"], true, "{own}");
+
+    // A status saved with the automatic line sent back: the line stays the session's.
+    let body = json!({ "status": "dnd", "activity": "In live session: Ownership" });
+    let (status, saved) = put(&app, "/api/presence/status", &bob, body).await;
+    assert_eq!(status, 200, "{saved}");
+    let dnd = json!({ "manualStatus": "dnd", "manualStatusExpiresAt": null, "activityAutomatic": true });
+    assert_eq!(saved["own"], dnd);
+    let pushed = presence_of(&mut ada_socket, &bob).await;
+    assert_eq!(pushed["status"], "dnd");
+    assert!(pushed.get("own").is_none(), "only Bob sees his own settings: {pushed}");
+
+    bob_socket.request("leave-live-session", json!({ "sessionId": session })).await;
+    let after = presence_of(&mut ada_socket, &bob).await;
+    assert_eq!((&after["status"], &after["activity"]), (&json!("dnd"), &Value::Null), "the line went with the session");
+    let (_, own) = app.get(&me, &bob.token).await;
+    assert_eq!(own["own"]["manualStatus"], "dnd", "{own}");
+    assert_eq!(own["own"]["activityAutomatic"], false);
+}
+
+#[actix_web::test]
 async fn the_session_line_goes_when_the_instructor_ends_the_session() {
     let (app, grace, bob, session, mut ada_socket, mut bob_socket) = session_with_ada_watching_bob().await;
     let path = format!("/api/live-sessions/{session}");
@@ -429,6 +460,48 @@ async fn the_contacts_index_lets_go_of_people_whose_presence_stopped() {
 }
 
 #[actix_web::test]
+async fn contacts_list_offline_classmates_with_their_last_seen_time() {
+    let app = spawn_app().await;
+    let (_, ada, bob, _) = classmates(&app).await;
+    let eve = app.register("Eve", "student").await;
+    let mut ada_socket = app.connect(&ada).await;
+    let bob_socket = app.connect(&bob).await;
+    let _eve_socket = app.connect(&eve).await;
+    assert_eq!(presence_of(&mut ada_socket, &bob).await["status"], "online");
+    let (status, list) = app.get("/api/presence/contacts", &ada.token).await;
+    assert_eq!(status, 200, "{list}");
+    let names = |list: &Value| {
+        list.as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&list), ["Bob", "Grace"], "online first; never seen after; no stranger, not me");
+
+    app.clock.advance(chrono::Duration::minutes(2));
+    let left_at = app.clock.now();
+    bob_socket.close().await;
+    assert_eq!(presence_of(&mut ada_socket, &bob).await["status"], "offline");
+    let (_, list) = app.get("/api/presence/contacts", &ada.token).await;
+    assert_eq!(names(&list), ["Bob", "Grace"], "seen before never");
+    assert_eq!((list[0]["status"].as_str(), time(&list[0]["lastSeenAt"])), (Some("offline"), left_at), "{list}");
+    assert_eq!((&list[1]["status"], &list[1]["lastSeenAt"]), (&json!("offline"), &Value::Null));
+    assert!(list[0].get("own").is_none());
+
+    let (status, _) = put(&app, "/api/presence/privacy", &bob, json!({ "hideLastSeen": true })).await;
+    assert_eq!(status, 200);
+    let (_, list) = app.get("/api/presence/contacts", &ada.token).await;
+    let bob_seen = list.as_array().unwrap().iter().find(|v| v["name"] == "Bob").unwrap().clone();
+    assert_eq!(bob_seen["lastSeenAt"], Value::Null, "privacy applies: {bob_seen}");
+
+    let (_, one) = app.get("/api/presence/contacts?limit=1", &ada.token).await;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    for bad in ["limit=0", "limit=501", "limit=many"] {
+        let (status, body) = app.get(&format!("/api/presence/contacts?{bad}"), &ada.token).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _) = app.request("GET", "/api/presence/contacts", None, None).await;
+    assert_eq!(status, 401);
+}
+
+#[actix_web::test]
 async fn presence_routes_are_in_the_openapi_document() {
     let app = spawn_app().await;
     let (status, doc) = app.request("GET", "/api/openapi.json", None, None).await;
@@ -437,6 +510,7 @@ async fn presence_routes_are_in_the_openapi_document() {
         "/api/presence/status",
         "/api/presence/user/{user_id}",
         "/api/presence/online",
+        "/api/presence/contacts",
         "/api/presence/course/{course_id}",
         "/api/presence/privacy",
     ] {

@@ -58,6 +58,24 @@ fn urlencode(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 #[actix_web::test]
+async fn a_new_session_is_pushed_to_the_course_and_nobody_else() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    let mut ada = app.connect(&c.ada).await;
+    let mut grace = app.connect(&c.grace).await;
+    let mut eve = app.connect(&c.eve).await;
+    let id = app.session_in(&c.grace, &c.course, 60, None).await;
+    for socket in [&mut ada, &mut grace] {
+        let pushed = socket.next_event("session-updated").await;
+        assert_eq!(pushed["data"]["sessionId"], id.as_str(), "{pushed}");
+        assert_eq!(pushed["data"]["session"]["status"], "scheduled");
+        assert_eq!(pushed["data"]["session"]["title"], "Ownership");
+    }
+    // Sent before the 201: had Eve been meant to get it, it would be there.
+    assert!(!eve.receives_within("session-updated", Duration::from_millis(300)).await, "not Eve's course");
+}
+
+#[actix_web::test]
 async fn a_session_may_not_start_in_the_past() {
     let app = spawn_app().await;
     let c = class(&app).await;
@@ -238,6 +256,54 @@ async fn a_whole_session_start_to_end_with_q_and_a_and_attendance() {
 }
 
 #[actix_web::test]
+async fn attendance_counts_students_only_lists_who_never_came_and_exports_csv() {
+    let app = spawn_app().await;
+    let c = class(&app).await;
+    // A name with a comma, quotes and a formula's sign, for the CSV.
+    let email = format!("cleo-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body = json!({ "email": email, "password": "correct horse", "name": "=Cleo, \"C\"", "role": "student" });
+    let (status, cleo) = app.request("POST", "/api/auth/register", None, Some(body)).await;
+    assert_eq!(status, 201, "{cleo}");
+    let cleo_token = cleo["token"].as_str().unwrap();
+    let (status, _) = app.post(&format!("/api/courses/{}/enroll", c.course), cleo_token, json!({})).await;
+    assert_eq!(status, 201);
+    let session = app.session_in(&c.grace, &c.course, 0, None).await;
+    let path = format!("/api/live-sessions/{session}");
+    let mut grace = app.connect(&c.grace).await;
+    let mut ada = app.connect(&c.ada).await;
+    assert_eq!(grace.request("join-live-session", json!({ "sessionId": session })).await["ok"], true);
+    assert_eq!(ada.request("join-live-session", json!({ "sessionId": session })).await["ok"], true);
+    assert_eq!(app.post(&format!("{path}/start"), &c.grace.token, json!({})).await.0, 200);
+    app.clock.advance(Minutes::minutes(1));
+    assert_eq!(app.post(&format!("{path}/end"), &c.grace.token, json!({})).await.0, 200);
+
+    let (status, summary) = app.get(&format!("{path}/attendance"), &c.grace.token).await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["attendeeCount"], 1, "Ada; the instructor is not a student: {summary}");
+    assert_eq!((summary["totalMinutes"].as_f64(), summary["averageMinutes"].as_f64()), (Some(1.0), Some(1.0)));
+    assert_eq!(summary["enrolledCount"], 3);
+    let absent: Vec<&str> =
+        summary["absentees"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(absent, ["=Cleo, \"C\"", "Bob"], "by name");
+    assert_eq!(summary["absentees"][1]["userId"], c.bob.id.as_str());
+
+    let (status, kind, csv) = app.get_text(&format!("{path}/attendance.csv"), &c.grace.token).await;
+    assert_eq!(status, 200, "{csv}");
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(lines[0], "name,status,joined_at,left_at,minutes_present");
+    assert!(lines[1].starts_with("Ada,present,") && lines[1].ends_with(",1.0"), "{csv}");
+    assert_eq!(lines[2], "\"'=Cleo, \"\"C\"\"\",absent,,,0.0", "quoted, and no formula");
+    assert_eq!(lines[3], "Bob,absent,,,0.0");
+    assert_eq!((lines.len(), lines[4]), (5, ""), "ends with a line break: {csv}");
+    let (status, _, _) = app.get_text(&format!("{path}/attendance.csv"), &c.ada.token).await;
+    assert_eq!(status, 403, "the instructor's");
+    let (status, _, _) =
+        app.get_text(&format!("/api/live-sessions/{}/attendance.csv", uuid::Uuid::new_v4()), &c.grace.token).await;
+    assert_eq!(status, 404);
+}
+
+#[actix_web::test]
 async fn reminders_arrive_once_online_and_are_stored_for_the_others() {
     let app = spawn_app().await;
     let c = class(&app).await;
@@ -385,6 +451,7 @@ async fn the_permission_matrix_of_live_sessions() {
         ("POST", "/end", json!({}), true, [401, 403, 403, 200, 403]),
         ("GET", "/attendees", Value::Null, false, [401, 403, 403, 200, 403]),
         ("GET", "/attendance", Value::Null, false, [401, 403, 403, 200, 403]),
+        ("GET", "/attendance.csv", Value::Null, false, [401, 403, 403, 200, 403]),
         ("GET", "/messages", Value::Null, false, [401, 403, 200, 200, 403]),
         ("GET", "/questions", Value::Null, false, [401, 403, 200, 200, 403]),
     ];

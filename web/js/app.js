@@ -49,11 +49,19 @@ function renderHeader() {
   stopWatchingConnection = realtime.on('state', (state) => { conn.dataset.state = state; conn.textContent = CONNECTION_WORDS[state]; });
   mount(topbar,
     h('a', { class: 'brand', href: '#/dashboard' }, 'Classroom'),
-    h('nav', { 'aria-label': 'Main' }, h('a', { href: '#/dashboard' }, 'Dashboard'), h('a', { href: '#/sessions' }, 'Sessions'), h('a', { href: '#/groups' }, 'Groups'), h('a', { href: '#/office-hours' }, 'Office hours')),
+    h('nav', { 'aria-label': 'Main' }, [['#/dashboard', 'Dashboard'], ['#/sessions', 'Sessions'], ['#/groups', 'Groups'], ['#/office-hours', 'Office hours']]
+      .map(([href, text]) => h('a', { href, onclick: reloadIfHere }, text))),
     conn,
     statusMenu(),
     h('span', { class: 'muted' }, store.me.name),
     h('button', { onclick: signOut }, 'Sign out'));
+}
+
+/** A link to the page already shown reloads it (no hash change would). */
+function reloadIfHere(event) {
+  if (event.currentTarget.getAttribute('href') !== location.hash) return;
+  event.preventDefault();
+  route();
 }
 
 async function signOut() {
@@ -85,7 +93,12 @@ store.onChange(() => {
   else realtime.disconnect();
 });
 
-realtime.on('notification', (n) => toast(n.title));
+// A reminder about the session whose room I have open says nothing new.
+realtime.on('notification', (n) => {
+  const sessionId = n && n.data && n.data.sessionId;
+  if (sessionId && location.hash === `#/sessions/${sessionId}`) return;
+  toast(n.title);
+});
 realtime.on('study-group-invite', ({ invite }) => {
   if (!invite) return;
   toast(`${invite.invitedByName || 'A classmate'} invited you to ${invite.groupName || 'a study group'}. See Groups.`);

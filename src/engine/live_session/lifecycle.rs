@@ -158,6 +158,26 @@ impl RoomActor<LiveSession> {
     }
 }
 
+/// A session was just scheduled: every open socket of the course's students
+/// and instructor gets `session-updated` for it, so dashboards and calendars
+/// show it without a reload. Best effort: the session is stored already, and
+/// a read that fails only costs the push (logged).
+pub async fn announce_scheduled(registry: &std::sync::Arc<crate::engine::registry::Registry>, view: &SessionView) {
+    let course_id = view.course_id.to_string();
+    let enrolled = registry.deps.db.read(move |conn| Ok(db::courses::enrolled_user_ids(conn, &course_id)?)).await;
+    let enrolled = match enrolled {
+        Ok(enrolled) => enrolled,
+        Err(err) => {
+            log::warn!("session {} scheduled, not announced: {err}", view.id);
+            return;
+        }
+    };
+    let frame = event_frame(events::SESSION_UPDATED, &json!({ "sessionId": view.id, "session": view }));
+    let users: HashSet<Uuid> =
+        enrolled.iter().filter_map(|id| parse_id(id).ok()).chain(std::iter::once(view.instructor_id)).collect();
+    registry.broker.publish_to_users(&mut users.into_iter(), &frame);
+}
+
 /// Sends a command to a session's room actor (starting it if needed), once
 /// more to a replacement if the actor died meanwhile.
 pub async fn command_room(

@@ -63,6 +63,9 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
       if (!text || over || !enabled) return;
       send.disabled = true;
       error.textContent = '';
+      // Posting ends my typing (the server forgets it too): the next key
+      // pressed says "typing" again at once, not 2 s later.
+      lastTypingSent = 0;
       try {
         await onSend(text, LINK.test(text) ? 'link' : 'text');
         input.value = '';

@@ -54,7 +54,7 @@ export function initials(name) {
   return picked.join('').toLocaleUpperCase();
 }
 
-/** An avatar with initials and a presence dot (green online, orange away or busy, grey offline). */
+/** An avatar with initials and a presence dot (green online, orange away, red busy or do not disturb, grey offline). */
 export function avatar(userId, name) {
   const letters = initials(name);
   const p = known.get(userId);

@@ -1,11 +1,11 @@
 // The dashboard: my courses, upcoming sessions, notifications, my study
 // groups with their unread counts, office hours, and the classmates online
 // now.
-import { h, mount, formatTime, debounce, throttle, since } from '../dom.js';
+import { h, mount, formatTime, debounce, throttle, since, keepFocus } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
-import { sessionCard } from '../components/session-card.js';
+import { sessionCard, JOIN_EARLY_MS } from '../components/session-card.js';
 import { person, rememberPresence } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
 import { unreadBadge } from '../components/group-card.js';
@@ -26,7 +26,7 @@ export async function dashboardPage(main, { cleanup }) {
       h('section', { class: 'card', 'aria-label': 'My study groups' }, h('h2', {}, 'My study groups'), groups),
       h('section', { class: 'card', 'aria-label': 'Office hours' }, h('h2', {}, 'Office hours'), officeHours),
       h('section', { class: 'card', 'aria-label': 'Notifications' }, h('h2', {}, 'Notifications'), notifications),
-      h('section', { class: 'card', 'aria-label': 'Classmates online' }, h('h2', {}, 'Online now'), online),
+      h('section', { class: 'card', 'aria-label': 'Classmates' }, h('h2', {}, 'Classmates'), online),
       h('section', { class: 'card', 'aria-label': 'My courses' }, h('h2', {}, 'My courses'), courses)));
 
   let courseTitles = new Map();
@@ -37,7 +37,7 @@ export async function dashboardPage(main, { cleanup }) {
       mount(courses,
         list.length ? list.map((c) => h('div', {},
           h('strong', {}, c.title),
-          store.isInstructor() ? h('div', { class: 'muted' }, 'Course code: ', h('code', { class: 'course-code' }, c.id)) : null))
+          store.isInstructor() && c.joinCode ? h('div', { class: 'muted' }, 'Join code: ', h('code', { class: 'course-code', title: 'Students type this code (or read it out in class) to enroll' }, c.joinCode)) : null))
           : h('p', { class: 'empty' }, store.isInstructor() ? 'No courses yet.' : 'You are not enrolled in a course yet.'),
         store.isInstructor() ? createCourseForm() : enrollForm());
     } catch (error) {
@@ -62,30 +62,57 @@ export async function dashboardPage(main, { cleanup }) {
   }
 
   function enrollForm() {
-    const code = h('input', { id: 'course-code', required: true, placeholder: 'Paste the code from your instructor' });
+    const code = h('input', { id: 'course-code', required: true, placeholder: 'e.g. KM7R-Q2XD', autocomplete: 'off', 'aria-describedby': 'course-code-error' });
+    const problem = h('p', { class: 'hint error-text', id: 'course-code-error', role: 'alert' });
     const button = h('button', { type: 'submit' }, 'Enroll');
+    code.addEventListener('input', () => { problem.textContent = ''; code.removeAttribute('aria-invalid'); });
     return h('form', {
       class: 'stack',
       onsubmit: (event) => {
         event.preventDefault();
         withBusy(button, async () => {
-          await api.post(`/api/courses/${encodeURIComponent(code.value.trim())}/enroll`);
+          const typed = code.value.trim();
+          // The short join code; a course id (the code of old) still works.
+          const isId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(typed);
+          try {
+            if (isId) await api.post(`/api/courses/${typed.toLowerCase()}/enroll`);
+            else await api.post('/api/courses/join', { code: typed });
+          } catch (error) {
+            code.setAttribute('aria-invalid', 'true');
+            problem.textContent = error.status === 404 && isId ? 'No course has that code. Check it with your instructor.' : error.message;
+            code.focus();
+            return;
+          }
           toast('Enrolled.');
           await Promise.all([loadCourses(), loadSessions(), loadOfficeHours()]);
         });
       },
-    }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, button);
+    }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, problem, button);
   }
 
+  /** The sessions shown, redrawn when a card's Join opens (five minutes before the start). */
+  let sessionList = [];
+  let joinTimer = null;
+  cleanup(() => clearTimeout(joinTimer));
+  function renderSessions() {
+    clearTimeout(joinTimer);
+    mount(upcoming, sessionList.length
+      ? sessionList.map((s) => sessionCard(s, { courseTitle: courseTitles.get(s.courseId), isLeader: s.instructorId === store.me.id }))
+      : h('p', { class: 'empty' }, 'Nothing scheduled. ', h('a', { href: '#/sessions' }, 'See the calendar')));
+    const now = Date.now();
+    const next = Math.min(...sessionList.filter((s) => s.status === 'scheduled')
+      .map((s) => new Date(s.scheduledStartTime).getTime() - JOIN_EARLY_MS)
+      .filter((at) => at > now));
+    // Timers longer than about 24 days fire at once; such a card waits for a later redraw.
+    if (Number.isFinite(next) && next - now < 2 ** 31 - 1) joinTimer = setTimeout(() => keepFocus(upcoming, renderSessions), next - now + 50);
+  }
   async function loadSessions() {
     try {
       const from = new Date(Date.now() - 3 * 3600 * 1000).toISOString();
-      const list = (await api.get(`/api/live-sessions?from=${encodeURIComponent(from)}`))
+      sessionList = (await api.get(`/api/live-sessions?from=${encodeURIComponent(from)}`))
         .filter((s) => s.status === 'scheduled' || s.status === 'active')
         .slice(0, 6);
-      mount(upcoming, list.length
-        ? list.map((s) => sessionCard(s, { courseTitle: courseTitles.get(s.courseId), isLeader: s.instructorId === store.me.id }))
-        : h('p', { class: 'empty' }, 'Nothing scheduled. ', h('a', { href: '#/sessions' }, 'See the calendar')));
+      keepFocus(upcoming, renderSessions);
     } catch (error) {
       mount(upcoming, h('p', { class: 'error-text' }, `Could not load sessions: ${error.message}`));
     }
@@ -106,14 +133,22 @@ export async function dashboardPage(main, { cleanup }) {
     }
   }
 
+  /** Everyone I may see: who is on now, then the others with when they were last seen. */
   async function loadOnline() {
     try {
-      const list = (await api.get('/api/presence/online')).filter((p) => p.userId !== store.me.id);
+      const list = (await api.get('/api/presence/contacts?limit=30')).filter((p) => p.userId !== store.me.id);
       list.forEach(rememberPresence);
-      mount(online, list.length ? list.map((p) => person(p.userId, p.name, p.activity ? h('span', { class: 'muted' }, p.activity) : null))
-        : h('p', { class: 'empty' }, 'Nobody else is online.'));
+      const on = list.filter((p) => p.status !== 'offline');
+      const off = list.filter((p) => p.status === 'offline');
+      const line = (p) => h('li', { dataset: { userId: p.userId } }, person(p.userId, p.name,
+        p.status !== 'offline' ? (p.activity ? h('span', { class: 'muted activity' }, p.activity) : null)
+          : h('span', { class: 'muted last-seen' }, p.lastSeenAt ? `last seen ${since(p.lastSeenAt)}` : 'offline')));
+      mount(online,
+        h('h3', { class: 'sub' }, `Online now (${on.length})`),
+        on.length ? h('ul', { class: 'plain', 'aria-label': 'Online now' }, on.map(line)) : h('p', { class: 'empty' }, 'Nobody else is online.'),
+        off.length ? [h('h3', { class: 'sub' }, 'Offline'), h('ul', { class: 'plain', 'aria-label': 'Offline' }, off.map(line))] : null);
     } catch (error) {
-      mount(online, h('p', { class: 'error-text' }, `Could not load who is online: ${error.message}`));
+      mount(online, h('p', { class: 'error-text' }, `Could not load your classmates: ${error.message}`));
     }
   }
 
@@ -189,9 +224,17 @@ export async function dashboardPage(main, { cleanup }) {
   for (const event of ['study-group-activity', 'study-group-updated', 'study-group-invite', 'removed-from-study-group', 'unread-updated']) {
     cleanup(realtime.on(event, refreshGroups));
   }
-  cleanup(realtime.on('notification', () => loadNotifications()));
-  cleanup(realtime.on('session-status-changed', () => loadSessions()));
+  // Sessions: scheduled, edited, started, ended or cancelled (pushed to the
+  // course's people), and reminders, which also mean a Join may have opened.
+  const refreshSessions = debounce(loadSessions, 200);
+  cleanup(() => refreshSessions.cancel());
+  cleanup(realtime.on('notification', () => { loadNotifications(); refreshSessions(); }));
+  for (const event of ['session-status-changed', 'session-updated', 'reconnected']) {
+    cleanup(realtime.on(event, refreshSessions));
+  }
   const refreshGroupsOnline = throttle(loadGroups, 3000);
   cleanup(() => refreshGroupsOnline.cancel());
-  cleanup(realtime.on('presence-updated', () => { loadOnline(); refreshGroupsOnline(); }));
+  const refreshOnline = throttle(loadOnline, 1000);
+  cleanup(() => refreshOnline.cancel());
+  cleanup(realtime.on('presence-updated', () => { refreshOnline(); refreshGroupsOnline(); }));
 }

@@ -37,6 +37,7 @@ export async function roomPage(main, { params, cleanup }) {
   }
   const isLeader = session.instructorId === store.me.id || store.me.role === 'admin';
   const banner = h('div', { role: 'status', 'aria-live': 'polite', class: 'card', hidden: true });
+  const waiting = h('p', { class: 'card waiting-note', id: 'room-waiting', hidden: true });
   const status = h('span', { class: `status ${session.status}` }, session.status);
   const participants = participantList();
   const send = (event, data) => realtime.send(event, { sessionId, ...data });
@@ -52,6 +53,8 @@ export async function roomPage(main, { params, cleanup }) {
   });
   const qa = qaPanel({
     isLeader,
+    me: store.me.id,
+    sessionId,
     onAsk: (question, anonymous) => send('ask-question', { question, anonymous }),
     onVote: (questionId) => send('upvote-question', { questionId }),
     onModerate: (action, questionId, pinned) => send(`${action}-question`, { questionId, ...(action === 'pin' ? { pinned } : {}) }),
@@ -60,7 +63,16 @@ export async function roomPage(main, { params, cleanup }) {
   const controls = h('div', { class: 'row' });
   /** Why joining was refused, if it was (then chat and Ask are off). */
   let joinRefused = '';
+  // Title, time and description follow edits (`session-updated`).
+  const heading = h('h1', { id: 'session-title' });
+  const details = h('p', { class: 'muted', id: 'session-details' });
+  function renderHeading() {
+    heading.textContent = session.title;
+    mount(details, h('time', { datetime: session.scheduledStartTime }, formatTime(session.scheduledStartTime)), ` (${timeZone()})`,
+      session.description ? ` · ${session.description}` : '');
+  }
   function renderControls() {
+    renderHeading();
     status.className = `status ${session.status}`;
     status.textContent = session.status;
     const buttons = [];
@@ -89,12 +101,18 @@ export async function roomPage(main, { params, cleanup }) {
     }
     banner.hidden = !over && !joinRefused;
     banner.textContent = over ? ended : joinRefused;
+    // Decided (docs/protocol.md): the room is a waiting room from the moment
+    // it opens for joining; chat and questions are open before the start.
+    waiting.hidden = !(session.status === 'scheduled' && !joinRefused);
+    waiting.textContent = isLeader
+      ? 'Not started yet. Students in the room can already chat and ask questions; start the session when you are ready.'
+      : `Not started yet: ${session.instructorName || 'your instructor'} will start the session. You can chat and ask questions while you wait.`;
   }
 
   mount(main,
-    h('div', { class: 'row' }, h('h1', {}, session.title), status),
-    h('p', { class: 'muted' }, h('time', { datetime: session.scheduledStartTime }, formatTime(session.scheduledStartTime)), session.description ? ` · ${session.description}` : ''),
-    controls, banner,
+    h('div', { class: 'row' }, heading, status),
+    details,
+    controls, banner, waiting,
     h('div', { class: 'room' }, participants.element, chat.element, qa.element));
   renderControls();
 
@@ -108,6 +126,7 @@ export async function roomPage(main, { params, cleanup }) {
   async function join() {
     if (session.status === 'ended' || session.status === 'cancelled') return;
     try {
+      participants.expectReset();
       const reply = await send('join-live-session', { sinceMessageId: chat.lastId() || undefined });
       session = reply.session;
       joinRefused = '';
@@ -125,7 +144,7 @@ export async function roomPage(main, { params, cleanup }) {
   const on = (event, fn) => cleanup(realtime.on(event, (data) => { if (!data.sessionId || data.sessionId === sessionId) fn(data); }));
   on('new-message', ({ message }) => chat.add(message));
   on('user-joined', ({ user, joinedAt }) => participants.joined({ ...user, joinedAt }));
-  on('user-left', ({ userId }) => participants.left(userId));
+  on('user-left', ({ userId, leftAt }) => participants.left(userId, leftAt));
   on('user-typing', ({ name }) => chat.typing(name));
   on('message-edited', ({ message }) => chat.update(message));
   on('message-deleted', ({ messageId }) => chat.deleted(messageId));

@@ -25,7 +25,9 @@ function localInput(date) {
 export async function sessionsPage(main, { cleanup }) {
   let weekStart = startOfWeek(new Date());
   let courses = [];
-  const calendar = h('div', { class: 'calendar', role: 'grid', 'aria-label': 'Week calendar' });
+  // A list of days, each a list of sessions whose status is said in words too
+  // (a grid would need rows; colour alone says nothing to many).
+  const calendar = h('ul', { class: 'calendar', 'aria-label': 'Week calendar' });
   const weekLabel = h('strong', { 'aria-live': 'polite' });
   const list = h('div', { class: 'grid', 'aria-label': 'Session list' });
   const courseFilter = h('select', { id: 'filter-course', 'aria-label': 'Course' }, h('option', { value: '' }, 'All my courses'));
@@ -61,13 +63,14 @@ export async function sessionsPage(main, { cleanup }) {
       mount(calendar, Array.from({ length: 7 }, (_, i) => {
         const day = new Date(from.getTime() + i * DAY_MS);
         const events = sessions.filter((s) => new Date(s.scheduledStartTime).toDateString() === day.toDateString());
-        return h('div', { class: `day${day.toDateString() === today ? ' today' : ''}`, role: 'gridcell' },
-          h('h3', {}, day.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' })),
+        const isToday = day.toDateString() === today;
+        return h('li', { class: `day${isToday ? ' today' : ''}`, 'aria-current': isToday ? 'date' : null },
+          h('h3', {}, day.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' }), isToday ? h('span', { class: 'sr-only' }, ' (today)') : null),
           events.map((s) => h('a', { class: `event ${s.status}`, href: `#/sessions/${s.id}`, title: `${s.title} (${s.status})` },
-            `${formatClock(s.scheduledStartTime)} ${s.title}`)));
+            `${formatClock(s.scheduledStartTime)} ${s.title}`, h('span', { class: 'event-status' }, s.status))));
       }));
     } catch (error) {
-      mount(calendar, h('p', { class: 'error-text' }, `Could not load the calendar: ${error.message}`));
+      mount(calendar, h('li', { class: 'error-text' }, `Could not load the calendar: ${error.message}`));
     }
   }
 
@@ -118,7 +121,8 @@ function sessionDialog(onSaved) {
   const startHint = h('p', { id: 's-start-hint', class: 'hint', 'aria-live': 'polite' });
   const end = h('input', { id: 's-end', type: 'datetime-local', required: true });
   const max = h('input', { id: 's-max', type: 'number', min: 1 });
-  const recording = h('input', { id: 's-recording', type: 'url', placeholder: 'https://…' });
+  const recording = h('input', { id: 's-recording', type: 'url', placeholder: 'https://…', 'aria-describedby': 's-recording-hint' });
+  const recordingHint = h('p', { id: 's-recording-hint', class: 'hint', hidden: true }, 'You can add the recording link once the session is created.');
   const error = h('p', { class: 'error-text', role: 'alert' });
   const save = h('button', { class: 'primary', type: 'submit' }, 'Save');
   const heading = h('h2', { id: 's-heading' });
@@ -151,7 +155,7 @@ function sessionDialog(onSaved) {
     h('label', { for: 's-start' }, 'Starts'), start, startHint,
     h('label', { for: 's-end' }, 'Ends'), end,
     h('label', { for: 's-max' }, 'Capacity (optional)'), max,
-    h('label', { for: 's-recording' }, 'Recording link (optional)'), recording,
+    h('label', { for: 's-recording' }, 'Recording link (optional)'), recording, recordingHint,
     error,
     h('div', { class: 'row' }, save, h('button', { type: 'button', onclick: () => dialog.close() }, 'Close')));
   const dialog = h('dialog', { 'aria-labelledby': 's-heading' }, form);
@@ -208,7 +212,9 @@ function sessionDialog(onSaved) {
       checkStart();
       max.value = session && session.maxAttendees ? session.maxAttendees : '';
       recording.value = session ? session.recordingUrl || '' : '';
-      recording.parentElement && (recording.disabled = !session);
+      recording.disabled = !session;
+      recording.placeholder = session ? 'https://…' : '';
+      recordingHint.hidden = Boolean(session);
       error.textContent = courses.length ? '' : 'Create a course first (on the dashboard).';
       dialog.showModal();
       title.focus();
