@@ -41,7 +41,7 @@ impl Actor for Recipient {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // As the connection actor does (WS_OUTBOUND_QUEUE).
+        // As the connection actor's mailbox did before its inbox.
         ctx.set_mailbox_capacity(1024);
     }
 }

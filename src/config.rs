@@ -86,8 +86,11 @@ pub struct Config {
     #[arg(long, env = "WS_RATE_BURST", default_value_t = 40.0)]
     pub ws_rate_burst: f64,
 
-    /// Frames waiting in one socket's mailbox before it counts as a slow consumer and is closed.
-    #[arg(long, env = "WS_OUTBOUND_QUEUE", default_value_t = 1024)]
+    /// Frames handed to one socket and not yet taken by its connection actor
+    /// (its inbox) before it counts as a slow consumer and is closed; the
+    /// inbox's bytes count against `WS_OUTBOUND_BYTES` too. Large enough for
+    /// a storm of a big room (everyone leaving at once is one frame each).
+    #[arg(long, env = "WS_OUTBOUND_QUEUE", default_value_t = 16_384)]
     pub ws_outbound_queue: usize,
 
     /// Bytes written for one socket but not yet taken by its client (beyond

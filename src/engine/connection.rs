@@ -107,9 +107,12 @@ struct ConnectionSocket {
     addr: Addr<ConnectionActor>,
     /// Frames other actors handed over, not taken by the actor yet.
     inbox: Mutex<Inbox>,
-    /// Frames the inbox holds at most (`WS_OUTBOUND_QUEUE`): past it the
-    /// actor is not keeping up and the socket is a slow consumer.
+    /// Frames the inbox holds at most (`WS_OUTBOUND_QUEUE`) and their bytes
+    /// (`WS_OUTBOUND_BYTES`): past either the actor is not keeping up and
+    /// the socket is a slow consumer. Bytes, not only frames: a burst of a
+    /// thousand small frames is ordinary in a big room.
     inbox_capacity: usize,
+    inbox_bytes: usize,
 }
 
 /// Frames waiting for the connection actor. A burst (a lecture's join
@@ -119,6 +122,8 @@ struct ConnectionSocket {
 #[derive(Default)]
 struct Inbox {
     frames: Vec<ByteString>,
+    /// The frames' bytes.
+    bytes: usize,
     /// A [`Drain`] is on its way; frames pushed meanwhile ride with it.
     drain_sent: bool,
 }
@@ -139,9 +144,10 @@ impl Socket for ConnectionSocket {
 
     fn try_push(&self, frame: ByteString) -> Result<(), Refused> {
         let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
-        if inbox.frames.len() >= self.inbox_capacity {
+        if inbox.frames.len() >= self.inbox_capacity || inbox.bytes + frame.len() > self.inbox_bytes {
             return Err(Refused::Full);
         }
+        inbox.bytes += frame.len();
         inbox.frames.push(frame);
         if std::mem::replace(&mut inbox.drain_sent, true) {
             return Ok(());
@@ -195,6 +201,7 @@ impl ConnectionActor {
                 addr: ctx.address(),
                 inbox: Mutex::default(),
                 inbox_capacity: config.ws_outbound_queue,
+                inbox_bytes: config.ws_outbound_bytes,
             });
             Self {
                 id,
@@ -243,12 +250,30 @@ impl ConnectionActor {
         }
     }
 
+    /// Moves the inbox's frames into the socket's queue. At once, so the
+    /// queue is where a client that does not read shows (`queue` bounds it).
+    fn drain_inbox(&mut self, ctx: &mut Context<Self>) {
+        let frames = {
+            let mut inbox = self.socket.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            inbox.drain_sent = false;
+            inbox.bytes = 0;
+            std::mem::take(&mut inbox.frames)
+        };
+        for frame in frames {
+            self.send(ctx, frame);
+        }
+    }
+
     fn send(&mut self, ctx: &mut Context<Self>, frame: ByteString) {
         self.registry.deps.metrics.frames_out.fetch_add(1, Ordering::Relaxed);
         self.queue(ctx, ws::Message::Text(frame));
     }
 
     fn reply<T: Serialize>(&mut self, ctx: &mut Context<Self>, ack: Option<u64>, result: AppResult<T>) {
+        // What was pushed to this socket before the answer was made goes
+        // out before it (a join's catch-up, then its ack), however the
+        // actor's mailbox and its futures happen to be polled.
+        self.drain_inbox(ctx);
         if let Some(frame) = protocol::reply_frame(ack, &result) {
             self.send(ctx, frame);
         }
@@ -672,8 +697,8 @@ impl Actor for ConnectionActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let config = &self.registry.deps.config;
-        // Bounded: a room that finds this full treats the socket as a slow consumer.
-        ctx.set_mailbox_capacity(config.ws_outbound_queue);
+        // Frames come through the inbox; the mailbox holds its Drain and a
+        // few commands (Disconnect), so actix's default bound is plenty.
         self.registry.broker.subscribe(Topic::User(self.user.id), self.socket_ref(), false);
         crate::engine::presence::connected(&self.registry, self.user.id, self.id);
         let metrics = &self.registry.deps.metrics;
@@ -793,16 +818,7 @@ impl Handler<Drain> for ConnectionActor {
     type Result = ();
 
     fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
-        let frames = {
-            let mut inbox = self.socket.inbox.lock().unwrap_or_else(PoisonError::into_inner);
-            inbox.drain_sent = false;
-            std::mem::take(&mut inbox.frames)
-        };
-        // The inbox empties into the socket's queue at once, so the queue is
-        // where a client that does not read shows (`queue` bounds it).
-        for frame in frames {
-            self.send(ctx, frame);
-        }
+        self.drain_inbox(ctx);
     }
 }
 
