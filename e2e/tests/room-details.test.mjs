@@ -5,30 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { shot } from '../support/browser.mjs';
+import { localIn, signUp } from '../support/classroom.mjs';
 import { stage } from '../support/stage.mjs';
 
 const { person } = stage();
 const LONG = 'Bartholomew Featherstonehaugh-Cholmondeley of the Exceedingly Long Surname Family';
 const RFC3339 = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 
-/** A datetime-local value `minutes` from now, in the browser's zone. */
-function localIn(minutes) {
-  const d = new Date(Date.now() + minutes * 60000);
-  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-}
-
-/** Signs up through the UI (names here are no part of an email address). */
-async function signUp(who, role) {
-  const { page } = who;
-  await page.goto('/#/register');
-  await page.getByLabel('Name').fill(who.name);
-  await page.getByLabel('Email').fill(`user-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`);
-  await page.getByLabel('Password (8 characters or more)').fill('correct horse');
-  await page.getByLabel('I am').selectOption(role);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.locator('#connection-state[data-state="open"]').waitFor();
-  who.id = await page.evaluate(() => JSON.parse(localStorage.getItem('me')).id);
-}
 
 /** Schedules through the dialog; returns the new session's id. */
 async function schedule(page, title, startsInMinutes) {

@@ -184,7 +184,18 @@ export function statusMenu() {
     panel.hidden = false;
     toggle.setAttribute('aria-expanded', 'true');
     openMenu = menu;
-    await fill();
+    // Until the server's view is in, the form is not mine to change: a
+    // choice made before it arrives would be overwritten by it (and a save
+    // would then send nothing).
+    const controls = [status, expiry, activity, save];
+    controls.forEach((control) => { control.disabled = true; });
+    panel.setAttribute('aria-busy', 'true');
+    try {
+      await fill();
+    } finally {
+      controls.forEach((control) => { control.disabled = false; });
+      panel.removeAttribute('aria-busy');
+    }
   });
 
   renderToggle();
