@@ -153,7 +153,8 @@ impl Socket for ConnectionSocket {
             return Ok(());
         }
         drop(inbox);
-        // At most one Drain is ever queued, so the mailbox cannot be full of them.
+        // Drains are few (one per burst, at most two queued when an answer
+        // drained the inbox meanwhile): a full mailbox never refuses one.
         match self.addr.try_send(Drain) {
             Ok(()) => Ok(()),
             Err(SendError::Full(drain)) => {

@@ -66,7 +66,10 @@ export function statusMenu() {
   const toggle = h('button', { 'aria-expanded': 'false', 'aria-controls': 'status-panel', class: 'status-toggle', id: 'status-toggle' },
     dot, 'My status: ', label);
   function renderToggle() {
-    dot.dataset.status = mine ? mine.status : 'offline';
+    // The dot says what the label says: a status I set shows even in the
+    // moment after a reload when the server has not seen my new socket yet
+    // (and so calls me offline).
+    dot.dataset.status = mine ? (mine.own && mine.own.manualStatus) || mine.status : 'offline';
     label.textContent = statusText(mine);
   }
 
