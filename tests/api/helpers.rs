@@ -52,6 +52,11 @@ pub fn test_config(database: &TestDatabase) -> Config {
     config.bind_addr = "127.0.0.1:0".into();
     config.http_workers = 1;
     config.room_arbiters = 2;
+    // Each test's server opens its whole pool at start, and a test's pool
+    // lingers a moment after the test: eight each brought parallel tests to
+    // PostgreSQL's 100-connection limit once ("timed out waiting for
+    // connection" at start-up). Four is plenty for one test's load.
+    config.db_pool_size = 4;
     config
 }
 
