@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { shot } from '../support/browser.mjs';
-import { localIn, signUp } from '../support/classroom.mjs';
+import { localIn, schedule, signUp } from '../support/classroom.mjs';
 import { stage } from '../support/stage.mjs';
 
 const { person } = stage();
@@ -13,19 +13,6 @@ const LONG = 'Bartholomew Featherstonehaugh-Cholmondeley of the Exceedingly Long
 const RFC3339 = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 
 
-/** Schedules through the dialog; returns the new session's id. */
-async function schedule(page, title, startsInMinutes) {
-  await page.getByRole('button', { name: 'New session' }).click();
-  await page.getByLabel('Title').fill(title);
-  await page.getByLabel('Starts').fill(localIn(startsInMinutes));
-  await page.getByLabel('Ends').fill(localIn(startsInMinutes + 60));
-  const created = page.waitForResponse((r) => r.url().endsWith('/api/live-sessions') && r.request().method() === 'POST');
-  await page.getByRole('button', { name: 'Save' }).click();
-  const response = await created;
-  assert.equal(response.status(), 201, `${title} scheduled`);
-  await page.locator('dialog[open]').waitFor({ state: 'detached' }).catch(() => {});
-  return (await response.json()).id;
-}
 
 test('start not in the past, the room before and after, long names, the chat limit', { timeout: 120000 }, async () => {
   const grace = await person('Grace');
@@ -80,8 +67,8 @@ test('start not in the past, the room before and after, long names, the chat lim
   assert.deepEqual(refused, [400, 'start_in_past']);
   await grace.page.getByRole('button', { name: 'Close' }).click();
 
-  const soon = await schedule(grace.page, 'Soon', 2);
-  const later = await schedule(grace.page, 'Later', 3 * 24 * 60);
+  const soon = (await schedule(grace.page, 'Soon', 2)).id;
+  const later = (await schedule(grace.page, 'Later', 3 * 24 * 60)).id;
 
   // Item 7: too early, the room says when it opens, readable and local, and
   // the chat and Ask are off with that reason.

@@ -30,6 +30,14 @@ fn chat_frame(session: &str, ack: u64, client_msg_id: &str) -> Message {
     Message::Text(frame.to_string().into())
 }
 
+/// A socket of `token`'s, joined to the live session.
+async fn in_session(remote: &Remote, token: &str, session: &str) -> WsClient {
+    let mut socket = remote.socket(token).await;
+    let joined = socket.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    socket
+}
+
 /// Every message of a session's history, oldest first, read page by page.
 async fn whole_history(remote: &Remote, session: &str, token: &str) -> Vec<Value> {
     let mut messages = Vec::new();
@@ -119,9 +127,7 @@ async fn kill_9_mid_burst_keeps_every_acknowledged_message_exactly_once() {
     let acked_total = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();
     for (i, token) in students.iter().enumerate() {
-        let mut socket = remote.socket(token).await;
-        let joined = socket.request("join-live-session", json!({ "sessionId": session })).await;
-        assert_eq!(joined["ok"], true, "{joined}");
+        let socket = in_session(&remote, token, &session).await;
         senders.push(actix_web::rt::spawn(send_until_cut(socket, session.clone(), i, acked_total.clone())));
     }
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -147,9 +153,7 @@ async fn kill_9_mid_burst_keeps_every_acknowledged_message_exactly_once() {
     }
     // Every sender resends all it sent; each gets one answer, the originals keep their ids.
     for (token, log) in students.iter().zip(&logs) {
-        let mut socket = remote.socket(token).await;
-        let joined = socket.request("join-live-session", json!({ "sessionId": session })).await;
-        assert_eq!(joined["ok"], true, "{joined}");
+        let mut socket = in_session(&remote, token, &session).await;
         for (n, client_id) in log.sent.iter().enumerate() {
             let ack = 10_000 + n as u64;
             assert!(socket.send_message(chat_frame(&session, ack, client_id)).await);
@@ -291,9 +295,7 @@ async fn postgresql_gone_under_load_keeps_what_it_can_refuses_the_rest_clearly_a
     let stop = Arc::new(AtomicBool::new(false));
     let mut senders = Vec::new();
     for (i, token) in students.iter().enumerate() {
-        let mut socket = remote.socket(token).await;
-        let joined = socket.request("join-live-session", json!({ "sessionId": session })).await;
-        assert_eq!(joined["ok"], true, "{joined}");
+        let socket = in_session(&remote, token, &session).await;
         senders.push(actix_web::rt::spawn(send_steadily(socket, session.clone(), i, stop.clone())));
     }
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
