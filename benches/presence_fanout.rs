@@ -76,7 +76,7 @@ async fn run(users: usize, rounds: usize) -> Result<(), String> {
     // SQLite in a temporary folder, whatever DATABASE_URL says.
     config.database_url = dir.path().join("bench.db").to_string_lossy().into_owned();
     config.bind_addr = "127.0.0.1:0".into();
-    let app = Application::build(config, Arc::new(SystemClock))?;
+    let app = Application::build(config, Arc::new(SystemClock)).await?;
     let (port, state) = (app.port(), app.state());
     actix_web::rt::spawn(app.run_until_stopped());
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use dashmap::DashMap;
 use rand_core::{OsRng, RngCore};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -24,7 +24,7 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 
 /// The caller of a request, proven by a valid token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuthUser {
     pub id: Uuid,
     pub email: String,

@@ -168,6 +168,21 @@ pub struct Config {
     /// Office hours: how often a queue looks at the schedule, absences and idle rooms (seconds).
     #[arg(long, env = "OFFICE_HOURS_SWEEP_SECS", default_value_t = 5)]
     pub office_hours_sweep_secs: u64,
+
+    /// `redis://host:port` joins this node to the others on that Redis
+    /// (publish/subscribe, room ownership, node heartbeats); unset, the
+    /// node is alone and needs nothing else.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// This node's name in logs, metrics and Redis; a random id when unset.
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: Option<uuid::Uuid>,
+
+    /// With several nodes: a node not heard of in Redis for this long is
+    /// dead, and its users leave their rooms (seconds).
+    #[arg(long, env = "NODE_TIMEOUT_SECS", default_value_t = 15)]
+    pub node_timeout_secs: u64,
 }
 
 impl Config {

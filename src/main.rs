@@ -78,7 +78,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let app = Application::build(config, Arc::new(SystemClock))?;
+    let app = Application::build(config, Arc::new(SystemClock)).await?;
     log::info!("listening on http://127.0.0.1:{} (bind {})", app.port(), app.state().config.bind_addr);
     let state = app.state();
     let handle = app.handle();

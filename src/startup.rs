@@ -14,6 +14,8 @@ use crate::auth::Authenticator;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::db::Db;
+use crate::engine::cluster::Cluster;
+use crate::engine::hub::Hub;
 use crate::engine::metrics::Metrics;
 use crate::engine::persistence::{ConnectionSource, PersistSettings, Persistence};
 use crate::engine::registry::Registry;
@@ -30,21 +32,34 @@ pub struct Application {
 }
 
 impl Application {
-    pub fn build(config: Config, clock: SharedClock) -> Result<Self, String> {
-        Self::build_with_source(config, clock, None)
+    pub async fn build(config: Config, clock: SharedClock) -> Result<Self, String> {
+        Self::build_with_source(config, clock, None).await
     }
 
     /// As `build`, with the persistence actor taking its connections from
     /// `source` instead of the pool (tests use it to cut the database off).
-    pub fn build_with_source(
+    pub async fn build_with_source(
         config: Config,
         clock: SharedClock,
         source: Option<Arc<dyn ConnectionSource>>,
     ) -> Result<Self, String> {
         let db = Db::connect(&config.database_url, config.backend(), config.db_pool_size)?
             .with_read_wait(Duration::from_secs(config.db_read_wait_secs));
-        close_attendance_left_open(&db, &clock)?;
         let metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(Arc::clone(&metrics)));
+        let cluster = match &config.redis_url {
+            Some(url) => {
+                let node_id = config.node_id.unwrap_or_else(uuid::Uuid::new_v4);
+                let timeout = Duration::from_secs(config.node_timeout_secs.max(3));
+                Some(Cluster::connect(url, node_id, timeout, Arc::clone(&hub), Arc::clone(&metrics)).await?)
+            }
+            None => None,
+        };
+        match &cluster {
+            // Other nodes' people are still in their rooms.
+            Some(cluster) if cluster.others_alive().await? => {}
+            _ => close_attendance_left_open(&db, &clock)?,
+        }
         let source = source.unwrap_or_else(|| Arc::new(db.pool.clone()));
         let persistence = Persistence::start(
             source,
@@ -63,7 +78,10 @@ impl Application {
             persistence: persistence.clone(),
             metrics: Arc::clone(&metrics),
         });
-        let registry = Registry::new(deps);
+        let registry = Registry::new(deps, hub, cluster.clone());
+        if let Some(cluster) = &cluster {
+            cluster.start(Arc::clone(&registry)).await?;
+        }
         let scheduler = SchedulerActor::start(Arc::clone(&registry));
         let state = web::Data::new(AppState {
             scheduler,

@@ -65,7 +65,7 @@ pub struct SessionFacts {
 }
 
 /// A session as the wire contract shows it (REST answers and WebSocket acks).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionView {
     pub id: Uuid,
@@ -158,17 +158,21 @@ impl From<InvalidTransition> for AppError {
 
 /// Edits to a session (the body of `PUT /api/live-sessions/:id`); absent
 /// fields stay as they are, `null` clears an optional one.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+/// (Serialized as it came, absent fields absent: a node forwards it to another.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionChanges {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "input::absent_or_null")]
+    #[serde(default, deserialize_with = "input::absent_or_null", skip_serializing_if = "Option::is_none")]
     pub description: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_start_time: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_end_time: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "input::absent_or_null")]
+    #[serde(default, deserialize_with = "input::absent_or_null", skip_serializing_if = "Option::is_none")]
     pub max_attendees: Option<Option<i32>>,
-    #[serde(default, deserialize_with = "input::absent_or_null")]
+    #[serde(default, deserialize_with = "input::absent_or_null", skip_serializing_if = "Option::is_none")]
     pub recording_url: Option<Option<String>>,
 }
 

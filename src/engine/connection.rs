@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use serde::Serialize;
 use serde_json::json;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::auth::AuthUser;
@@ -30,17 +31,15 @@ use crate::domain::office_hours::EndReason;
 use crate::domain::rate_limit::TokenBucket;
 use crate::domain::room::RoomType;
 use crate::engine::hub::{Refused, Socket, SocketRef, Topic};
-use crate::engine::live_session::{AskQuestion, ModerateQuestion, Moderation, UpvoteQuestion};
+use crate::engine::live_session::Moderation;
 use crate::engine::office_hours::commands as office_hours;
 use crate::engine::registry::Registry;
-use crate::engine::room::chat::{Author, Change, ChangeMessage, MarkRead, Post, Typing};
-use crate::engine::room::routing::{self, RoomAddr, Target};
-use crate::engine::room::{room_gone, submit, Catchup, Join, Leave, RoomActor};
+use crate::engine::room::calls::{self, RoomCall, RoomRef};
+use crate::engine::room::routing::{self, Target};
+use crate::engine::room::Catchup;
 use crate::engine::socket::{FrameReader, FrameWriter};
-use crate::engine::study_group::StudyGroup;
-use crate::engine::{live_session::LiveSession, Disconnect, DisconnectReason};
+use crate::engine::{Disconnect, DisconnectReason};
 use crate::error::{AppError, AppResult};
-use crate::protocol::rooms::{MessageAck, UnreadAck};
 use crate::protocol::{self, events, ClientEvent};
 
 pub struct ConnectionActor {
@@ -397,89 +396,28 @@ impl ConnectionActor {
     }
 
     /// A room this socket has joined.
-    fn joined_room(&self, room_id: Uuid) -> AppResult<RoomAddr> {
+    fn joined_room(&self, room_id: Uuid) -> AppResult<RoomRef> {
         let room_type = self.rooms.get(&room_id).ok_or_else(|| AppError::forbidden("Join the room first."))?;
-        RoomAddr::of(&self.registry, *room_type, room_id)
+        Ok(RoomRef { room_type: *room_type, room_id })
     }
 
     /// The room of a live session this socket has joined.
-    fn joined_session(&self, session_id: Uuid) -> AppResult<RoomAddr> {
+    fn joined_session(&self, session_id: Uuid) -> AppResult<RoomRef> {
         let room_id = self.sessions.get(&session_id).ok_or_else(|| AppError::forbidden("Join the session first."))?;
         self.joined_room(*room_id)
     }
 
-    /// Sends a message to a joined room and answers the frame with its
-    /// result. Sent now, not inside a future, so the room sees this socket's
-    /// frames in the order they came.
-    fn to_room<M, T, R>(
-        &mut self,
-        room: AppResult<RoomAddr>,
-        ack: Option<u64>,
-        ctx: &mut Context<Self>,
-        message: impl FnOnce(SocketRef) -> M,
-        reply: impl FnOnce(T) -> R + 'static,
-    ) where
-        M: actix::Message<Result = AppResult<T>> + Send + 'static,
-        T: Send + 'static,
-        R: Serialize + 'static,
-        RoomActor<LiveSession>: Handler<M>,
-        RoomActor<StudyGroup>: Handler<M>,
-        RoomActor<crate::engine::office_hours::room::OfficeHoursRoom>: Handler<M>,
-    {
+    /// Sends a call to a joined room and answers the frame with its result.
+    /// Sent now, not inside a future, so the room sees this socket's frames
+    /// in the order they came.
+    fn to_room(&mut self, room: AppResult<RoomRef>, ack: Option<u64>, ctx: &mut Context<Self>, call: RoomCall) {
         match room {
-            Ok(room) => self.answer_sent(ctx, ack, room.submit(message(self.socket_ref())), reply),
+            Ok(room) => {
+                let answered = calls::call(&self.registry, room, Some(&self.socket_ref()), call);
+                self.answer(ctx, ack, answered);
+            }
             Err(err) => self.reply::<()>(ctx, ack, Err(err)),
         }
-    }
-
-    /// Answers a frame with what a room answered to the message sent for it.
-    fn answer_sent<T, R>(
-        &mut self,
-        ctx: &mut Context<Self>,
-        ack: Option<u64>,
-        sent: impl std::future::Future<Output = Result<AppResult<T>, MailboxError>> + 'static,
-        reply: impl FnOnce(T) -> R + 'static,
-    ) where
-        R: Serialize + 'static,
-    {
-        self.answer(ctx, ack, async move { Ok(reply(sent.await.map_err(|_| room_gone())??)) });
-    }
-
-    /// As [`Self::to_room`], for the events only a live session's room has.
-    fn to_session<M, T, R>(
-        &mut self,
-        session_id: Uuid,
-        ack: Option<u64>,
-        ctx: &mut Context<Self>,
-        message: impl FnOnce(SocketRef) -> M,
-        reply: impl FnOnce(T) -> R + 'static,
-    ) where
-        M: actix::Message<Result = AppResult<T>> + Send + 'static,
-        T: Send + 'static,
-        R: Serialize + 'static,
-        RoomActor<LiveSession>: Handler<M>,
-    {
-        match self.joined_session(session_id).and_then(|room| Ok(room.live_session()?.clone())) {
-            Ok(room) => self.answer_sent(ctx, ack, submit(&room, message(self.socket_ref())), reply),
-            Err(err) => self.reply::<()>(ctx, ack, Err(err)),
-        }
-    }
-
-    fn moderate(
-        &mut self,
-        session_id: Uuid,
-        question_id: Uuid,
-        action: Moderation,
-        ack: Option<u64>,
-        ctx: &mut Context<Self>,
-    ) {
-        self.to_session(
-            session_id,
-            ack,
-            ctx,
-            |socket| ModerateQuestion { socket, question_id, action },
-            |question| json!({ "question": question }),
-        );
     }
 
     /// Enters a room: who may is checked against the database, then the room
@@ -496,8 +434,8 @@ impl ConnectionActor {
         let socket = self.socket_ref();
         let work = async move {
             let entry = routing::resolve(&registry, socket.user(), target).await?;
-            let join = || Join { socket: Arc::clone(&socket), since_message_id, catchup };
-            let reply = routing::join(&registry, &entry, join).await?;
+            let call = RoomCall::Join { since_message_id, catchup };
+            let reply = calls::call(&registry, RoomRef::of(&entry), Some(&socket), call).await?;
             Ok((entry, reply))
         };
         ctx.spawn(work.into_actor(self).map(move |joined: AppResult<_>, act, ctx| {
@@ -519,22 +457,15 @@ impl ConnectionActor {
             return self.reply::<()>(ctx, ack, Err(not_in));
         };
         self.sessions.retain(|_, room| *room != room_id);
-        let left = self
-            .leave_room(room_id, room_type)
-            .map(|room| room.send(Leave { user_id: self.user.id, socket_id: self.id }));
-        self.answer(ctx, ack, async move {
-            if let Some(left) = left {
-                left.await.map_err(|_| room_gone())?;
-            }
-            Ok(json!({}))
-        });
+        let left = self.leave_room(RoomRef { room_type, room_id });
+        self.answer(ctx, ack, left);
     }
 
     /// Out of the room's topic at once (a room rebuilt meanwhile must not
-    /// take this socket back); then the room's actor, if alive, to tell.
-    fn leave_room(&self, room_id: Uuid, room_type: RoomType) -> Option<RoomAddr> {
-        self.registry.broker.unsubscribe(Topic::Room(room_id), self.id);
-        RoomAddr::existing(&self.registry, room_type, room_id)
+    /// take this socket back); then the room, wherever it is, to tell.
+    fn leave_room(&self, room: RoomRef) -> impl std::future::Future<Output = AppResult<Box<RawValue>>> + 'static {
+        self.registry.broker.unsubscribe(Topic::Room(room.room_id), self.id);
+        calls::call(&self.registry, room, Some(&self.socket_ref()), RoomCall::Leave)
     }
 
     fn dispatch(&mut self, event: ClientEvent, ack: Option<u64>, ctx: &mut Context<Self>) {
@@ -554,83 +485,57 @@ impl ConnectionActor {
                 let not_in = AppError::bad_request("not_in_room", "You are not in that room.");
                 self.leave(Some(leave.room_id), ack, ctx, not_in);
             }
-            ClientEvent::SessionMessage(post) => self.to_room(
-                self.joined_session(post.session_id),
-                ack,
-                ctx,
-                |socket| Post {
-                    author: Author::Socket(socket),
+            ClientEvent::SessionMessage(post) => {
+                let call = RoomCall::Post {
                     text: post.message,
                     message_type: MessageType::Text,
                     client_msg_id: post.client_msg_id,
-                },
-                |message| MessageAck { message },
-            ),
-            ClientEvent::RoomMessage(post) => self.to_room(
-                self.joined_room(post.room_id),
-                ack,
-                ctx,
-                |socket| Post {
-                    author: Author::Socket(socket),
+                };
+                self.to_room(self.joined_session(post.session_id), ack, ctx, call)
+            }
+            ClientEvent::RoomMessage(post) => {
+                let call = RoomCall::Post {
                     text: post.message,
                     message_type: post.message_type,
                     client_msg_id: post.client_msg_id,
-                },
-                |message| MessageAck { message },
-            ),
-            ClientEvent::TypingInSession(typing) => self.to_room(
-                self.joined_session(typing.session_id),
-                ack,
-                ctx,
-                |socket| Typing { socket },
-                |()| json!({}),
-            ),
-            ClientEvent::TypingInRoom(typing) => {
-                self.to_room(self.joined_room(typing.room_id), ack, ctx, |socket| Typing { socket }, |()| json!({}))
+                };
+                self.to_room(self.joined_room(post.room_id), ack, ctx, call)
             }
-            ClientEvent::EditMessage(edit) => self.to_room(
-                self.joined_room(edit.room_id),
-                ack,
-                ctx,
-                |socket| ChangeMessage { socket, message_id: edit.message_id, change: Change::Edit(edit.message) },
-                |message| MessageAck { message },
-            ),
-            ClientEvent::DeleteMessage(target) => self.to_room(
-                self.joined_room(target.room_id),
-                ack,
-                ctx,
-                |socket| ChangeMessage { socket, message_id: target.message_id, change: Change::Delete },
-                |message| MessageAck { message },
-            ),
-            ClientEvent::MarkRead(target) => self.to_room(
-                self.joined_room(target.room_id),
-                ack,
-                ctx,
-                |socket| MarkRead { socket, message_id: target.message_id },
-                |unread_count| UnreadAck { unread_count },
-            ),
-            ClientEvent::AskQuestion(ask) => self.to_session(
-                ask.session_id,
-                ack,
-                ctx,
-                |socket| AskQuestion { socket, text: ask.question, anonymous: ask.anonymous },
-                |question| json!({ "question": question }),
-            ),
-            ClientEvent::UpvoteQuestion(vote) => self.to_session(
-                vote.session_id,
-                ack,
-                ctx,
-                |socket| UpvoteQuestion { socket, question_id: vote.question_id },
-                |question| json!({ "question": question }),
-            ),
+            ClientEvent::TypingInSession(typing) => {
+                self.to_room(self.joined_session(typing.session_id), ack, ctx, RoomCall::Typing)
+            }
+            ClientEvent::TypingInRoom(typing) => self.to_room(self.joined_room(typing.room_id), ack, ctx, RoomCall::Typing),
+            ClientEvent::EditMessage(edit) => {
+                let call = RoomCall::Edit { message_id: edit.message_id, text: edit.message };
+                self.to_room(self.joined_room(edit.room_id), ack, ctx, call)
+            }
+            ClientEvent::DeleteMessage(target) => {
+                let call = RoomCall::Delete { message_id: target.message_id };
+                self.to_room(self.joined_room(target.room_id), ack, ctx, call)
+            }
+            ClientEvent::MarkRead(target) => {
+                let call = RoomCall::MarkRead { message_id: target.message_id };
+                self.to_room(self.joined_room(target.room_id), ack, ctx, call)
+            }
+            ClientEvent::AskQuestion(ask) => {
+                let call = RoomCall::Ask { text: ask.question, anonymous: ask.anonymous };
+                self.to_room(self.joined_session(ask.session_id), ack, ctx, call)
+            }
+            ClientEvent::UpvoteQuestion(vote) => {
+                let call = RoomCall::Upvote { question_id: vote.question_id };
+                self.to_room(self.joined_session(vote.session_id), ack, ctx, call)
+            }
             ClientEvent::AnswerQuestion(target) => {
-                self.moderate(target.session_id, target.question_id, Moderation::Answer, ack, ctx)
+                let call = RoomCall::Moderate { question_id: target.question_id, action: Moderation::Answer };
+                self.to_room(self.joined_session(target.session_id), ack, ctx, call)
             }
             ClientEvent::DismissQuestion(target) => {
-                self.moderate(target.session_id, target.question_id, Moderation::Dismiss, ack, ctx)
+                let call = RoomCall::Moderate { question_id: target.question_id, action: Moderation::Dismiss };
+                self.to_room(self.joined_session(target.session_id), ack, ctx, call)
             }
             ClientEvent::PinQuestion(pin) => {
-                self.moderate(pin.session_id, pin.question_id, Moderation::Pin(pin.pinned), ack, ctx)
+                let call = RoomCall::Moderate { question_id: pin.question_id, action: Moderation::Pin(pin.pinned) };
+                self.to_room(self.joined_session(pin.session_id), ack, ctx, call)
             }
             ClientEvent::UpdatePresence(update) => {
                 let change = match update.into_change() {
@@ -730,10 +635,8 @@ impl Actor for ConnectionActor {
         crate::engine::presence::disconnected(&self.registry, self.user.id, self.id);
         self.registry.deps.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
         for (room_id, room_type) in std::mem::take(&mut self.rooms) {
-            if let Some(room) = self.leave_room(room_id, room_type) {
-                // do_send: a `send` whose answer nobody awaits is dropped unhandled.
-                room.do_send(Leave { user_id: self.user.id, socket_id: self.id });
-            }
+            // Handed to the room now; nobody waits for the answer.
+            actix::spawn(self.leave_room(RoomRef { room_type, room_id }));
         }
     }
 }

@@ -60,6 +60,10 @@ pub trait Socket: Send + Sync + 'static {
     fn close(&self, reason: DisconnectReason);
     /// Whether it was opened with the token of this fingerprint (`auth::token_fingerprint`).
     fn opened_with(&self, token_fingerprint: u128) -> bool;
+    /// The node the socket is open on, when it is not this one.
+    fn home(&self) -> Option<Uuid> {
+        None
+    }
 }
 
 pub type SocketRef = Arc<dyn Socket>;

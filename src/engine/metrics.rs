@@ -35,6 +35,15 @@ pub struct Metrics {
     pub persist_refused: AtomicU64,
     /// Room actors restarted after they died.
     pub room_restarts: AtomicU64,
+    /// Publications sent to Redis (several nodes).
+    pub broker_published: AtomicU64,
+    /// Pipelines they went in, and the time Redis took for them.
+    pub broker_publish_batches: AtomicU64,
+    pub broker_publish_micros: AtomicU64,
+    /// Messages received from Redis.
+    pub broker_received: AtomicU64,
+    /// Publications lost: Redis unreachable, or the queue to it full.
+    pub broker_dropped: AtomicU64,
 }
 
 /// Point-in-time figures owned by others (registry sizes), passed in at render time.
@@ -54,7 +63,7 @@ impl Metrics {
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(2048);
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, f64); 14] = [
+        let rows: [(&str, &str, &str, f64); 19] = [
             (
                 "classroom_ws_connections",
                 "gauge",
@@ -118,6 +127,36 @@ impl Metrics {
                 "counter",
                 "Room actors restarted after dying.",
                 get(&self.room_restarts) as f64,
+            ),
+            (
+                "classroom_broker_published_total",
+                "counter",
+                "Publications sent to Redis (several nodes).",
+                get(&self.broker_published) as f64,
+            ),
+            (
+                "classroom_broker_publish_batches_total",
+                "counter",
+                "Pipelines the publications went to Redis in.",
+                get(&self.broker_publish_batches) as f64,
+            ),
+            (
+                "classroom_broker_publish_seconds_total",
+                "counter",
+                "Time Redis took to take the pipelines.",
+                get(&self.broker_publish_micros) as f64 / 1e6,
+            ),
+            (
+                "classroom_broker_received_total",
+                "counter",
+                "Messages received from Redis.",
+                get(&self.broker_received) as f64,
+            ),
+            (
+                "classroom_broker_dropped_total",
+                "counter",
+                "Publications lost: Redis unreachable or the queue to it full.",
+                get(&self.broker_dropped) as f64,
             ),
         ];
         for (name, kind, help, value) in rows {

@@ -4,6 +4,7 @@
 //! persistence actor that batches every write.
 
 pub mod broker;
+pub mod cluster;
 pub mod connection;
 pub mod contacts;
 pub mod hub;

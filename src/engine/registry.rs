@@ -15,6 +15,8 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use crate::engine::broker::{Broker, LocalBroker};
+use crate::engine::cluster::broker::RedisBroker;
+use crate::engine::cluster::Cluster;
 use crate::engine::contacts::Contacts;
 use crate::engine::hub::Hub;
 use crate::engine::live_session::LiveSession;
@@ -32,11 +34,19 @@ pub struct ActorTable<A: Actor> {
     /// The kind's name in logs and `/metrics`.
     kind: &'static str,
     actors: DashMap<Uuid, Addr<A>>,
+    /// With several nodes, an actor of this table is this node's by lease
+    /// (`{prefix}:{id}`): given up when the actor stops for good.
+    leases: Option<(&'static str, Arc<Cluster>)>,
 }
 
 impl<A: Actor> ActorTable<A> {
     pub fn new(kind: &'static str) -> Self {
-        Self { kind, actors: DashMap::new() }
+        Self { kind, actors: DashMap::new(), leases: None }
+    }
+
+    fn with_leases(mut self, prefix: &'static str, cluster: Option<Arc<Cluster>>) -> Self {
+        self.leases = cluster.map(|cluster| (prefix, cluster));
+        self
     }
 
     /// The live actor for `id`, or a fresh one from `spawn` when there is
@@ -65,7 +75,11 @@ impl<A: Actor> ActorTable<A> {
     /// Forgets an actor that is stopping for good, unless a newer one
     /// already took its place.
     pub fn remove(&self, id: Uuid, addr: &Addr<A>) {
-        self.actors.remove_if(&id, |_, current| current == addr);
+        if self.actors.remove_if(&id, |_, current| current == addr).is_some() {
+            if let Some((prefix, cluster)) = &self.leases {
+                cluster.release(format!("{prefix}:{id}"));
+            }
+        }
     }
 
     /// Puts an actor that its supervisor restarted back in its slot, if the
@@ -95,6 +109,8 @@ pub struct Registry {
     pub hub: Arc<Hub>,
     /// Where every fan-out is published.
     pub broker: Arc<dyn Broker>,
+    /// The other nodes, when there are (`REDIS_URL`).
+    pub cluster: Option<Arc<Cluster>>,
     /// Rooms of live sessions, by chat room id.
     pub live_sessions: ActorTable<RoomActor<LiveSession>>,
     /// Rooms of study groups, by chat room id.
@@ -112,19 +128,24 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(deps: Arc<EngineDeps>) -> Arc<Self> {
+    /// The registry of a node alone, or of a node of `cluster` (its hub
+    /// made with the cluster: they share it).
+    pub fn new(deps: Arc<EngineDeps>, hub: Arc<Hub>, cluster: Option<Arc<Cluster>>) -> Arc<Self> {
         let arbiters = (0..deps.config.room_arbiters()).map(|_| Arbiter::new()).collect();
-        let hub = Arc::new(Hub::new(Arc::clone(&deps.metrics)));
-        let broker: Arc<dyn Broker> = Arc::new(LocalBroker::new(Arc::clone(&hub)));
+        let broker: Arc<dyn Broker> = match &cluster {
+            Some(cluster) => Arc::new(RedisBroker::new(Arc::clone(&hub), Arc::clone(cluster))),
+            None => Arc::new(LocalBroker::new(Arc::clone(&hub))),
+        };
         Arc::new(Self {
             deps,
             arbiters,
             next_arbiter: AtomicUsize::new(0),
             hub,
             broker,
-            live_sessions: ActorTable::new("live_session"),
-            study_groups: ActorTable::new("study_group"),
-            office_hours_rooms: ActorTable::new("office_hours_room"),
+            cluster: cluster.clone(),
+            live_sessions: ActorTable::new("live_session").with_leases("room", cluster.clone()),
+            study_groups: ActorTable::new("study_group").with_leases("room", cluster.clone()),
+            office_hours_rooms: ActorTable::new("office_hours_room").with_leases("room", cluster.clone()),
             office_hours: ActorTable::new("office_hours"),
             presence: ActorTable::new("presence"),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),

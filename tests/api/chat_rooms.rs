@@ -204,7 +204,7 @@ async fn unread_counts_and_catch_up_reach_past_the_rooms_memory() {
 
 #[actix_web::test]
 async fn a_resend_while_the_first_write_is_in_flight_is_answered_by_its_outcome() {
-    let (app, database) = spawn_switchable_app(unthrottled);
+    let (app, database) = spawn_switchable_app(unthrottled).await;
     let Class { grace, ada, room, .. } = class(&app).await;
     let mut grace_socket = in_room(&app, &grace, &room).await;
     let mut ada_socket = in_room(&app, &ada, &room).await;
@@ -240,7 +240,8 @@ async fn a_message_whose_write_fails_is_retracted_and_its_resend_tries_again() {
     let (app, database) = spawn_switchable_app(|config| {
         unthrottled(config);
         config.persist_queue_capacity = 8;
-    });
+    })
+    .await;
     let Class { grace, ada, room, .. } = class(&app).await;
     let mut grace_socket = in_room(&app, &grace, &room).await;
     let mut ada_socket = in_room(&app, &ada, &room).await;

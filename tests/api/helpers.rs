@@ -30,6 +30,14 @@ pub struct TestDatabase {
     _dir: Option<tempfile::TempDir>,
 }
 
+impl TestDatabase {
+    /// The same database again, for a second server on it (several nodes);
+    /// the first keeps it alive.
+    pub fn again(&self) -> TestDatabase {
+        TestDatabase { url: self.url.clone(), _dir: None }
+    }
+}
+
 pub fn fresh_database() -> TestDatabase {
     let base = std::env::var("DATABASE_URL").unwrap_or_default();
     if classroom::config::backend_of(&base) == Backend::Postgres {
@@ -90,7 +98,7 @@ impl TestApp {
         self.server.stop(true).await;
         let database = std::mem::replace(&mut self._database, TestDatabase { url: String::new(), _dir: None });
         drop(self);
-        start_on(database, |_| {}, None)
+        start_on(database, |_| {}, None).await
     }
 }
 
@@ -101,12 +109,12 @@ pub async fn spawn_app() -> TestApp {
 /// Starts a server with `adjust` applied to the test configuration and,
 /// optionally, the persistence actor reading connections from `source`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config), source: Option<Arc<dyn ConnectionSource>>) -> TestApp {
-    start_on(fresh_database(), adjust, source)
+    start_on(fresh_database(), adjust, source).await
 }
 
 /// As `spawn_app_with`, on a database the caller made (so it can reach the
 /// same database from a pool of its own).
-pub fn start_on(
+pub async fn start_on(
     database: TestDatabase,
     adjust: impl FnOnce(&mut Config),
     source: Option<Arc<dyn ConnectionSource>>,
@@ -114,7 +122,7 @@ pub fn start_on(
     let mut config = test_config(&database);
     adjust(&mut config);
     let clock = ManualClock::new(Utc::now());
-    let app = Application::build_with_source(config, Arc::new(clock.clone()), source).expect("app builds");
+    let app = Application::build_with_source(config, Arc::new(clock.clone()), source).await.expect("app builds");
     let port = app.port();
     let state = app.state();
     let server = app.handle();
@@ -483,7 +491,7 @@ impl ConnectionSource for Switchable {
 
 /// A server whose persistence actor writes through a `Switchable` source.
 /// Retries are capped at 100 ms so that recovery is quick to observe.
-pub fn spawn_switchable_app(adjust: impl FnOnce(&mut Config)) -> (TestApp, Arc<Switchable>) {
+pub async fn spawn_switchable_app(adjust: impl FnOnce(&mut Config)) -> (TestApp, Arc<Switchable>) {
     let database = fresh_database();
     let own = Db::connect(&database.url, backend_of(&database.url), 4).expect("test pool");
     let source = Arc::new(Switchable { pool: own.pool, down: AtomicBool::new(false) });
@@ -494,6 +502,7 @@ pub fn spawn_switchable_app(adjust: impl FnOnce(&mut Config)) -> (TestApp, Arc<S
             adjust(config);
         },
         Some(source.clone() as Arc<dyn ConnectionSource>),
-    );
+    )
+    .await;
     (app, source)
 }

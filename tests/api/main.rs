@@ -5,6 +5,7 @@
 mod abuse;
 mod auth;
 mod chat_rooms;
+mod cluster;
 mod courses;
 mod helpers;
 mod matrix;

@@ -561,7 +561,7 @@ const BUFFER: usize = 8;
 
 #[actix_web::test]
 async fn an_admission_whose_write_is_refused_is_taken_back_and_the_others_told_their_places_again() {
-    let (app, source) = crate::helpers::spawn_switchable_app(|config| config.persist_queue_capacity = BUFFER);
+    let (app, source) = crate::helpers::spawn_switchable_app(|config| config.persist_queue_capacity = BUFFER).await;
     let grace = app.register("Grace", "instructor").await;
     let ada = app.register("Ada", "student").await;
     let bob = app.register("Bob", "student").await;

@@ -108,7 +108,7 @@ async fn a_write_is_answered_only_once_its_row_is_readable() {
 
 #[actix_web::test]
 async fn writes_wait_out_a_database_outage_and_all_land_afterwards() {
-    let (app, source) = spawn_switchable_app(|_| {});
+    let (app, source) = spawn_switchable_app(|_| {}).await;
     let state = app.state.clone();
     let instructor = app.register("Ada", "instructor").await;
 
@@ -145,7 +145,7 @@ async fn writes_wait_out_a_database_outage_and_all_land_afterwards() {
 
 #[actix_web::test]
 async fn past_its_capacity_the_buffer_refuses_at_once_and_keeps_the_rest() {
-    let (app, source) = spawn_switchable_app(|config| config.persist_queue_capacity = 10);
+    let (app, source) = spawn_switchable_app(|config| config.persist_queue_capacity = 10).await;
     let state = app.state.clone();
     let instructor = app.register("Ada", "instructor").await;
 
@@ -303,7 +303,7 @@ async fn writes_survive_connections_dropped_by_postgresql() {
     let url = format!("{}&application_name={tag}", database.url);
     let own = Db::connect(&url, Backend::Postgres, 4).expect("test pool");
     let source = Arc::new(KillAfterCheckout { pool: own.pool, tag: tag.clone(), armed: AtomicBool::new(false) });
-    let app = start_on(database, |config| config.database_url = url, Some(source.clone() as Arc<dyn ConnectionSource>));
+    let app = start_on(database, |config| config.database_url = url, Some(source.clone() as Arc<dyn ConnectionSource>)).await;
     let state = app.state.clone();
     let instructor = app.register("Ada", "instructor").await;
     for i in 0..20 {

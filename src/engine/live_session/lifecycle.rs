@@ -17,11 +17,13 @@ use crate::db::{self, parse_id, to_db_time};
 use crate::domain::live_session::{SessionChanges, SessionStatus, SessionView};
 use crate::domain::reminders::overdue;
 use crate::engine::hub::Topic;
+use crate::domain::room::RoomType;
+use crate::engine::room::calls::{self, RoomCall, RoomRef};
 use crate::engine::room::{room_gone, RoomActor};
 use crate::error::{AppError, AppResult};
 use crate::protocol::{event_frame, events};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum SessionCommand {
     Start,
     End,
@@ -181,6 +183,18 @@ pub async fn announce_scheduled(registry: &std::sync::Arc<crate::engine::registr
 /// Sends a command to a session's room actor (starting it if needed), once
 /// more to a replacement if the actor died meanwhile.
 pub async fn command_room(
+    registry: &std::sync::Arc<crate::engine::registry::Registry>,
+    room_id: Uuid,
+    by: Option<AuthUser>,
+    command: SessionCommand,
+) -> AppResult<SessionView> {
+    let room = RoomRef { room_type: RoomType::LiveSession, room_id };
+    let view = calls::call(registry, room, None, RoomCall::Command { by, command }).await?;
+    serde_json::from_str(view.get()).map_err(AppError::internal)
+}
+
+/// [`command_room`] on this node.
+pub async fn command_room_here(
     registry: &std::sync::Arc<crate::engine::registry::Registry>,
     room_id: Uuid,
     by: Option<AuthUser>,

@@ -24,7 +24,7 @@ use crate::protocol::rooms::RoomScope;
 mod lifecycle;
 mod questions;
 
-pub use lifecycle::{announce_scheduled, command_room, RoomCommand, SessionCommand};
+pub use lifecycle::{announce_scheduled, command_room, command_room_here, RoomCommand, SessionCommand};
 pub use questions::{AskQuestion, ModerateQuestion, Moderation, UpvoteQuestion};
 
 /// A live session's state in its room actor.

@@ -140,7 +140,7 @@ impl Handler<UpvoteQuestion> for RoomActor<LiveSession> {
 }
 
 /// What the instructor does with a question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Moderation {
     Answer,
     Pin(bool),

@@ -12,6 +12,7 @@
 //! stay subscribed: the fresh actor rebuilds from the database and takes
 //! back whoever the hub still holds for the room.
 
+pub mod calls;
 pub mod chat;
 pub mod occupants;
 pub mod routing;
@@ -377,7 +378,7 @@ impl<K: RoomKind> actix::Supervised for RoomActor<K> {
 }
 
 /// How a joining socket gets what it missed since `sinceMessageId`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Catchup {
     /// As `new-message` events before the ack (`join-live-session`).
     Push,

@@ -195,13 +195,16 @@ impl RoomAddr {
     }
 }
 
-/// Sends a join to a room's actor; if the actor died meanwhile, once more
-/// to its replacement.
-pub async fn join(registry: &Arc<Registry>, entry: &Entry, join: impl Fn() -> Join) -> AppResult<super::JoinReply> {
-    match RoomAddr::of(registry, entry.room_type, entry.room_id)?.send(join()).await {
+/// Sends a join to a room's actor on this node; if the actor died
+/// meanwhile, once more to its replacement.
+pub async fn join_room(
+    registry: &Arc<Registry>,
+    room_type: RoomType,
+    room_id: Uuid,
+    join: impl Fn() -> Join,
+) -> AppResult<super::JoinReply> {
+    match RoomAddr::of(registry, room_type, room_id)?.send(join()).await {
         Ok(result) => result,
-        Err(_) => {
-            RoomAddr::of(registry, entry.room_type, entry.room_id)?.send(join()).await.map_err(|_| room_gone())?
-        }
+        Err(_) => RoomAddr::of(registry, room_type, room_id)?.send(join()).await.map_err(|_| room_gone())?,
     }
 }

@@ -1,0 +1,61 @@
+//! The broker over Redis (`REDIS_URL`): a publication is delivered to this
+//! node's subscribers at once and published to the topic's channel for the
+//! other nodes'; subscribing a socket of another node (a room here admitted
+//! it) asks that node to subscribe it.
+
+use std::sync::Arc;
+
+use bytestring::ByteString;
+use uuid::Uuid;
+
+use super::wire::NodeMessage;
+use super::Cluster;
+use crate::engine::broker::Broker;
+use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
+
+pub struct RedisBroker {
+    hub: Arc<Hub>,
+    cluster: Arc<Cluster>,
+}
+
+impl RedisBroker {
+    pub fn new(hub: Arc<Hub>, cluster: Arc<Cluster>) -> Self {
+        Self { hub, cluster }
+    }
+}
+
+impl Broker for RedisBroker {
+    fn publish(&self, topic: Topic, frame: &ByteString, audience: Audience) {
+        self.hub.deliver(topic, frame, audience);
+        self.cluster.publish(topic, frame, audience);
+    }
+
+    fn subscribe(&self, topic: Topic, socket: SocketRef, host: bool) {
+        if let Some(node) = socket.home() {
+            return self.cluster.tell(node, &NodeMessage::Subscribe { socket: socket.id(), topic, host });
+        }
+        if let Topic::User(_) = topic {
+            // Every socket subscribes to its user's topic first: the directory of local sockets.
+            self.cluster.socket_opened(&socket);
+        }
+        self.hub.subscribe(topic, socket, host);
+        // Not awaited: who must not miss the first frame listens earlier (`Cluster::expect_topic`).
+        drop(self.cluster.sync_topic(topic));
+    }
+
+    fn unsubscribe(&self, topic: Topic, socket_id: Uuid) {
+        if let Some(node) = self.cluster.home_of(socket_id) {
+            return self.cluster.tell(node, &NodeMessage::Unsubscribe { socket: socket_id, topic });
+        }
+        if let Topic::User(_) = topic {
+            self.cluster.socket_closed(socket_id);
+        }
+        self.hub.unsubscribe(topic, socket_id);
+        drop(self.cluster.sync_topic(topic));
+    }
+
+    /// Other nodes may have subscribers: always worth publishing.
+    fn has_subscribers(&self, _: Topic) -> bool {
+        true
+    }
+}

@@ -1,0 +1,566 @@
+//! Several nodes on one Redis: this node's link to the others.
+//!
+//! The design is one owner per actor (a room, later a queue and a user's
+//! presence), in the way of cluster sharding: the first node to need an
+//! actor takes its lease in Redis, and every other node forwards the
+//! actor's calls to it. Each actor's state, its order and its rules stay in
+//! one place (capacity, sequence numbers, queue order need no distributed
+//! locking), and the domain code is the same on one node or ten. A lease is
+//! good while its node's heartbeat key lives, so a node that dies gives up
+//! all its leases at once, `NODE_TIMEOUT_SECS` later; the next call for one
+//! of its rooms makes a new owner, which rebuilds the room from the
+//! database (as a room actor restarted after a panic does).
+//!
+//! Frames travel on Redis publish/subscribe: a topic's frames are
+//! published once to the topic's channel, and every node with subscribers
+//! delivers them to its own sockets (`broker::RedisBroker`). What is meant
+//! for one node (a frame for one socket, a forwarded call and its answer)
+//! goes on that node's channel. One publishing connection per node sends
+//! everything in the order it was made, and one subscribing connection
+//! receives it in that order, so a room's frames arrive in one order, and a
+//! join's catch-up before its ack.
+
+pub mod broker;
+pub mod remote_socket;
+pub mod wire;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytestring::ByteString;
+use dashmap::DashMap;
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
+use crate::engine::metrics::Metrics;
+use crate::engine::registry::Registry;
+use crate::engine::room::calls::{self, RoomRef};
+use crate::error::{AppError, AppResult};
+use wire::{NodeMessage, Publication, PREFIX};
+
+/// Publications queued for Redis at most; past it they are dropped and
+/// counted (Redis is down or slower than the node: memory stays bounded).
+const OUTBOX_CAPACITY: usize = 100_000;
+/// Publications sent to Redis in one pipeline at most.
+const PUBLISH_BATCH: usize = 512;
+/// How long a call to another node may take before the caller gives up.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Takes a lease for this node unless a live node holds it; answers the holder.
+const ACQUIRE_LEASE: &str = r"
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 1 then
+  return owner
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+";
+
+/// Gives a lease up, if it is still this node's.
+const RELEASE_LEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// What a forwarded call is answered with, on the caller's channel.
+type Answer = oneshot::Sender<String>;
+
+/// A change to what the subscribing connection listens to.
+enum Listen {
+    /// Listen to the topic's channel if this node has subscribers to it (or
+    /// a join on its way), stop if not; then say so on the sender.
+    Sync(Topic, Option<oneshot::Sender<()>>),
+}
+
+/// A socket of another node that is in rooms here: when its node dies,
+/// it leaves them.
+struct RemoteMember {
+    node: Uuid,
+    user_id: Uuid,
+    rooms: HashSet<RoomRef>,
+}
+
+pub struct Cluster {
+    pub node_id: Uuid,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    redis: ConnectionManager,
+    client: redis::Client,
+    /// Publications in the order made, for the publishing task.
+    outbox: mpsc::Sender<(String, Vec<u8>)>,
+    outbox_receiver: Mutex<Option<mpsc::Receiver<(String, Vec<u8>)>>>,
+    listen: mpsc::UnboundedSender<Listen>,
+    listen_receiver: Mutex<Option<mpsc::UnboundedReceiver<Listen>>>,
+    /// Joins forwarded from here and not answered yet, by topic: their
+    /// topic's channel is listened to before the join leaves, so no frame
+    /// published right after the admission is missed.
+    joining: DashMap<Topic, usize>,
+    /// This node's sockets, by id (frames and commands from other nodes name them).
+    local_sockets: DashMap<Uuid, SocketRef>,
+    /// Calls forwarded to other nodes, waiting for their answer.
+    calls: DashMap<u64, Answer>,
+    next_call: AtomicU64,
+    /// Who owns which actor, as last learnt (leases, by key).
+    owners: DashMap<String, Uuid>,
+    /// Sockets of other nodes in rooms owned here.
+    remote_members: DashMap<Uuid, RemoteMember>,
+    /// How long a node may go unheard before it counts as dead.
+    pub node_timeout: Duration,
+    /// When this node last renewed its heartbeat.
+    last_heartbeat: Mutex<Instant>,
+}
+
+impl Cluster {
+    /// Connects to Redis; nothing runs until [`Cluster::start`].
+    pub async fn connect(
+        url: &str,
+        node_id: Uuid,
+        node_timeout: Duration,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, String> {
+        let client = redis::Client::open(url).map_err(|err| format!("REDIS_URL {url}: {err}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let redis = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|err| format!("cannot reach Redis at {url}: {err}"))?;
+        let (outbox, outbox_receiver) = mpsc::channel(OUTBOX_CAPACITY);
+        let (listen, listen_receiver) = mpsc::unbounded_channel();
+        Ok(Arc::new(Self {
+            node_id,
+            hub,
+            metrics,
+            redis,
+            client,
+            outbox,
+            outbox_receiver: Mutex::new(Some(outbox_receiver)),
+            listen,
+            listen_receiver: Mutex::new(Some(listen_receiver)),
+            joining: DashMap::new(),
+            local_sockets: DashMap::new(),
+            calls: DashMap::new(),
+            next_call: AtomicU64::new(1),
+            owners: DashMap::new(),
+            remote_members: DashMap::new(),
+            node_timeout,
+            last_heartbeat: Mutex::new(Instant::now()),
+        }))
+    }
+
+    /// Starts the publishing, subscribing and heartbeat tasks on the
+    /// current arbiter: calls forwarded here are served by `registry`'s actors.
+    pub async fn start(self: &Arc<Self>, registry: Arc<Registry>) -> Result<(), String> {
+        self.heartbeat().await.map_err(|err| format!("cannot write to Redis: {err}"))?;
+        let outbox = self.outbox_receiver.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let listen = self.listen_receiver.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let (Some(outbox), Some(listen)) = (outbox, listen) else { return Err("the cluster is started already".into()) };
+        actix::spawn(Arc::clone(self).publish_loop(outbox));
+        actix::spawn(Arc::clone(self).subscribe_loop(listen, Arc::clone(&registry)));
+        actix::spawn(Arc::clone(self).heartbeat_loop(registry));
+        log::info!("node {} joined the cluster", self.node_id);
+        Ok(())
+    }
+
+    fn node_key(node: Uuid) -> String {
+        format!("{PREFIX}:alive:{node}")
+    }
+
+    fn lease_key(key: &str) -> String {
+        format!("{PREFIX}:owner:{key}")
+    }
+
+    /// Queues a publication; false (and counted) when the queue is full.
+    fn publish_raw(&self, channel: String, payload: Vec<u8>) -> bool {
+        match self.outbox.try_send((channel, payload)) {
+            Ok(()) => true,
+            Err(_) => {
+                self.metrics.broker_dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// A frame for a topic's subscribers on the other nodes.
+    pub fn publish(&self, topic: Topic, frame: &str, audience: Audience) {
+        let payload = Publication { origin: self.node_id, audience, frame }.encode();
+        self.publish_raw(wire::topic_channel(topic), payload);
+    }
+
+    /// A message for one node.
+    pub fn tell(&self, node: Uuid, message: &NodeMessage<'_>) {
+        self.publish_raw(wire::node_channel(node), message.encode());
+    }
+
+    /// This node's socket, if it has one by that id.
+    pub fn local_socket(&self, socket_id: Uuid) -> Option<SocketRef> {
+        self.local_sockets.get(&socket_id).map(|socket| Arc::clone(&socket))
+    }
+
+    pub(crate) fn socket_opened(&self, socket: &SocketRef) {
+        self.local_sockets.insert(socket.id(), Arc::clone(socket));
+    }
+
+    pub(crate) fn socket_closed(&self, socket_id: Uuid) {
+        self.local_sockets.remove(&socket_id);
+    }
+
+    /// Listens to a topic's channel when this node has subscribers to it,
+    /// and stops when it has none. The answer comes once Redis confirmed.
+    pub fn sync_topic(&self, topic: Topic) -> oneshot::Receiver<()> {
+        let (done, confirmed) = oneshot::channel();
+        let _ = self.listen.send(Listen::Sync(topic, Some(done)));
+        confirmed
+    }
+
+    fn wanted_here(&self, topic: Topic) -> bool {
+        self.hub.count(topic) > 0 || self.joining.get(&topic).is_some_and(|count| *count > 0)
+    }
+
+    /// Marks a join to a room of another node as on its way, and waits
+    /// until this node listens to the room's channel.
+    pub async fn expect_topic(&self, topic: Topic) {
+        *self.joining.entry(topic).or_default() += 1;
+        let _ = self.sync_topic(topic).await;
+    }
+
+    /// The join is answered: this node listens to the topic only if a
+    /// socket of it got in.
+    pub fn expected_topic_settled(&self, topic: Topic) {
+        if let dashmap::mapref::entry::Entry::Occupied(mut entry) = self.joining.entry(topic) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+        let _ = self.listen.send(Listen::Sync(topic, None));
+    }
+
+    /// The owner of an actor as last learnt, without asking Redis.
+    pub fn known_owner(&self, key: &str) -> Option<Uuid> {
+        self.owners.get(key).map(|owner| *owner)
+    }
+
+    /// The owner of an actor, taking the lease for this node if nobody
+    /// alive holds it.
+    pub async fn owner(&self, key: &str) -> AppResult<Uuid> {
+        if let Some(owner) = self.known_owner(key) {
+            return Ok(owner);
+        }
+        let owner: String = redis::Script::new(ACQUIRE_LEASE)
+            .key(Self::lease_key(key))
+            .arg(self.node_id.to_string())
+            .arg(format!("{PREFIX}:alive:"))
+            .invoke_async(&mut self.redis.clone())
+            .await
+            .map_err(|err| cluster_unavailable(&err))?;
+        let owner = Uuid::parse_str(&owner).map_err(AppError::internal)?;
+        self.owners.insert(key.to_string(), owner);
+        Ok(owner)
+    }
+
+    /// Forgets what is known of an actor's owner (it did not answer as owner).
+    pub fn forget_owner(&self, key: &str) {
+        self.owners.remove(key);
+    }
+
+    /// Gives up the lease of an actor this node stopped, so that whichever
+    /// node needs it next owns it.
+    pub fn release(self: &Arc<Self>, key: String) {
+        if self.owners.remove_if(&key, |_, owner| *owner == self.node_id).is_none() {
+            return;
+        }
+        let cluster = Arc::clone(self);
+        actix::spawn(async move {
+            let released: Result<i64, _> = redis::Script::new(RELEASE_LEASE)
+                .key(Self::lease_key(&key))
+                .arg(cluster.node_id.to_string())
+                .invoke_async(&mut cluster.redis.clone())
+                .await;
+            if let Err(err) = released {
+                log::warn!("cannot release the lease of {key}: {err}");
+            }
+        });
+    }
+
+    /// Sends a call to the node that owns its actor, now, and waits for the answer.
+    pub fn request(self: &Arc<Self>, node: Uuid, body: &str) -> impl std::future::Future<Output = AppResult<String>> {
+        let call = self.next_call.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        self.calls.insert(call, answer);
+        self.tell(node, &NodeMessage::Request { from: self.node_id, call, body });
+        let cluster = Arc::clone(self);
+        async move {
+        let outcome = tokio::time::timeout(CALL_TIMEOUT, answered).await;
+        cluster.calls.remove(&call);
+        match outcome {
+            Ok(Ok(body)) => Ok(body),
+            _ => Err(AppError::unavailable(
+                "node_unavailable",
+                "The server holding this room did not answer; please retry.",
+            )),
+        }
+        }
+    }
+
+    /// Notes that a socket of another node is in a room of this node.
+    pub(crate) fn remote_joined(&self, socket_id: Uuid, node: Uuid, user_id: Uuid, room: RoomRef) {
+        self.remote_members
+            .entry(socket_id)
+            .or_insert_with(|| RemoteMember { node, user_id, rooms: HashSet::new() })
+            .rooms
+            .insert(room);
+    }
+
+    pub(crate) fn remote_left(&self, socket_id: Uuid, room: RoomRef) {
+        if let dashmap::mapref::entry::Entry::Occupied(mut entry) = self.remote_members.entry(socket_id) {
+            entry.get_mut().rooms.remove(&room);
+            if entry.get().rooms.is_empty() {
+                entry.remove();
+            }
+        }
+    }
+
+    /// The node a socket of another node lives on, if it is in a room here.
+    pub fn home_of(&self, socket_id: Uuid) -> Option<Uuid> {
+        self.remote_members.get(&socket_id).map(|member| member.node)
+    }
+
+    /// Whether this node has renewed its heartbeat within the timeout: past
+    /// it, other nodes may have taken its leases.
+    pub fn heartbeat_fresh(&self) -> bool {
+        self.last_heartbeat.lock().unwrap_or_else(PoisonError::into_inner).elapsed() < self.node_timeout
+    }
+
+    async fn heartbeat(&self) -> redis::RedisResult<()> {
+        let ttl = self.node_timeout.as_millis() as u64;
+        redis::pipe()
+            .cmd("SET")
+            .arg(Self::node_key(self.node_id))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl)
+            .ignore()
+            .sadd(format!("{PREFIX}:nodes"), self.node_id.to_string())
+            .ignore()
+            .query_async::<()>(&mut self.redis.clone())
+            .await?;
+        *self.last_heartbeat.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        Ok(())
+    }
+
+    /// Whether another node than this one is alive.
+    pub async fn others_alive(&self) -> Result<bool, String> {
+        let mut redis = self.redis.clone();
+        let nodes: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("{PREFIX}:nodes"))
+            .query_async(&mut redis)
+            .await
+            .map_err(|err| format!("cannot read the node list in Redis: {err}"))?;
+        for node in nodes.iter().filter_map(|node| Uuid::parse_str(node).ok()).filter(|node| *node != self.node_id) {
+            let alive: bool = redis::cmd("EXISTS")
+                .arg(Self::node_key(node))
+                .query_async(&mut redis)
+                .await
+                .map_err(|err| format!("cannot read the node list in Redis: {err}"))?;
+            if alive {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The nodes whose heartbeat has lapsed; they are struck off the list.
+    async fn dead_nodes(&self) -> redis::RedisResult<Vec<Uuid>> {
+        let mut redis = self.redis.clone();
+        let nodes: Vec<String> = redis::cmd("SMEMBERS").arg(format!("{PREFIX}:nodes")).query_async(&mut redis).await?;
+        let mut alive = redis::pipe();
+        for node in &nodes {
+            alive.exists(Self::node_key(Uuid::parse_str(node).unwrap_or_default()));
+        }
+        let alive: Vec<bool> = alive.query_async(&mut redis).await?;
+        let dead: Vec<String> =
+            nodes.into_iter().zip(alive).filter(|(_, alive)| !alive).map(|(node, _)| node).collect();
+        if !dead.is_empty() {
+            redis::cmd("SREM").arg(format!("{PREFIX}:nodes")).arg(&dead).query_async::<()>(&mut redis).await?;
+        }
+        Ok(dead.iter().filter_map(|node| Uuid::parse_str(node).ok()).collect())
+    }
+
+    /// The rooms here that a dead node's sockets were in, with the sockets.
+    fn take_members_of(&self, node: Uuid) -> Vec<(Uuid, Uuid, Vec<RoomRef>)> {
+        let sockets: Vec<Uuid> =
+            self.remote_members.iter().filter(|member| member.node == node).map(|member| *member.key()).collect();
+        sockets
+            .into_iter()
+            .filter_map(|socket| self.remote_members.remove(&socket))
+            .map(|(socket, member)| (socket, member.user_id, member.rooms.into_iter().collect()))
+            .collect()
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>, registry: Arc<Registry>) {
+        let mut ticks = tokio::time::interval(self.node_timeout / 3);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = self.heartbeat().await {
+                log::error!("node {}: heartbeat to Redis failed: {err}", self.node_id);
+                continue;
+            }
+            match self.dead_nodes().await {
+                Ok(dead) => {
+                    for node in dead {
+                        log::warn!("node {node} stopped answering; its sockets leave the rooms of node {}", self.node_id);
+                        self.owners.retain(|_, owner| *owner != node);
+                        for (socket, user_id, rooms) in self.take_members_of(node) {
+                            for room in rooms {
+                                calls::leave_here(&registry, room, user_id, socket);
+                            }
+                        }
+                    }
+                }
+                Err(err) => log::error!("node {}: cannot read the node list: {err}", self.node_id),
+            }
+        }
+    }
+}
+
+impl Cluster {
+    /// Sends what is queued for Redis, a pipeline at a time, in order.
+    async fn publish_loop(self: Arc<Self>, mut outbox: mpsc::Receiver<(String, Vec<u8>)>) {
+        let mut redis = self.redis.clone();
+        let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+        while outbox.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+            let mut pipe = redis::pipe();
+            for (channel, payload) in &batch {
+                pipe.publish(channel, payload).ignore();
+            }
+            let started = Instant::now();
+            match pipe.query_async::<()>(&mut redis).await {
+                Ok(()) => {
+                    self.metrics.broker_published.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    self.metrics.broker_publish_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    self.metrics.broker_publish_batches.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(err) => {
+                    self.metrics.broker_dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    log::error!("node {}: {} publications lost, Redis: {err}", self.node_id, batch.len());
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    /// Receives what other nodes publish to this node and to the topics it
+    /// has subscribers to, and changes what it listens to; reconnects (and
+    /// listens again to the same channels) when the connection drops.
+    async fn subscribe_loop(self: Arc<Self>, mut listen: mpsc::UnboundedReceiver<Listen>, registry: Arc<Registry>) {
+        let mut listening: HashSet<Topic> = HashSet::new();
+        loop {
+            match self.client.get_async_pubsub().await {
+                Ok(pubsub) => {
+                    let (mut sink, mut stream) = pubsub.split();
+                    let mut channels = vec![wire::node_channel(self.node_id)];
+                    channels.extend(listening.iter().map(|topic| wire::topic_channel(*topic)));
+                    if let Err(err) = sink.subscribe(&channels).await {
+                        log::error!("node {}: cannot subscribe in Redis: {err}", self.node_id);
+                    } else {
+                        loop {
+                            tokio::select! {
+                                message = stream.next() => match message {
+                                    Some(message) => {
+                                        self.on_message(&registry, message.get_channel_name(), message.get_payload_bytes());
+                                    }
+                                    None => break,
+                                },
+                                change = listen.recv() => match change {
+                                    Some(Listen::Sync(topic, done)) => {
+                                        let channel = wire::topic_channel(topic);
+                                        let wanted = self.wanted_here(topic);
+                                        let changed = if wanted && !listening.contains(&topic) {
+                                            sink.subscribe(&channel).await.map(|()| listening.insert(topic))
+                                        } else if !wanted && listening.contains(&topic) {
+                                            sink.unsubscribe(&channel).await.map(|()| listening.remove(&topic))
+                                        } else {
+                                            Ok(false)
+                                        };
+                                        if let Some(done) = done {
+                                            let _ = done.send(());
+                                        }
+                                        if changed.is_err() {
+                                            break;
+                                        }
+                                    }
+                                    None => return,
+                                },
+                            }
+                        }
+                    }
+                }
+                Err(err) => log::error!("node {}: cannot reach Redis to subscribe: {err}", self.node_id),
+            }
+            log::warn!("node {}: Redis subscription lost; reconnecting", self.node_id);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    fn on_message(&self, registry: &Arc<Registry>, channel: &str, payload: &[u8]) {
+        self.metrics.broker_received.fetch_add(1, Ordering::Relaxed);
+        if let Some(topic) = wire::topic_of_channel(channel) {
+            match Publication::decode(payload) {
+                // Its own publications a node delivered when it made them.
+                Some(publication) if publication.origin == self.node_id => {}
+                Some(publication) => {
+                    self.hub.deliver(topic, &ByteString::from(publication.frame), publication.audience)
+                }
+                None => log::warn!("node {}: unreadable publication on {channel}", self.node_id),
+            }
+            return;
+        }
+        let Some(message) = NodeMessage::decode(payload) else {
+            return log::warn!("node {}: unreadable message on {channel}", self.node_id);
+        };
+        match message {
+            NodeMessage::Deliver { socket, frame } => {
+                if let Some(socket) = self.local_socket(socket) {
+                    self.hub.push(&socket, ByteString::from(frame));
+                }
+            }
+            NodeMessage::Close { socket, reason } => {
+                if let Some(socket) = self.local_socket(socket) {
+                    socket.close(reason);
+                }
+            }
+            NodeMessage::Subscribe { socket, topic, host } => {
+                if let Some(socket) = self.local_socket(socket) {
+                    self.hub.subscribe(topic, socket, host);
+                }
+                let _ = self.listen.send(Listen::Sync(topic, None));
+            }
+            NodeMessage::Unsubscribe { socket, topic } => {
+                self.hub.unsubscribe(topic, socket);
+                let _ = self.listen.send(Listen::Sync(topic, None));
+            }
+            NodeMessage::Request { from, call, body } => calls::serve(registry, from, call, body),
+            NodeMessage::Answer { call, body } => {
+                if let Some((_, answer)) = self.calls.remove(&call) {
+                    let _ = answer.send(body.to_string());
+                }
+            }
+        }
+    }
+}
+
+fn cluster_unavailable(err: &redis::RedisError) -> AppError {
+    log::error!("Redis: {err}");
+    AppError::unavailable("cluster_unavailable", "The servers cannot reach each other right now; please retry.")
+}

@@ -1,0 +1,273 @@
+//! What nodes say to each other through Redis, byte for byte. A frame for
+//! sockets is carried as it is (already serialized once by whoever
+//! published it), behind a short binary header: no JSON around JSON.
+//!
+//! Two kinds of channel: one per topic (a room, a user, an office-hours
+//! watch list), which every node with subscribers to the topic listens to,
+//! and one per node, for what is meant for that node alone.
+
+use uuid::Uuid;
+
+use crate::engine::hub::{Audience, Topic};
+use crate::engine::DisconnectReason;
+
+/// Every key and channel of ours starts with this.
+pub const PREFIX: &str = "classroom";
+
+pub fn topic_channel(topic: Topic) -> String {
+    let (kind, id) = topic_parts(topic);
+    format!("{PREFIX}:topic:{}:{id}", kind as char)
+}
+
+pub fn node_channel(node: Uuid) -> String {
+    format!("{PREFIX}:node:{node}")
+}
+
+/// The topic a topic channel's name stands for.
+pub fn topic_of_channel(channel: &str) -> Option<Topic> {
+    let rest = channel.strip_prefix(PREFIX)?.strip_prefix(":topic:")?;
+    let (kind, id) = rest.split_once(':')?;
+    let kind = *kind.as_bytes().first().filter(|_| kind.len() == 1)?;
+    topic_from_parts(kind, Uuid::parse_str(id).ok()?)
+}
+
+fn topic_parts(topic: Topic) -> (u8, Uuid) {
+    match topic {
+        Topic::Room(id) => (b'r', id),
+        Topic::User(id) => (b'u', id),
+        Topic::OfficeHours(id) => (b'o', id),
+    }
+}
+
+fn topic_from_parts(kind: u8, id: Uuid) -> Option<Topic> {
+    match kind {
+        b'r' => Some(Topic::Room(id)),
+        b'u' => Some(Topic::User(id)),
+        b'o' => Some(Topic::OfficeHours(id)),
+        _ => None,
+    }
+}
+
+/// A frame published to a topic: who published it (a node skips its own,
+/// having delivered them already), to whom among the subscribers, and the frame.
+#[derive(Debug, PartialEq)]
+pub struct Publication<'a> {
+    pub origin: Uuid,
+    pub audience: Audience,
+    pub frame: &'a str,
+}
+
+impl Publication<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + 17 + self.frame.len());
+        out.extend_from_slice(self.origin.as_bytes());
+        let (tag, id) = match self.audience {
+            Audience::Everyone => (b'e', Uuid::nil()),
+            Audience::AllBut(user) => (b'b', user),
+            Audience::AllButSocket(socket) => (b's', socket),
+            Audience::Hosts => (b'h', Uuid::nil()),
+            Audience::Guests => (b'g', Uuid::nil()),
+        };
+        out.push(tag);
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(self.frame.as_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Publication<'_>> {
+        let mut reader = Reader(bytes);
+        let origin = reader.uuid()?;
+        let tag = reader.byte()?;
+        let id = reader.uuid()?;
+        let audience = match tag {
+            b'e' => Audience::Everyone,
+            b'b' => Audience::AllBut(id),
+            b's' => Audience::AllButSocket(id),
+            b'h' => Audience::Hosts,
+            b'g' => Audience::Guests,
+            _ => return None,
+        };
+        Some(Publication { origin, audience, frame: reader.rest_str()? })
+    }
+}
+
+/// What one node asks of another, on the other's own channel.
+#[derive(Debug, PartialEq)]
+pub enum NodeMessage<'a> {
+    /// A frame for one socket of the receiving node.
+    Deliver { socket: Uuid, frame: &'a str },
+    /// Close one of its sockets, for this reason.
+    Close { socket: Uuid, reason: DisconnectReason },
+    /// Put one of its sockets in a topic (a room admitted it).
+    Subscribe { socket: Uuid, topic: Topic, host: bool },
+    /// Take one of its sockets out of a topic.
+    Unsubscribe { socket: Uuid, topic: Topic },
+    /// A call to an actor the receiving node owns; answered with `Answer`
+    /// on the caller's channel under the same id.
+    Request { from: Uuid, call: u64, body: &'a str },
+    Answer { call: u64, body: &'a str },
+}
+
+const REASONS: [DisconnectReason; 7] = [
+    DisconnectReason::ServerShutdown,
+    DisconnectReason::FrameTooLarge,
+    DisconnectReason::HeartbeatTimeout,
+    DisconnectReason::SlowConsumer,
+    DisconnectReason::TokenRevoked,
+    DisconnectReason::TokenExpired,
+    DisconnectReason::BadFrames,
+];
+
+impl NodeMessage<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            NodeMessage::Deliver { socket, frame } => {
+                out.push(b'D');
+                out.extend_from_slice(socket.as_bytes());
+                out.extend_from_slice(frame.as_bytes());
+            }
+            NodeMessage::Close { socket, reason } => {
+                out.push(b'C');
+                out.extend_from_slice(socket.as_bytes());
+                out.push(REASONS.iter().position(|known| known == reason).unwrap_or(0) as u8);
+            }
+            NodeMessage::Subscribe { socket, topic, host } => {
+                out.push(b'S');
+                out.extend_from_slice(socket.as_bytes());
+                let (kind, id) = topic_parts(*topic);
+                out.push(kind);
+                out.extend_from_slice(id.as_bytes());
+                out.push(u8::from(*host));
+            }
+            NodeMessage::Unsubscribe { socket, topic } => {
+                out.push(b'U');
+                out.extend_from_slice(socket.as_bytes());
+                let (kind, id) = topic_parts(*topic);
+                out.push(kind);
+                out.extend_from_slice(id.as_bytes());
+            }
+            NodeMessage::Request { from, call, body } => {
+                out.push(b'Q');
+                out.extend_from_slice(from.as_bytes());
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(body.as_bytes());
+            }
+            NodeMessage::Answer { call, body } => {
+                out.push(b'A');
+                out.extend_from_slice(&call.to_be_bytes());
+                out.extend_from_slice(body.as_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<NodeMessage<'_>> {
+        let mut reader = Reader(bytes);
+        Some(match reader.byte()? {
+            b'D' => NodeMessage::Deliver { socket: reader.uuid()?, frame: reader.rest_str()? },
+            b'C' => NodeMessage::Close { socket: reader.uuid()?, reason: *REASONS.get(reader.byte()? as usize)? },
+            b'S' => {
+                let socket = reader.uuid()?;
+                let topic = topic_from_parts(reader.byte()?, reader.uuid()?)?;
+                NodeMessage::Subscribe { socket, topic, host: reader.byte()? == 1 }
+            }
+            b'U' => {
+                let socket = reader.uuid()?;
+                NodeMessage::Unsubscribe { socket, topic: topic_from_parts(reader.byte()?, reader.uuid()?)? }
+            }
+            b'Q' => NodeMessage::Request { from: reader.uuid()?, call: reader.u64()?, body: reader.rest_str()? },
+            b'A' => NodeMessage::Answer { call: reader.u64()?, body: reader.rest_str()? },
+            _ => return None,
+        })
+    }
+}
+
+/// Reads a message front to back; None when it is cut short or not UTF-8.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|bytes| bytes[0])
+    }
+
+    fn uuid(&mut self) -> Option<Uuid> {
+        Uuid::from_slice(self.take(16)?).ok()
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn rest_str(&mut self) -> Option<&'a str> {
+        let rest = std::mem::take(&mut self.0);
+        std::str::from_utf8(rest).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publication_survives_the_trip_with_every_audience() {
+        let (origin, someone) = (Uuid::new_v4(), Uuid::new_v4());
+        for audience in [
+            Audience::Everyone,
+            Audience::AllBut(someone),
+            Audience::AllButSocket(someone),
+            Audience::Hosts,
+            Audience::Guests,
+        ] {
+            let publication = Publication { origin, audience, frame: r#"{"event":"new-message","data":{"é":1}}"# };
+            assert_eq!(Publication::decode(&publication.encode()), Some(publication));
+        }
+    }
+
+    #[test]
+    fn node_messages_survive_the_trip() {
+        let (node, socket, room) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let messages = [
+            NodeMessage::Deliver { socket, frame: "{}" },
+            NodeMessage::Close { socket, reason: DisconnectReason::TokenRevoked },
+            NodeMessage::Subscribe { socket, topic: Topic::Room(room), host: true },
+            NodeMessage::Subscribe { socket, topic: Topic::OfficeHours(room), host: false },
+            NodeMessage::Unsubscribe { socket, topic: Topic::User(room) },
+            NodeMessage::Request { from: node, call: u64::MAX, body: r#"{"call":"typing"}"# },
+            NodeMessage::Answer { call: 7, body: "" },
+        ];
+        for message in messages {
+            assert_eq!(NodeMessage::decode(&message.encode()), Some(message));
+        }
+    }
+
+    #[test]
+    fn garbage_is_refused_not_misread() {
+        assert_eq!(NodeMessage::decode(b""), None);
+        assert_eq!(NodeMessage::decode(b"Dshort"), None);
+        assert_eq!(NodeMessage::decode(b"Zxxxxxxxxxxxxxxxxxxxxxxx"), None);
+        assert_eq!(Publication::decode(&[0; 20]), None);
+        let mut bad_utf8 = NodeMessage::Deliver { socket: Uuid::nil(), frame: "" }.encode();
+        bad_utf8.push(0xff);
+        assert_eq!(NodeMessage::decode(&bad_utf8), None);
+    }
+
+    #[test]
+    fn channel_names_round_trip_to_their_topics() {
+        let id = Uuid::new_v4();
+        for topic in [Topic::Room(id), Topic::User(id), Topic::OfficeHours(id)] {
+            assert_eq!(topic_of_channel(&topic_channel(topic)), Some(topic));
+        }
+        assert_eq!(topic_of_channel(&node_channel(id)), None);
+        assert_eq!(topic_of_channel("classroom:topic:x:nope"), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! Two nodes on one database and one Redis (`REDIS_URL`), as a load
+//! balancer without sticky sessions makes them: the people of one room on
+//! both. Without `REDIS_URL` these tests say so and return (a fresh
+//! machine has no Redis); `.ci/run` sets it.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::helpers::{fresh_database, start_on, TestApp, TestUser, WsClient};
+
+fn redis_url() -> Option<String> {
+    let url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
+    if url.is_none() {
+        eprintln!("REDIS_URL is not set: the several-node test has nothing to run on");
+    }
+    url
+}
+
+/// Two nodes of one cluster on one database.
+async fn two_nodes(url: &str) -> (TestApp, TestApp) {
+    let database = fresh_database();
+    let again = database.again();
+    let a = start_on(database, |config| config.redis_url = Some(url.to_string()), None).await;
+    let b = start_on(again, |config| config.redis_url = Some(url.to_string()), None).await;
+    (a, b)
+}
+
+async fn joined(app: &TestApp, user: &TestUser, session: &str) -> (WsClient, Value) {
+    let mut socket = app.connect(user).await;
+    let ack = socket.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(ack["ok"], true, "{} joins through {}: {ack}", user.email, app.address);
+    (socket, ack)
+}
+
+fn names(ack: &Value) -> HashSet<String> {
+    ack["data"]["participants"].as_array().expect("participants").iter().map(|p| p["userId"].to_string()).collect()
+}
+
+/// The ids of the next `count` new messages a socket receives.
+async fn messages(socket: &mut WsClient, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    while ids.len() < count {
+        let event = socket.next_event("new-message").await;
+        ids.push(event["data"]["message"]["id"].as_str().expect("id").to_string());
+    }
+    ids
+}
+
+#[actix_web::test]
+async fn a_live_session_spans_two_nodes_with_one_chat_in_one_order() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let grace = a.register("Grace", "instructor").await;
+    let (ada, bob) = (a.register("Ada", "student").await, b.register("Bob", "student").await);
+    let course = a.course_with(&grace, &[&ada, &bob]).await;
+    let session = a.session_in(&grace, &course, 0, None).await;
+    // Started through node B: its room is B's from now on.
+    let (status, started) = b.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+    assert_eq!((status, started["status"].as_str()), (200, Some("active")), "{started}");
+
+    let (mut grace_socket, _) = joined(&a, &grace, &session).await;
+    let (mut ada_socket, _) = joined(&b, &ada, &session).await;
+    let (mut bob_socket, ack) = joined(&a, &bob, &session).await;
+    assert_eq!(names(&ack), [&grace, &ada, &bob].iter().map(|u| format!("\"{}\"", u.id)).collect());
+    let joined_event = grace_socket.next_event("user-joined").await;
+    assert_eq!(joined_event["data"]["user"]["userId"].as_str().or(joined_event["data"]["userId"].as_str()), Some(ada.id.as_str()), "{joined_event}");
+
+    // One actor for the room, on one node.
+    let room_id = Uuid::parse_str(ack["data"]["room"]["roomId"].as_str().or(ack["data"]["room"]["id"].as_str()).expect("room id")).expect("uuid");
+    let held = [&a, &b].map(|app| app.state.registry.live_sessions.existing(room_id).is_some());
+    assert_eq!(held, [false, true], "the room lives on node B only");
+
+    // Ada (on B) and Bob (on A) write at once; everyone sees one order.
+    let mut acks = Vec::new();
+    for n in 0..20 {
+        let from_ada = ada_socket.request("session-message", json!({ "sessionId": session, "message": format!("ada {n}") }));
+        acks.push(from_ada.await);
+        let from_bob = bob_socket.request("session-message", json!({ "sessionId": session, "message": format!("bob {n}") }));
+        acks.push(from_bob.await);
+    }
+    assert!(acks.iter().all(|ack| ack["ok"] == true), "every message acked: {acks:?}");
+    let acked: Vec<String> = acks.iter().map(|ack| ack["data"]["message"]["id"].as_str().unwrap().to_string()).collect();
+    let seen_by_grace = messages(&mut grace_socket, 40).await;
+    assert_eq!(seen_by_grace, acked, "the instructor on A saw every message once, in the room's order");
+    assert_eq!(messages(&mut ada_socket, 20).await.len(), 20, "Ada saw Bob's 20 (her own come as acks)");
+
+    // Stored, in that order, whichever node is asked.
+    for app in [&a, &b] {
+        let (status, history) = app.get(&format!("/api/live-sessions/{session}/messages"), &ada.token).await;
+        assert_eq!(status, 200, "{history}");
+        let mut stored: Vec<String> = history.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+        if stored.first() != acked.first() {
+            stored.reverse();
+        }
+        assert_eq!(stored, acked);
+    }
+
+    // Typing and leaving cross the nodes too.
+    let typing = bob_socket.request("typing-in-session", json!({ "sessionId": session })).await;
+    assert_eq!(typing["ok"], true, "{typing}");
+    let typist = ada_socket.next_event("user-typing").await;
+    assert_eq!(typist["data"]["userId"].as_str(), Some(bob.id.as_str()), "{typist}");
+    let left = bob_socket.request("leave-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(left["ok"], true, "{left}");
+    let gone = grace_socket.next_event("user-left").await;
+    assert_eq!(gone["data"]["userId"].as_str(), Some(bob.id.as_str()), "{gone}");
+    let after = bob_socket.request("session-message", json!({ "sessionId": session, "message": "still here?" })).await;
+    assert_eq!(after["error"]["code"], "forbidden", "{after}");
+
+    // A socket that closes on A leaves the room on B.
+    ada_socket.close().await;
+    let gone = grace_socket.next_event("user-left").await;
+    assert_eq!(gone["data"]["userId"].as_str(), Some(ada.id.as_str()), "{gone}");
+}
+
+#[actix_web::test]
+async fn capacity_holds_when_joins_race_on_two_nodes() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let grace = a.register("Grace", "instructor").await;
+    let mut students = Vec::new();
+    for n in 0..6 {
+        students.push(a.register(&format!("Student{n}"), "student").await);
+    }
+    let course = a.course_with(&grace, &students.iter().collect::<Vec<_>>()).await;
+    let session = a.session_in(&grace, &course, 0, Some(3)).await;
+    let (status, _) = a.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+    assert_eq!(status, 200);
+
+    let mut sockets = Vec::new();
+    for (n, student) in students.iter().enumerate() {
+        let node = if n % 2 == 0 { &a } else { &b };
+        sockets.push(node.connect(student).await);
+    }
+    let joins = sockets.iter_mut().map(|socket| socket.request("join-live-session", json!({ "sessionId": session })));
+    let answers = futures_util::future::join_all(joins).await;
+    let admitted = answers.iter().filter(|ack| ack["ok"] == true).count();
+    let full = answers.iter().filter(|ack| ack["error"]["code"] == "session_full").count();
+    assert_eq!((admitted, full), (3, 3), "{answers:?}");
+}
