@@ -12,18 +12,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz)).route("/metrics", web::get().to(metrics));
 }
 
-/// 200 while the database answers, 503 when it does not.
+/// 200 while the database (and Redis, with several nodes) answers, 503 when not.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let backend = match state.db.backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ok", "database": { "backend": backend, "ok": true } })),
-        Err(err) => HttpResponse::ServiceUnavailable().json(json!({
-            "status": "degraded",
-            "database": { "backend": backend, "ok": false, "error": err.body.message },
-        })),
+    let (database_ok, mut body) = match state.db.ping().await {
+        Ok(()) => (true, json!({ "status": "ok", "database": { "backend": backend, "ok": true } })),
+        Err(err) => (false, json!({ "database": { "backend": backend, "ok": false, "error": err.body.message } })),
+    };
+    let mut redis_ok = true;
+    if let Some(cluster) = &state.registry.cluster {
+        let redis = match cluster.ping().await {
+            Ok(()) => json!({ "ok": true }),
+            Err(error) => {
+                redis_ok = false;
+                json!({ "ok": false, "error": error })
+            }
+        };
+        body["node"] = json!({ "id": cluster.node_id, "redis": redis });
+    }
+    if database_ok && redis_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        body["status"] = json!("degraded");
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 

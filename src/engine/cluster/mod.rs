@@ -358,6 +358,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether Redis answers now.
+    pub async fn ping(&self) -> Result<(), String> {
+        redis::cmd("PING").query_async::<()>(&mut self.redis.clone()).await.map_err(|err| err.to_string())
+    }
+
     /// Whether another node than this one is alive.
     pub async fn others_alive(&self) -> Result<bool, String> {
         let mut redis = self.redis.clone();
@@ -410,12 +415,23 @@ impl Cluster {
     async fn heartbeat_loop(self: Arc<Self>, registry: Arc<Registry>) {
         let mut ticks = tokio::time::interval(self.node_timeout / 3);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut fenced = false;
         loop {
             ticks.tick().await;
             if let Err(err) = self.heartbeat().await {
                 log::error!("node {}: heartbeat to Redis failed: {err}", self.node_id);
+                if !self.heartbeat_fresh() && !fenced {
+                    // Other nodes may own this node's rooms by now: it owns
+                    // nothing any more, and its sockets reconnect (through the
+                    // balancer, to a node that can reach the others).
+                    fenced = true;
+                    log::error!("node {}: cut off from Redis too long; giving up its rooms", self.node_id);
+                    self.owners.retain(|_, owner| *owner != self.node_id);
+                    registry.disconnect_all(crate::engine::DisconnectReason::ServerShutdown);
+                }
                 continue;
             }
+            fenced = false;
             match self.dead_nodes().await {
                 Ok(dead) => {
                     for node in dead {
