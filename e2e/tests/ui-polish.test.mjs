@@ -109,3 +109,46 @@ test('keyboard only: signing in puts focus at the top of the page; chat and a st
   await grace.context.close();
   await ada.context.close();
 });
+
+test('links in chat: http(s) addresses become safe links, nothing else does, and text stays text', { timeout: 90000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await courseWith(grace, 'Rust 101', [ada]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  for (const who of [grace, ada]) {
+    await who.page.goto(`/#/sessions/${session.id}`);
+    await who.page.getByRole('heading', { name: 'Ownership' }).waitFor();
+    await who.page.locator('ul[aria-label="Participants"] .person', { hasText: who.name }).waitFor();
+  }
+  const BOOK = 'https://doc.rust-lang.org/book/ch04-01-what-is-ownership.html?x=1&y=2';
+  const text = `Read ${BOOK}. Not javascript:window.__xss=1 nor <img src=x onerror="window.__xss=2"> `
+    + '<a href="javascript:window.__xss=3">this</a> or [that](javascript:window.__xss=4) or http://example.com/a)';
+  const box = ada.page.getByRole('textbox', { name: 'Chat message' });
+  await box.fill(text);
+  await box.press('Enter');
+  await ada.page.getByRole('textbox', { name: 'Chat message' }).fill('javascript:window.__xss=5');
+  await ada.page.getByRole('textbox', { name: 'Chat message' }).press('Enter');
+
+  for (const { page } of [grace, ada]) {
+    const row = page.locator('.msg', { hasText: 'Read https://' });
+    await row.waitFor();
+    assert.equal(await row.locator('.text').textContent(), text, 'the text is shown as it was written');
+    const links = await row.locator('.text a').evaluateAll((as) => as.map((a) => [a.getAttribute('href'), a.textContent, a.rel, a.target]));
+    assert.deepEqual(links, [
+      [BOOK, BOOK, 'noopener noreferrer', '_blank'],
+      ['http://example.com/a', 'http://example.com/a', 'noopener noreferrer', '_blank'],
+    ], 'only the http(s) addresses, without the punctuation after them');
+    assert.equal(await row.locator('img').count(), 0, 'no markup from the text');
+    const plain = page.locator('.msg', { hasText: 'javascript:window.__xss=5' });
+    await plain.waitFor();
+    assert.equal(await plain.locator('a').count(), 0, 'a javascript: address is no link');
+    assert.equal(await page.locator('.msg a[href^="javascript:" i]').count(), 0);
+    assert.equal(await page.evaluate(() => window.__xss), undefined, 'nothing ran');
+  }
+  await shot(grace.page, '41-chat-links.png');
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});
