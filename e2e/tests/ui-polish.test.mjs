@@ -152,3 +152,55 @@ test('links in chat: http(s) addresses become safe links, nothing else does, and
   await grace.context.close();
   await ada.context.close();
 });
+
+test('toasts: a few at a time, closable, gone by themselves, and off the controls at 390 px', { timeout: 90000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await courseWith(grace, 'Rust 101', [ada]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  const { page } = ada;
+  await page.goto(`/#/sessions/${session.id}`);
+  await page.getByRole('heading', { name: 'Ownership' }).waitFor();
+  await page.locator('ul[aria-label="Participants"] .person', { hasText: 'Ada' }).waitFor();
+  const burst = (n) => page.evaluate(async (count) => {
+    const { toast } = await import('/js/components/toasts.js');
+    for (let i = 1; i <= count; i += 1) toast(`Something happened (${i} of ${count}).`);
+  }, n);
+  const toasts = page.locator('.toast');
+
+  await burst(5);
+  assert.equal(await toasts.count(), 3, 'three at most on a desktop');
+  assert.match(await toasts.last().textContent(), /5 of 5/, 'the newest kept');
+  await toasts.first().getByRole('button', { name: 'Dismiss' }).click();
+  assert.equal(await toasts.count(), 2, 'closed by hand');
+  await page.waitForFunction(() => document.querySelectorAll('.toast').length === 0, null, { timeout: 10000 });
+
+  await page.setViewportSize({ width: 390, height: 800 });
+  // At the top of the page, they push it down: nothing of the page is under them.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await burst(5);
+  assert.equal(await toasts.count(), 2, 'two at most on a phone');
+  const stack = await page.locator('#toasts').boundingBox();
+  const main = await page.locator('#main').boundingBox();
+  assert.ok(stack.y + stack.height <= main.y + 1, `the toasts are above the page, not over it: ${JSON.stringify([stack, main])}`);
+  await shot(page, '42-toasts-phone-top.png');
+  // Scrolled down to the chat box: the box and Send stay clear.
+  await page.getByRole('textbox', { name: 'Chat message' }).evaluate((el) => el.scrollIntoView({ block: 'end' }));
+  await burst(4);
+  assert.equal(await toasts.count(), 2);
+  for (const control of [page.getByRole('textbox', { name: 'Chat message' }), page.getByRole('button', { name: 'Send' })]) {
+    const box = await control.boundingBox();
+    for (const t of await toasts.all()) {
+      const tb = await t.boundingBox();
+      assert.ok(!overlaps(tb, box), `a toast covers a control: ${JSON.stringify([tb, box])}`);
+    }
+  }
+  await shot(page, '43-toasts-phone-scrolled.png');
+  await page.waitForFunction(() => document.querySelectorAll('.toast').length === 0, null, { timeout: 10000 });
+
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});
