@@ -204,3 +204,76 @@ test('toasts: a few at a time, closable, gone by themselves, and off the control
   await grace.context.close();
   await ada.context.close();
 });
+
+test('calendar: a month view, in the viewer\'s time zone, named on the page, at desktop and 390 px', { timeout: 90000 }, async () => {
+  const grace = await person('Grace', { timezoneId: 'Asia/Tokyo' });
+  await signUp(grace, 'instructor');
+  const { page } = grace;
+  await page.getByLabel('New course title').fill('Rust 101');
+  await page.getByRole('button', { name: 'Create course' }).click();
+  await page.locator('.course-code').first().waitFor();
+  // Through the API: the dialog would take this process's local times for Tokyo's.
+  const [, courses] = await rest(page, 'GET', '/api/courses');
+  const soon = Date.now() + 2 * 60000;
+  const later = Date.now() + 32 * 24 * 3600000;
+  for (const [title, at] of [['Ownership', soon], ['Lifetimes', later]]) {
+    const [status, made] = await rest(page, 'POST', '/api/live-sessions', {
+      courseId: courses[0].id, title, scheduledStartTime: new Date(at).toISOString(), scheduledEndTime: new Date(at + 3600000).toISOString(),
+    });
+    assert.equal(status, 201, JSON.stringify(made));
+  }
+
+  await page.goto('/#/sessions');
+  await page.locator('#calendar-zone', { hasText: 'Times in your time zone: Asia/Tokyo' }).waitFor();
+  await page.getByRole('button', { name: 'Month', exact: true }).click();
+  const calendar = page.getByRole('list', { name: 'Month calendar' });
+  await calendar.waitFor();
+  const monthName = (ms) => page.evaluate((t) => new Date(t).toLocaleDateString(undefined, { month: 'long', year: 'numeric' }), ms);
+  assert.equal(await page.locator('#calendar-range').textContent(), await monthName(Date.now()));
+  assert.equal(await page.getByRole('button', { name: 'Month', exact: true }).getAttribute('aria-pressed'), 'true');
+  const daysInMonth = await page.evaluate(() => { const d = new Date(); return new Date(d.getFullYear(), d.getMonth() + 1, 0).getDate(); });
+  assert.equal(await calendar.locator('li.day').count(), daysInMonth, 'every day of the month');
+  // Today's session, at its time in Tokyo.
+  const today = calendar.locator('li.day[aria-current="date"]');
+  const event = today.locator('a.event', { hasText: 'Ownership' });
+  await event.waitFor();
+  const [, list] = await rest(page, 'GET', '/api/live-sessions');
+  const tokyoClock = await page.evaluate((iso) => new Date(iso).toLocaleTimeString(undefined, { timeZone: 'Asia/Tokyo', hour: '2-digit', minute: '2-digit' }),
+    list.find((s) => s.title === 'Ownership').scheduledStartTime);
+  assert.ok((await event.textContent()).startsWith(`${tokyoClock} Ownership`), `the time in the viewer's zone (${tokyoClock}): ${await event.textContent()}`);
+  // The first day sits under its weekday.
+  const firstColumn = await calendar.locator('li.day').first().evaluate((li) => getComputedStyle(li).gridColumnStart);
+  const expectedColumn = await page.evaluate(() => { const d = new Date(); return String(((new Date(d.getFullYear(), d.getMonth(), 1).getDay() + 6) % 7) + 1); });
+  assert.equal(firstColumn, expectedColumn);
+  await shot(page, '44-calendar-month.png');
+
+  // The session 32 days on, a month or two later (in Tokyo).
+  const firsts = await page.evaluate((t) => {
+    const now = new Date();
+    const then = new Date(t);
+    const iso = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-01`;
+    const months = (then.getFullYear() - now.getFullYear()) * 12 + then.getMonth() - now.getMonth();
+    return Array.from({ length: months }, (_, i) => iso(new Date(now.getFullYear(), now.getMonth() + i + 1, 1)));
+  }, later);
+  for (const first of firsts) {
+    await page.getByRole('button', { name: 'Next month' }).click();
+    await calendar.locator(`li.day[data-date="${first}"]`).waitFor();
+  }
+  assert.equal(await page.locator('#calendar-range').textContent(), await monthName(later));
+  await calendar.locator('a.event', { hasText: 'Lifetimes' }).waitFor();
+  await page.getByRole('button', { name: 'This month' }).click();
+  await today.locator('a.event', { hasText: 'Ownership' }).waitFor();
+
+  // At 390 px: only the days with something on (and today), nothing wider than the screen.
+  await page.setViewportSize({ width: 390, height: 800 });
+  const shown = await calendar.locator('li.day').evaluateAll((days) => days
+    .filter((d) => getComputedStyle(d).display !== 'none')
+    .map((d) => [d.querySelectorAll('a.event').length, d.getAttribute('aria-current')]));
+  assert.ok(shown.length >= 1 && shown.every(([events, current]) => events > 0 || current === 'date'), JSON.stringify(shown));
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling');
+  await page.locator('#calendar-zone', { hasText: 'Asia/Tokyo' }).waitFor();
+  await shot(page, '45-calendar-month-phone.png');
+
+  assert.deepEqual(grace.problems, []);
+  await grace.context.close();
+});
