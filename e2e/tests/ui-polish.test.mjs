@@ -205,7 +205,7 @@ test('toasts: a few at a time, closable, gone by themselves, and off the control
   await ada.context.close();
 });
 
-test('calendar: a month view, in the viewer\'s time zone, named on the page, at desktop and 390 px', { timeout: 90000 }, async () => {
+test('calendar: a month view, in the viewer\'s time zone, named on the page, at desktop and 390 px; the private feed', { timeout: 90000 }, async () => {
   const grace = await person('Grace', { timezoneId: 'Asia/Tokyo' });
   await signUp(grace, 'instructor');
   const { page } = grace;
@@ -273,6 +273,25 @@ test('calendar: a month view, in the viewer\'s time zone, named on the page, at 
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling');
   await page.locator('#calendar-zone', { hasText: 'Asia/Tokyo' }).waitFor();
   await shot(page, '45-calendar-month-phone.png');
+
+  // The private feed: made here, read by a calendar app without any login, turned off.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.getByRole('button', { name: 'Make my calendar address' }).click();
+  const address = page.getByLabel('Your private calendar address');
+  await address.waitFor();
+  const url = await address.inputValue();
+  assert.match(url, /\/api\/calendar\/feeds\/[0-9a-f]{64}\.ics$/);
+  assert.equal(await page.getByRole('link', { name: 'Open in my calendar app' }).getAttribute('href'), url.replace(/^http:/, 'webcal:'));
+  const feed = await fetch(url);
+  assert.equal(feed.status, 200);
+  assert.match(feed.headers.get('content-type'), /^text\/calendar/);
+  const ics = await feed.text();
+  assert.match(ics, /SUMMARY:Ownership\r\n/);
+  assert.match(ics, /SUMMARY:Lifetimes\r\n/);
+  await shot(page, '46-calendar-feed.png');
+  await page.getByRole('button', { name: 'Turn the feed off' }).click();
+  await page.locator('#feed-state', { hasText: 'Your calendar feed is off.' }).waitFor();
+  assert.equal((await fetch(url)).status, 404, 'off: the address no longer works');
 
   assert.deepEqual(grace.problems, []);
   await grace.context.close();

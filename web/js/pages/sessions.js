@@ -1,12 +1,12 @@
 // Live sessions: a calendar by week or by month (in the viewer's time zone,
 // which it names), a filtered list, and for instructors the dialog to
 // schedule or edit a session.
-import { h, mount, formatClock, timeZone } from '../dom.js';
+import { h, mount, formatClock, formatTime, timeZone } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
 import { sessionCard } from '../components/session-card.js';
-import { toast } from '../components/toasts.js';
+import { toast, withBusy } from '../components/toasts.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -66,6 +66,7 @@ export async function sessionsPage(main, { cleanup }) {
         h('span', { class: 'view-switch', role: 'group', 'aria-label': 'Calendar view' }, viewButtons)),
       h('p', { class: 'hint', id: 'calendar-zone' }, `Times in your time zone: ${timeZone()}`),
       calendar),
+    calendarFeed(),
     h('section', { class: 'stack', 'aria-label': 'List', style: 'margin-top:1.5rem' },
       h('h2', {}, 'All sessions'),
       h('div', { class: 'row' }, courseFilter, statusFilter),
@@ -149,6 +150,49 @@ export async function sessionsPage(main, { cleanup }) {
   cleanup(() => clearInterval(timer));
   cleanup(realtime.on('session-status-changed', refresh));
   cleanup(realtime.on('session-updated', refresh));
+}
+
+/**
+ * My private calendar feed: an address a calendar app subscribes to (shown
+ * once, when made: the server keeps only a digest), a new one in place of
+ * the old, or none.
+ */
+function calendarFeed() {
+  const state = h('p', { class: 'muted', id: 'feed-state' }, 'Loading…');
+  const shown = h('div', { class: 'stack', id: 'feed-address' });
+  const actions = h('div', { class: 'row' });
+  const section = h('section', { class: 'card stack feed', 'aria-labelledby': 'feed-heading', style: 'margin-top:1.5rem' },
+    h('h2', { id: 'feed-heading' }, 'Subscribe in your calendar app'),
+    h('p', { class: 'hint' }, 'Google Calendar, Outlook or Apple Calendar can follow your sessions through a private address. Anyone with the address sees your sessions: keep it to yourself; make a new one if it got out.'),
+    state, shown, actions);
+
+  function render(feed, made) {
+    state.textContent = feed.active
+      ? `Your calendar feed is on (address made ${formatTime(feed.createdAt)}).${made ? '' : ' The address is shown only when made; make a new one to see it again (the old one then stops working).'}`
+      : 'Your calendar feed is off.';
+    mount(shown, made ? [
+      h('label', { for: 'feed-url' }, 'Your private calendar address'),
+      h('div', { class: 'row' },
+        h('input', { id: 'feed-url', readonly: true, value: made.url, class: 'feed-url', onfocus: (e) => e.currentTarget.select() }),
+        h('button', { type: 'button', onclick: async () => {
+          try { await navigator.clipboard.writeText(made.url); toast('Address copied.'); } catch { toast('Select the address and copy it.', { kind: 'error' }); }
+        } }, 'Copy'),
+        h('a', { class: 'button', href: made.webcalUrl }, 'Open in my calendar app')),
+    ] : []);
+    const make = h('button', { type: 'button', class: feed.active ? '' : 'primary', onclick: () => withBusy(make, async () => {
+      const created = await api.post('/api/calendar/feed');
+      render({ active: true, createdAt: created.createdAt }, created);
+    }) }, feed.active ? 'Make a new address' : 'Make my calendar address');
+    const off = feed.active ? h('button', { type: 'button', onclick: () => withBusy(off, async () => {
+      await api.del('/api/calendar/feed');
+      render({ active: false }, null);
+      toast('Calendar feed turned off: its address no longer works.');
+    }) }, 'Turn the feed off') : null;
+    mount(actions, make, off);
+  }
+  api.get('/api/calendar/feed').then((feed) => render(feed, null))
+    .catch((error) => { state.textContent = `Could not load your calendar feed: ${error.message}`; });
+  return section;
 }
 
 /** The instructor's create and edit dialog. */
