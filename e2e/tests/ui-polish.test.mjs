@@ -296,3 +296,66 @@ test('calendar: a month view, in the viewer\'s time zone, named on the page, at 
   assert.deepEqual(grace.problems, []);
   await grace.context.close();
 });
+
+/** Stands in for the browser's Notification: records what is asked and shown; "granted" survives a reload. */
+function fakeNotifications() {
+  let stored = null;
+  try { stored = sessionStorage.getItem('fake-notes'); } catch { /* about:blank has no storage */ }
+  const log = JSON.parse(stored || '{"asked":0,"shown":[],"permission":"default"}');
+  const save = () => { try { sessionStorage.setItem('fake-notes', JSON.stringify(log)); } catch { /* as above */ } };
+  window.__notes = log;
+  window.Notification = class {
+    static get permission() { return log.permission; }
+    static async requestPermission() { log.asked += 1; log.permission = 'granted'; save(); return 'granted'; }
+    constructor(title, options = {}) { log.shown.push({ title, body: options.body, tag: options.tag }); save(); }
+    close() {}
+  };
+  // The person looks at another window: what reaches this tab goes to the desktop.
+  document.hasFocus = () => false;
+}
+
+test('desktop notifications: asked for only after a click; "session starting" and "admitted" shown', { timeout: 120000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await ada.context.addInitScript(fakeNotifications);
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await courseWith(grace, 'Rust 101', [ada]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  const { page } = ada;
+  await page.goto('/#/dashboard');
+  const turnOn = page.getByRole('button', { name: 'Turn on desktop notifications' });
+  await turnOn.waitFor();
+  assert.equal(await page.evaluate(() => window.__notes.asked), 0, 'not asked on loading the page');
+  await turnOn.click();
+  await page.locator('#desktop-notify-state', { hasText: 'Desktop notifications are on' }).waitFor();
+  assert.equal(await page.evaluate(() => window.__notes.asked), 1, 'asked once, on the click');
+
+  // The session starts while Ada is on her dashboard.
+  await grace.page.goto(`/#/sessions/${session.id}`);
+  await grace.page.getByRole('button', { name: 'Start session' }).click();
+  const tag = `session_reminder_started:${session.id}`;
+  await page.waitForFunction((t) => window.__notes.shown.some((n) => n.tag === t), tag);
+  const started = await page.evaluate((t) => window.__notes.shown.find((n) => n.tag === t), tag);
+  assert.match(started.title, /Ownership/);
+
+  // Office hours: Ada waits, goes on with something else, and is admitted.
+  await grace.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Office hours' }).click();
+  await grace.page.getByRole('button', { name: 'Open the queue' }).click();
+  await grace.page.locator('#oh-open-state', { hasText: 'Open' }).waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Office hours' }).click();
+  const card = page.getByRole('article', { name: 'Grace' });
+  await card.getByLabel('Your question').fill('Why does the borrow checker complain?');
+  await card.getByRole('button', { name: 'Join the queue' }).click();
+  await card.getByRole('status', { name: 'Your place with Grace' }).waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Groups' }).click();
+  await grace.page.getByRole('button', { name: 'Admit Ada' }).click();
+  await page.waitForFunction(() => window.__notes.shown.some((n) => n.title === 'Your instructor is ready for you'));
+  const admitted = await page.evaluate(() => window.__notes.shown.find((n) => n.title === 'Your instructor is ready for you'));
+  assert.match(admitted.tag, /^admitted:[0-9a-f-]{36}$/);
+  assert.equal(await page.evaluate(() => window.__notes.asked), 1, 'never asked again');
+
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});

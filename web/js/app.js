@@ -5,6 +5,7 @@ import { store } from './store.js';
 import { realtime } from './socket.js';
 import { toast } from './components/toasts.js';
 import { statusMenu } from './components/status-menu.js';
+import { desktopNotify } from './components/desktop-notify.js';
 import { loginPage, registerPage } from './pages/auth.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { sessionsPage } from './pages/sessions.js';
@@ -111,6 +112,10 @@ realtime.on('notification', (n) => {
   const sessionId = n && n.data && n.data.sessionId;
   if (sessionId && location.hash === `#/sessions/${sessionId}`) return;
   toast(n.title);
+  // "Session starting" also on the desktop, for someone in another tab.
+  if (sessionId && /^session_reminder_/.test(n.kind || '')) {
+    desktopNotify(n.title, { body: n.body || '', tag: `${n.kind}:${sessionId}`, href: `#/sessions/${sessionId}` });
+  }
 });
 realtime.on('study-group-invite', ({ invite }) => {
   if (!invite) return;
@@ -121,6 +126,7 @@ realtime.on('study-group-invite', ({ invite }) => {
 // follow it by themselves.
 realtime.on('admitted-to-office-hours', ({ roomId }) => {
   const here = location.hash === `#/office-hours/room/${roomId}`;
+  if (!here) desktopNotify('Your instructor is ready for you', { body: 'Open the office hours room.', tag: `admitted:${roomId}`, href: `#/office-hours/room/${roomId}` });
   if (!here) {
     toast(h('span', {}, 'Your instructor is ready for you. ', h('a', { href: `#/office-hours/room/${roomId}` }, 'Open the room')), { ms: 15000 });
   }
