@@ -162,7 +162,7 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
         codes.push(join_code::from_random(bytes));
     }
     conn.transaction(|conn| {
-        for index in 0..args.sessions {
+        for (index, code) in codes.iter().enumerate() {
             if args.one_course && index > 0 {
                 courses.push(courses[0].clone());
                 let course_id = courses[0].clone();
@@ -175,7 +175,7 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
                 title: format!("Load test {run_id} #{index}"),
                 description: Some("Made by classroom seed-load.".into()),
                 created_at: db_now,
-                join_code: Some(codes[index].clone()),
+                join_code: Some(code.clone()),
             };
             db::courses::insert(conn, &course)?;
             let session_id = insert_session(conn, args, &instructor.id, &course.id, index, now, db_now)?;

@@ -49,10 +49,8 @@ pub struct NewFeed {
 pub async fn feed_state(state: web::Data<AppState>, user: AuthUser) -> AppResult<HttpResponse> {
     let user_id = user.id.to_string();
     let row = state.db.read(move |conn| Ok(db::calendar_feeds::find_for_user(conn, &user_id)?)).await?;
-    Ok(HttpResponse::Ok().json(FeedState {
-        active: row.is_some(),
-        created_at: row.map(|feed| from_db_time(feed.created_at)),
-    }))
+    Ok(HttpResponse::Ok()
+        .json(FeedState { active: row.is_some(), created_at: row.map(|feed| from_db_time(feed.created_at)) }))
 }
 
 /// Makes my feed's address, replacing the one I had (which stops working).

@@ -9,8 +9,7 @@ use crate::helpers::{spawn_app, TestApp, TestUser};
 /// A GET without any login, as a calendar app makes it: status, content type, body.
 async fn fetch(app: &TestApp, url: &str) -> (u16, String, String) {
     let mut response = app.client.get(url).send().await.expect("request sent");
-    let kind =
-        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let body = response.body().await.expect("body");
     (response.status().as_u16(), kind, String::from_utf8(body.to_vec()).expect("UTF-8"))
 }
@@ -70,7 +69,8 @@ async fn a_feed_holds_my_sessions_only_and_needs_no_login() {
     assert!(body.contains("SUMMARY:Ownership\r\n"), "{body}");
     assert!(body.contains("DESCRIPTION:Rust 101\r\n"), "the course: {body}");
     assert!(body.contains(&format!("URL:{}/#/sessions/{ownership}\r\n", app.address)), "{body}");
-    let cancelled = body.split("BEGIN:VEVENT").find(|event| event.contains("SUMMARY:Dropped")).expect("the cancelled one");
+    let cancelled =
+        body.split("BEGIN:VEVENT").find(|event| event.contains("SUMMARY:Dropped")).expect("the cancelled one");
     assert!(cancelled.contains("STATUS:CANCELLED\r\n"), "{cancelled}");
     assert!(!body.contains("Secret plans"), "someone else's course is not in my feed: {body}");
     assert_eq!(body.matches("BEGIN:VEVENT").count(), 2, "{body}");
