@@ -26,6 +26,7 @@ use crate::auth::{hash_password, new_token};
 use crate::config::Config;
 use crate::db::models::{AuthTokenRow, ChatRoomRow, CourseRow, EnrollmentRow, LiveSessionRow, UserRow};
 use crate::db::{self, to_db_time, AnyConnection, Db};
+use crate::domain::join_code;
 use crate::domain::live_session::SessionStatus;
 
 /// Rows per transaction: large enough to be quick, small enough that a
@@ -152,8 +153,16 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
     }
     let mut courses: Vec<String> = Vec::with_capacity(args.sessions);
     let mut sessions = Vec::with_capacity(args.sessions);
+    // Each course gets a join code as one made through the API does.
+    let mut codes = Vec::with_capacity(args.sessions);
+    for _ in 0..args.sessions {
+        use rand_core::RngCore;
+        let mut bytes = [0u8; join_code::LENGTH];
+        rand_core::OsRng.try_fill_bytes(&mut bytes).map_err(|err| format!("no randomness for a join code: {err}"))?;
+        codes.push(join_code::from_random(bytes));
+    }
     conn.transaction(|conn| {
-        for index in 0..args.sessions {
+        for (index, code) in codes.iter().enumerate() {
             if args.one_course && index > 0 {
                 courses.push(courses[0].clone());
                 let course_id = courses[0].clone();
@@ -166,7 +175,7 @@ pub fn seed(db: &Db, config: &Config, args: &SeedArgs) -> Result<SeedOutput, Str
                 title: format!("Load test {run_id} #{index}"),
                 description: Some("Made by classroom seed-load.".into()),
                 created_at: db_now,
-                join_code: None,
+                join_code: Some(code.clone()),
             };
             db::courses::insert(conn, &course)?;
             let session_id = insert_session(conn, args, &instructor.id, &course.id, index, now, db_now)?;

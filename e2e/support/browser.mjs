@@ -15,9 +15,12 @@ export async function launch() {
   });
 }
 
-/** A person in their own browser context, failing the test on any page error or alert. */
-export async function person(browser, baseURL, name) {
-  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 } });
+/**
+ * A person in their own browser context, failing the test on any page error
+ * or alert; `options` are more of playwright's context options (`timezoneId`).
+ */
+export async function person(browser, baseURL, name, options = {}) {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 }, ...options });
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(`${name}: page error ${error.message}`));

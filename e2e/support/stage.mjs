@@ -5,7 +5,7 @@ import { after, before } from 'node:test';
 import { launch, person } from './browser.mjs';
 import { startServer } from './server.mjs';
 
-/** Registers the hooks; `person(name)` opens a page for a new user. */
+/** Registers the hooks; `person(name, options)` opens a page for a new user. */
 export function stage() {
   let server;
   let browser;
@@ -17,5 +17,5 @@ export function stage() {
     await browser?.close();
     await server?.stop();
   });
-  return { person: (name) => person(browser, server.url, name) };
+  return { person: (name, options) => person(browser, server.url, name, options) };
 }

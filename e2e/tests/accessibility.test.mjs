@@ -1,6 +1,8 @@
 // An axe-core scan (run inside the page) of every page of the app, signed
 // out, as an instructor and as a student, at desktop and phone width: no
-// serious or critical violation.
+// serious or critical violation. Office hours are scanned as they are in
+// use too: the queue open with a student waiting, the student called in,
+// and the private room on both sides.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -62,6 +64,9 @@ test('axe-core finds no serious or critical violation on any page', { timeout: 1
     await page.goto('/#/sessions');
     await page.locator('article', { hasText: 'Ownership' }).first().waitFor();
     await scanBoth(page, `${role} sessions`, found);
+    await page.getByRole('button', { name: 'Month', exact: true }).click();
+    await page.getByRole('list', { name: 'Month calendar' }).locator('a.event', { hasText: 'Ownership' }).waitFor();
+    await scanBoth(page, `${role} sessions, month`, found);
     await page.goto(`/#/sessions/${session.id}`);
     await page.locator('ul[aria-label="Participants"] .person').first().waitFor();
     await scanBoth(page, `${role} room`, found);
@@ -75,6 +80,43 @@ test('axe-core finds no serious or critical violation on any page', { timeout: 1
     await page.getByRole('heading', { level: 1 }).first().waitFor();
     await scanBoth(page, `${role} office hours`, found);
   }
+
+  // Office hours in use.
+  await grace.page.goto('/#/office-hours');
+  await grace.page.getByRole('button', { name: 'Open the queue' }).click();
+  await grace.page.locator('#oh-open-state', { hasText: 'Open' }).waitFor();
+  await ada.page.goto('/#/office-hours');
+  const card = ada.page.getByRole('article', { name: 'Grace' });
+  await card.getByLabel('Your question').fill('Why does the borrow checker reject this?');
+  await card.getByRole('button', { name: 'Join the queue' }).click();
+  await card.getByRole('status', { name: 'Your place with Grace' }).waitFor();
+  await scanBoth(ada.page, 'student office hours, waiting', found);
+  await grace.page.getByRole('list', { name: 'Students waiting' }).locator('li', { hasText: 'Ada' }).waitFor();
+  await scanBoth(grace.page, 'instructor office hours, a student waiting', found);
+  await grace.page.getByRole('button', { name: 'Admit Ada' }).click();
+  await card.getByText('Grace is ready for you.').waitFor();
+  await scanBoth(ada.page, 'student office hours, admitted', found);
+  await grace.page.getByRole('link', { name: 'Open the room with Ada' }).waitFor();
+  await scanBoth(grace.page, 'instructor office hours, a room open', found);
+  await card.getByRole('link', { name: 'Enter the private room' }).click();
+  await grace.page.getByRole('link', { name: 'Open the room with Ada' }).click();
+  for (const who of [grace, ada]) {
+    await who.page.getByRole('heading', { name: 'Office hours: Grace with Ada' }).waitFor();
+    await who.page.locator('.person', { hasText: who.name }).waitFor();
+  }
+  await ada.page.getByRole('textbox', { name: 'Chat message' }).fill('See https://doc.rust-lang.org/book/ please');
+  await ada.page.getByRole('button', { name: 'Send' }).click();
+  await grace.page.locator('.msg a[href="https://doc.rust-lang.org/book/"]').waitFor();
+  await scanBoth(ada.page, 'student office hours room', found);
+  await scanBoth(grace.page, 'instructor office hours room', found);
+  await grace.page.getByRole('button', { name: 'Complete Ada' }).click();
+  await ada.page.getByText('Your instructor completed this session.').waitFor();
+  await scanBoth(ada.page, 'student office hours room, completed', found);
+  await grace.page.goto('/#/office-hours/manage');
+  await grace.page.getByRole('heading', { name: 'My office hours' }).waitFor();
+  await grace.page.locator('#oh-analytics').getByText('1 student helped.').waitFor();
+  await scanBoth(grace.page, 'instructor office hours, analytics', found);
+
   await grace.page.goto('/#/sessions');
   await grace.page.getByRole('button', { name: 'New session' }).click();
   await grace.page.locator('dialog[open]').waitFor();

@@ -4,6 +4,7 @@
 //! Every query is written once against `AnyConnection`; diesel's
 //! `MultiConnection` dispatches it to whichever backend `DATABASE_URL` chose.
 
+pub mod calendar_feeds;
 pub mod chat;
 pub mod courses;
 pub mod live_sessions;

@@ -27,6 +27,15 @@ pub struct AuthTokenRow {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
+/// A user's private calendar feed: the digest of the token in its address.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = calendar_feeds)]
+pub struct CalendarFeedRow {
+    pub user_id: String,
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = courses)]
 pub struct CourseRow {

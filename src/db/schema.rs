@@ -289,12 +289,22 @@ diesel::joinable!(live_session_attendees -> live_sessions (session_id));
 diesel::joinable!(live_session_attendees -> users (user_id));
 diesel::joinable!(study_group_members -> study_groups (group_id));
 diesel::joinable!(study_group_members -> users (user_id));
+diesel::table! {
+    calendar_feeds (user_id) {
+        user_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(calendar_feeds -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(study_group_invites -> study_groups (group_id));
 diesel::joinable!(study_group_sessions -> study_groups (group_id));
 diesel::joinable!(office_hours_rooms -> chat_rooms (room_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    calendar_feeds,
     chat_read_markers,
     users,
     auth_tokens,

@@ -1,6 +1,7 @@
 //! REST routes, one module per resource, and the WebSocket upgrade.
 
 pub mod auth;
+pub mod calendar;
 pub mod courses;
 pub mod extract;
 pub mod live_sessions;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api")
             .configure(auth::configure)
+            .configure(calendar::configure)
             .configure(courses::configure)
             .configure(live_sessions::configure)
             .configure(notifications::configure)

@@ -59,3 +59,41 @@ async fn a_course_has_a_short_join_code_that_students_enroll_with() {
     let (_, doc) = app.request("GET", "/api/openapi.json", None, None).await;
     assert!(doc["paths"].get("/api/courses/join").is_some(), "in the OpenAPI document");
 }
+
+/// `classroom seed-load` makes its courses with a join code, as the API does.
+#[actix_web::test]
+async fn courses_made_by_seed_load_have_a_join_code() {
+    use classroom::config::backend_of;
+    use classroom::db::Db;
+    use classroom::seed::{seed, SeedArgs};
+
+    let database = crate::helpers::fresh_database();
+    let config = crate::helpers::test_config(&database);
+    let db = Db::connect(&database.url, backend_of(&database.url), 1).expect("open the database");
+    let args = SeedArgs {
+        users: 2,
+        sessions: 2,
+        instructor: format!("grace-{}@example.com", uuid::Uuid::new_v4().simple()),
+        password: "correct horse".into(),
+        session_hours: 2,
+        one_course: false,
+        starts_in_minutes: 10,
+        out: "unused".into(),
+    };
+    let seeded = seed(&db, &config, &args).expect("seeded");
+    drop(db);
+    let app = crate::helpers::start_on(database, |_| {}, None);
+
+    let (status, courses) = app.get("/api/courses", &seeded.instructor.token).await;
+    assert_eq!(status, 200, "{courses}");
+    let codes: Vec<String> =
+        courses.as_array().unwrap().iter().map(|c| c["joinCode"].as_str().expect("a join code").to_string()).collect();
+    assert_eq!(codes.len(), 2, "{courses}");
+    assert_ne!(codes[0], codes[1], "a code of its own each");
+    for code in &codes {
+        assert_eq!(classroom::domain::join_code::normalize(code).as_deref(), Some(code.as_str()), "{code}");
+    }
+    let ada = app.register("Ada", "student").await;
+    let (status, joined) = app.post("/api/courses/join", &ada.token, json!({ "code": codes[1] })).await;
+    assert_eq!(status, 201, "a student joins a seeded course by its code: {joined}");
+}

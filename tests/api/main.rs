@@ -4,6 +4,7 @@
 
 mod abuse;
 mod auth;
+mod calendar;
 mod chat_rooms;
 mod cluster;
 mod courses;

@@ -11,6 +11,12 @@ async fn the_ui_is_served_with_its_assets_and_a_fallback() {
     assert_eq!(index.status(), 200);
     let html = String::from_utf8(index.body().await.unwrap().to_vec()).unwrap();
     assert!(html.contains("/js/app.js"), "{html}");
+    assert!(html.contains(r#"<link rel="icon" href="/favicon.svg" type="image/svg+xml">"#), "{html}");
+
+    let mut icon = get("/favicon.svg").await.unwrap();
+    assert_eq!(icon.status(), 200, "the favicon is served by the binary");
+    assert_eq!(icon.headers().get("content-type").unwrap().to_str().unwrap(), "image/svg+xml");
+    assert!(String::from_utf8(icon.body().await.unwrap().to_vec()).unwrap().starts_with("<svg"));
 
     let script = get("/js/app.js").await.unwrap();
     assert_eq!(script.status(), 200);

@@ -1,10 +1,11 @@
 // The app shell: header with connection state and my status, and a small
 // hash router that gives each page a way to clean up after itself.
-import { h, mount } from './dom.js';
+import { h, mount, pageTitle } from './dom.js';
 import { store } from './store.js';
 import { realtime } from './socket.js';
 import { toast } from './components/toasts.js';
 import { statusMenu } from './components/status-menu.js';
+import { desktopNotify } from './components/desktop-notify.js';
 import { loginPage, registerPage } from './pages/auth.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { sessionsPage } from './pages/sessions.js';
@@ -17,18 +18,20 @@ import { officeHoursManagePage } from './pages/office-hours-manage.js';
 import { officeHoursRoomPage } from './pages/office-hours-room.js';
 import { api } from './api.js';
 
+// Each route: its pattern, its page, whether it needs a signed-in user, and
+// the page's title (a page with a name of its own, a room, refines it).
 const routes = [
-  [/^#\/login$/, loginPage, false],
-  [/^#\/register$/, registerPage, false],
-  [/^#\/dashboard$/, dashboardPage, true],
-  [/^#\/sessions$/, sessionsPage, true],
-  [/^#\/sessions\/(?<id>[0-9a-f-]{36})$/, roomPage, true],
-  [/^#\/sessions\/(?<id>[0-9a-f-]{36})\/attendance$/, attendancePage, true],
-  [/^#\/groups$/, groupsPage, true],
-  [/^#\/groups\/(?<id>[0-9a-f-]{36})$/, groupRoomPage, true],
-  [/^#\/office-hours$/, officeHoursPage, true],
-  [/^#\/office-hours\/manage$/, officeHoursManagePage, true],
-  [/^#\/office-hours\/room\/(?<id>[0-9a-f-]{36})$/, officeHoursRoomPage, true],
+  [/^#\/login$/, loginPage, false, 'Sign in'],
+  [/^#\/register$/, registerPage, false, 'Create an account'],
+  [/^#\/dashboard$/, dashboardPage, true, 'Dashboard'],
+  [/^#\/sessions$/, sessionsPage, true, 'Live sessions'],
+  [/^#\/sessions\/(?<id>[0-9a-f-]{36})$/, roomPage, true, 'Live session'],
+  [/^#\/sessions\/(?<id>[0-9a-f-]{36})\/attendance$/, attendancePage, true, 'Attendance'],
+  [/^#\/groups$/, groupsPage, true, 'Study groups'],
+  [/^#\/groups\/(?<id>[0-9a-f-]{36})$/, groupRoomPage, true, 'Study group'],
+  [/^#\/office-hours$/, officeHoursPage, true, 'Office hours'],
+  [/^#\/office-hours\/manage$/, officeHoursManagePage, true, 'My office hours'],
+  [/^#\/office-hours\/room\/(?<id>[0-9a-f-]{36})$/, officeHoursRoomPage, true, 'Office hours room'],
 ];
 
 const CONNECTION_WORDS = {
@@ -36,6 +39,8 @@ const CONNECTION_WORDS = {
 };
 
 let cleanups = [];
+/** Set on signing in or out: the next page gives focus to the start of the document. */
+let focusStart = false;
 let stopWatchingConnection = () => {};
 
 function renderHeader() {
@@ -76,18 +81,27 @@ async function route() {
   cleanups = [];
   const hash = location.hash || (store.me ? '#/dashboard' : '#/login');
   const main = document.getElementById('main');
-  for (const [pattern, page, needsAuth] of routes) {
+  for (const [pattern, page, needsAuth, title] of routes) {
     const match = hash.match(pattern);
     if (!match) continue;
     if (needsAuth && !store.me) { location.hash = '#/login'; return; }
     if (!needsAuth && store.me) { location.hash = '#/dashboard'; return; }
+    pageTitle(title);
     await page(main, { params: match.groups || {}, cleanup: (fn) => cleanups.push(fn) });
+    // After signing in (or out) the form that had focus is gone: a keyboard
+    // user starts again at the top of the page (the skip link, then the
+    // header), not somewhere inside the new page.
+    if (focusStart) {
+      focusStart = false;
+      document.querySelector('.skip-link').focus();
+    }
     return;
   }
   location.hash = store.me ? '#/dashboard' : '#/login';
 }
 
 store.onChange(() => {
+  focusStart = true;
   renderHeader();
   if (store.token) realtime.connect(store.token);
   else realtime.disconnect();
@@ -98,6 +112,10 @@ realtime.on('notification', (n) => {
   const sessionId = n && n.data && n.data.sessionId;
   if (sessionId && location.hash === `#/sessions/${sessionId}`) return;
   toast(n.title);
+  // "Session starting" also on the desktop, for someone in another tab.
+  if (sessionId && /^session_reminder_/.test(n.kind || '')) {
+    desktopNotify(n.title, { body: n.body || '', tag: `${n.kind}:${sessionId}`, href: `#/sessions/${sessionId}` });
+  }
 });
 realtime.on('study-group-invite', ({ invite }) => {
   if (!invite) return;
@@ -108,6 +126,7 @@ realtime.on('study-group-invite', ({ invite }) => {
 // follow it by themselves.
 realtime.on('admitted-to-office-hours', ({ roomId }) => {
   const here = location.hash === `#/office-hours/room/${roomId}`;
+  if (!here) desktopNotify('Your instructor is ready for you', { body: 'Open the office hours room.', tag: `admitted:${roomId}`, href: `#/office-hours/room/${roomId}` });
   if (!here) {
     toast(h('span', {}, 'Your instructor is ready for you. ', h('a', { href: `#/office-hours/room/${roomId}` }, 'Open the room')), { ms: 15000 });
   }
@@ -118,6 +137,13 @@ realtime.on('removed-from-queue', ({ reason }) => {
 });
 realtime.on('office-hours-completed', ({ reason }) => {
   toast(reason === 'inactive' ? 'Your office hours session ended after a while without messages.' : 'Your office hours session is completed.', { ms: 8000 });
+});
+
+// The skip link moves focus to the page; as a plain "#main" it would be a
+// route change (the router would send it to the dashboard).
+document.querySelector('.skip-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main').focus();
 });
 
 renderHeader();

@@ -30,6 +30,11 @@ export function mount(el, ...children) {
   return el;
 }
 
+/** The tab's title: the page's name, then the app's ("Dashboard · Classroom"). */
+export function pageTitle(name) {
+  document.title = name ? `${name} · Classroom` : 'Classroom';
+}
+
 export function formatTime(iso) {
   if (!iso) return '';
   return new Date(iso).toLocaleString(undefined, { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });

@@ -1,7 +1,8 @@
 // Live chat, the same for every kind of room: a log that scrolls to the
 // newest message (unless the reader scrolled up), timestamps, who is
-// typing, links shared as links, a box to write in, and edit and delete on
-// one's own messages (changes pushed by the room show up everywhere).
+// typing, links shared as links (and web addresses in text as links), a box
+// to write in, and edit and delete on one's own messages (changes pushed by
+// the room show up everywhere).
 import { h, mount, formatClock } from '../dom.js';
 
 const TYPING_SHOWN_MS = 3000;
@@ -13,14 +14,49 @@ function charCount(text) {
   return [...text.trim()].length;
 }
 const LINK = /^https?:\/\/\S+$/;
+/** A web address inside a message's text (its end trimmed of punctuation after). */
+const URL_IN_TEXT = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = /[.,;:!?'")\]}]+$/;
 
-/** The body of a message: its text, a link, or the mark of a deleted one. */
+/** The address as a link may point to it: http(s) only, never `javascript:` or another scheme. */
+export function safeHref(text) {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function anchor(href, text) {
+  return h('a', { href, target: '_blank', rel: 'noopener noreferrer' }, text);
+}
+
+/**
+ * A message's text with its web addresses as links: the rest stays text
+ * nodes (never markup), and only http(s) addresses become links.
+ */
+export function linkify(text) {
+  const parts = [];
+  let at = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    const address = match[0].replace(TRAILING, '');
+    const href = safeHref(address);
+    if (!href) continue;
+    if (match.index > at) parts.push(text.slice(at, match.index));
+    parts.push(anchor(href, address));
+    at = match.index + address.length;
+  }
+  if (at < text.length) parts.push(text.slice(at));
+  return parts;
+}
+
+/** The body of a message: its text (addresses in it as links), a link, or the mark of a deleted one. */
 function body(message) {
   if (message.deleted) return h('em', { class: 'muted' }, 'message deleted');
-  if (message.messageType === 'link') {
-    return h('a', { href: message.message, target: '_blank', rel: 'noopener noreferrer' }, message.message);
-  }
-  return message.message;
+  const href = message.messageType === 'link' ? safeHref(message.message) : null;
+  if (href) return anchor(href, message.message);
+  return linkify(message.message);
 }
 
 /**

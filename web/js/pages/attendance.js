@@ -1,7 +1,7 @@
 // The instructor's attendance view of a session: the students who came
 // (the instructor is not one of them), for how long, the enrolled students
 // who never came, and the whole as a CSV file.
-import { h, mount, formatTime, timeZone } from '../dom.js';
+import { h, mount, pageTitle, formatTime, timeZone } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { toast, withBusy } from '../components/toasts.js';
@@ -47,6 +47,7 @@ export async function attendancePage(main, { params }) {
       await downloadCsv(params.id, session.title);
       toast('Attendance downloaded.');
     }));
+    pageTitle(`Attendance: ${session.title}`);
     mount(main,
       h('h1', {}, `Attendance: ${session.title}`),
       h('div', { class: 'stack' }, h('section', { class: 'card', 'aria-label': 'Summary', id: 'attendance-summary' },

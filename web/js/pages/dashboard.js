@@ -10,6 +10,7 @@ import { person, rememberPresence } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
 import { unreadBadge } from '../components/group-card.js';
 import { formatWait, nextOpenText, openBadge, watchStatuses } from '../components/office-hours.js';
+import { desktopNotifyControl } from '../components/desktop-notify.js';
 
 export async function dashboardPage(main, { cleanup }) {
   const courses = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading courses'));
@@ -25,7 +26,7 @@ export async function dashboardPage(main, { cleanup }) {
       h('section', { class: 'card', 'aria-label': 'Upcoming sessions' }, h('h2', {}, 'Upcoming sessions'), upcoming),
       h('section', { class: 'card', 'aria-label': 'My study groups' }, h('h2', {}, 'My study groups'), groups),
       h('section', { class: 'card', 'aria-label': 'Office hours' }, h('h2', {}, 'Office hours'), officeHours),
-      h('section', { class: 'card', 'aria-label': 'Notifications' }, h('h2', {}, 'Notifications'), notifications),
+      h('section', { class: 'card', 'aria-label': 'Notifications' }, h('h2', {}, 'Notifications'), desktopNotifyControl(), notifications),
       h('section', { class: 'card', 'aria-label': 'Classmates' }, h('h2', {}, 'Classmates'), online),
       h('section', { class: 'card', 'aria-label': 'My courses' }, h('h2', {}, 'My courses'), courses)));
 

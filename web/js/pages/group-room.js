@@ -3,7 +3,7 @@
 // messages" line where I stopped reading, the group's upcoming study
 // sessions, and a box to invite classmates. Re-joins after a reconnect with
 // the last message seen, as the session room does.
-import { h, mount, formatTime, formatClock, debounce, throttle, keepFocus } from '../dom.js';
+import { h, mount, pageTitle, formatTime, formatClock, debounce, throttle, keepFocus } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -56,6 +56,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
 
   function renderHeader() {
     title.textContent = group.name;
+    pageTitle(group.name);
     const course = courseTitle(group.courseId);
     mount(badges,
       h('span', { class: `badge ${group.visibility}` }, group.visibility === 'private' ? 'Private' : 'Public'),

@@ -136,11 +136,11 @@ export async function officeHoursManagePage(main, { cleanup }) {
       return h('article', { class: 'oh-room', 'aria-label': `Room with ${names}`, dataset: { roomId } },
         h('div', { class: 'row' }, h('strong', {}, `With ${names}`),
           h('span', { class: 'muted' }, `since ${formatClock(entries[0].admittedAt)}`),
-          h('a', { class: 'button primary', href: `#/office-hours/room/${roomId}`, 'aria-label': `Open the room with ${names}` }, 'Open room')),
+          h('a', { class: 'button primary', href: `#/office-hours/room/${roomId}`, 'aria-label': `Open the room with ${names}` }, 'Open the room')),
         h('ul', { class: 'plain' }, entries.map((entry) => h('li', { class: 'row' },
           h('span', { class: 'oh-student' }, entry.studentName),
           h('button', { class: 'small', 'aria-label': `Complete ${entry.studentName}`, onclick: (e) => withBusy(e.currentTarget, () => complete(entry)) }, 'Complete'),
-          h('button', { class: 'small', 'aria-label': `${entry.studentName} did not come`, title: 'Did not show up', onclick: (e) => withBusy(e.currentTarget, () => skip(entry)) }, 'No-show')))));
+          h('button', { class: 'small', 'aria-label': `No-show: ${entry.studentName} did not come`, title: 'Did not show up', onclick: (e) => withBusy(e.currentTarget, () => skip(entry)) }, 'No-show')))));
     }) : h('p', { class: 'empty' }, 'No private room is open.')));
   }
 

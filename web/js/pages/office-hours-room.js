@@ -3,7 +3,7 @@
 // for the instructor a "Complete" per student. The student sees when the
 // help was completed; the room closes after its last student. Re-joins
 // after a reconnect with the last message seen.
-import { h, mount, keepFocus, formatClock } from '../dom.js';
+import { h, mount, pageTitle, keepFocus, formatClock } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -111,7 +111,7 @@ export async function officeHoursRoomPage(main, { params, cleanup }) {
     try {
       const reply = await inRoom('join-room', { sinceMessageId: chat.lastId() || undefined });
       joined = true;
-      if (reply.room && reply.room.name) title.textContent = reply.room.name;
+      if (reply.room && reply.room.name) { title.textContent = reply.room.name; pageTitle(reply.room.name); }
       subtitle.textContent = reply.mode === 'drop-in' ? 'Drop-in room: any of the instructor\'s students may come in.' : 'A private room: only you and the people admitted with you see this chat.';
       (reply.missedMessages || []).forEach((m) => chat.add(m));
       participants.reset(reply.participants || []);

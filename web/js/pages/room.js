@@ -1,7 +1,7 @@
 // The session room: participants, live chat, Q&A, and the instructor's
 // start and end. Re-joins after a reconnect with the last message seen, so
 // whatever was missed arrives in order and nothing shows twice.
-import { h, mount, formatTime, timeZone } from '../dom.js';
+import { h, mount, pageTitle, formatTime, timeZone } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
@@ -68,6 +68,7 @@ export async function roomPage(main, { params, cleanup }) {
   const details = h('p', { class: 'muted', id: 'session-details' });
   function renderHeading() {
     heading.textContent = session.title;
+    pageTitle(session.title);
     mount(details, h('time', { datetime: session.scheduledStartTime }, formatTime(session.scheduledStartTime)), ` (${timeZone()})`,
       session.description ? ` · ${session.description}` : '');
   }

@@ -1,13 +1,18 @@
-// Live sessions: a week calendar, a filtered list, and for instructors the
-// dialog to schedule or edit a session.
-import { h, mount, formatClock, timeZone } from '../dom.js';
+// Live sessions: a calendar by week or by month (in the viewer's time zone,
+// which it names), a filtered list, and for instructors the dialog to
+// schedule or edit a session.
+import { h, mount, formatClock, formatTime, timeZone } from '../dom.js';
 import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
 import { sessionCard } from '../components/session-card.js';
-import { toast } from '../components/toasts.js';
+import { toast, withBusy } from '../components/toasts.js';
 
 const DAY_MS = 24 * 3600 * 1000;
+
+function startOfMonth(date) {
+  return new Date(date.getFullYear(), date.getMonth(), 1);
+}
 
 function startOfWeek(date) {
   const d = new Date(date);
@@ -24,27 +29,44 @@ function localInput(date) {
 
 export async function sessionsPage(main, { cleanup }) {
   let weekStart = startOfWeek(new Date());
+  let monthStart = startOfMonth(new Date());
+  let view = 'week';
   let courses = [];
   // A list of days, each a list of sessions whose status is said in words too
   // (a grid would need rows; colour alone says nothing to many).
   const calendar = h('ul', { class: 'calendar', 'aria-label': 'Week calendar' });
-  const weekLabel = h('strong', { 'aria-live': 'polite' });
+  const weekLabel = h('strong', { 'aria-live': 'polite', id: 'calendar-range' });
+  const viewButtons = ['week', 'month'].map((which) => h('button', {
+    type: 'button', 'aria-pressed': String(which === view), dataset: { view: which },
+    onclick: () => { view = which; viewButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.view === view))); loadWeek(); },
+  }, which === 'week' ? 'Week' : 'Month'));
+  /** Moves the calendar by one week or month (-1, +1), or back to now (0). */
+  function step(by) {
+    if (view === 'month') monthStart = by ? new Date(monthStart.getFullYear(), monthStart.getMonth() + by, 1) : startOfMonth(new Date());
+    else weekStart = by ? new Date(weekStart.getFullYear(), weekStart.getMonth(), weekStart.getDate() + by * 7) : startOfWeek(new Date());
+    loadWeek();
+  }
   const list = h('div', { class: 'grid', 'aria-label': 'Session list' });
   const courseFilter = h('select', { id: 'filter-course', 'aria-label': 'Course' }, h('option', { value: '' }, 'All my courses'));
   const statusFilter = h('select', { id: 'filter-status', 'aria-label': 'Status' },
     h('option', { value: '' }, 'Any status'), ['scheduled', 'active', 'ended', 'cancelled'].map((s) => h('option', { value: s }, s)));
   const dialog = sessionDialog(() => refresh());
 
+  const prev = h('button', { onclick: () => step(-1), 'aria-label': 'Previous week' }, '‹');
+  const current = h('button', { onclick: () => step(0) }, 'This week');
+  const next = h('button', { onclick: () => step(1), 'aria-label': 'Next week' }, '›');
+
   mount(main,
     h('div', { class: 'row' }, h('h1', {}, 'Live sessions'),
       store.isInstructor() ? h('button', { class: 'primary', id: 'new-session', onclick: () => dialog.open(null, courses) }, 'New session') : null),
     h('section', { class: 'stack', 'aria-label': 'Calendar' },
       h('div', { class: 'row' },
-        h('button', { onclick: () => { weekStart = new Date(weekStart.getTime() - 7 * DAY_MS); loadWeek(); }, 'aria-label': 'Previous week' }, '‹'),
-        h('button', { onclick: () => { weekStart = startOfWeek(new Date()); loadWeek(); } }, 'This week'),
-        h('button', { onclick: () => { weekStart = new Date(weekStart.getTime() + 7 * DAY_MS); loadWeek(); }, 'aria-label': 'Next week' }, '›'),
-        weekLabel),
+        prev, current, next,
+        weekLabel,
+        h('span', { class: 'view-switch', role: 'group', 'aria-label': 'Calendar view' }, viewButtons)),
+      h('p', { class: 'hint', id: 'calendar-zone' }, `Times in your time zone: ${timeZone()}`),
       calendar),
+    calendarFeed(),
     h('section', { class: 'stack', 'aria-label': 'List', style: 'margin-top:1.5rem' },
       h('h2', {}, 'All sessions'),
       h('div', { class: 'row' }, courseFilter, statusFilter),
@@ -53,22 +75,40 @@ export async function sessionsPage(main, { cleanup }) {
 
   const courseTitle = (id) => (courses.find((c) => c.id === id) || {}).title;
 
+  let drawn = 0;
+  /** Draws the week or the month shown (the name kept from when it was only a week). */
   async function loadWeek() {
-    const from = weekStart;
-    const to = new Date(weekStart.getTime() + 7 * DAY_MS);
-    weekLabel.textContent = `${from.toLocaleDateString()} – ${new Date(to.getTime() - 1).toLocaleDateString()}`;
+    const month = view === 'month';
+    const from = month ? monthStart : weekStart;
+    const to = month ? new Date(from.getFullYear(), from.getMonth() + 1, 1) : new Date(from.getFullYear(), from.getMonth(), from.getDate() + 7);
+    const drawing = ++drawn;
+    const unit = month ? 'month' : 'week';
+    prev.setAttribute('aria-label', `Previous ${unit}`);
+    next.setAttribute('aria-label', `Next ${unit}`);
+    current.textContent = `This ${unit}`;
+    calendar.setAttribute('aria-label', month ? 'Month calendar' : 'Week calendar');
+    calendar.classList.toggle('month', month);
+    weekLabel.textContent = month
+      ? from.toLocaleDateString(undefined, { month: 'long', year: 'numeric' })
+      : `${from.toLocaleDateString()} – ${new Date(to.getTime() - 1).toLocaleDateString()}`;
+    // Days by the calendar, not by 24 hours: a change to summer time stays on its date.
+    const days = [];
+    for (let day = new Date(from); day < to; day = new Date(day.getFullYear(), day.getMonth(), day.getDate() + 1)) days.push(day);
     try {
       const sessions = await api.get(`/api/live-sessions?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+      if (drawing !== drawn) return; // a later click drew something else meanwhile
       const today = new Date().toDateString();
-      mount(calendar, Array.from({ length: 7 }, (_, i) => {
-        const day = new Date(from.getTime() + i * DAY_MS);
+      mount(calendar, days.map((day, i) => {
         const events = sessions.filter((s) => new Date(s.scheduledStartTime).toDateString() === day.toDateString());
         const isToday = day.toDateString() === today;
-        return h('li', { class: `day${isToday ? ' today' : ''}`, 'aria-current': isToday ? 'date' : null },
+        // The month's first day sits under its weekday (Monday first).
+        const style = month && i === 0 ? `grid-column-start: ${((day.getDay() + 6) % 7) + 1}` : null;
+        const date = `${day.getFullYear()}-${String(day.getMonth() + 1).padStart(2, '0')}-${String(day.getDate()).padStart(2, '0')}`;
+        return h('li', { class: `day${isToday ? ' today' : ''}${events.length ? '' : ' no-events'}`, 'aria-current': isToday ? 'date' : null, style, dataset: { date } },
           h('h3', {}, day.toLocaleDateString(undefined, { weekday: 'short', day: 'numeric', month: 'short' }), isToday ? h('span', { class: 'sr-only' }, ' (today)') : null),
           events.map((s) => h('a', { class: `event ${s.status}`, href: `#/sessions/${s.id}`, title: `${s.title} (${s.status})` },
             `${formatClock(s.scheduledStartTime)} ${s.title}`, h('span', { class: 'event-status' }, s.status))));
-      }));
+      }), sessions.length ? null : h('li', { class: 'empty calendar-empty' }, `Nothing scheduled this ${unit}.`));
     } catch (error) {
       mount(calendar, h('li', { class: 'error-text' }, `Could not load the calendar: ${error.message}`));
     }
@@ -110,6 +150,49 @@ export async function sessionsPage(main, { cleanup }) {
   cleanup(() => clearInterval(timer));
   cleanup(realtime.on('session-status-changed', refresh));
   cleanup(realtime.on('session-updated', refresh));
+}
+
+/**
+ * My private calendar feed: an address a calendar app subscribes to (shown
+ * once, when made: the server keeps only a digest), a new one in place of
+ * the old, or none.
+ */
+function calendarFeed() {
+  const state = h('p', { class: 'muted', id: 'feed-state' }, 'Loading…');
+  const shown = h('div', { class: 'stack', id: 'feed-address' });
+  const actions = h('div', { class: 'row' });
+  const section = h('section', { class: 'card stack feed', 'aria-labelledby': 'feed-heading', style: 'margin-top:1.5rem' },
+    h('h2', { id: 'feed-heading' }, 'Subscribe in your calendar app'),
+    h('p', { class: 'hint' }, 'Google Calendar, Outlook or Apple Calendar can follow your sessions through a private address. Anyone with the address sees your sessions: keep it to yourself; make a new one if it got out.'),
+    state, shown, actions);
+
+  function render(feed, made) {
+    state.textContent = feed.active
+      ? `Your calendar feed is on (address made ${formatTime(feed.createdAt)}).${made ? '' : ' The address is shown only when made; make a new one to see it again (the old one then stops working).'}`
+      : 'Your calendar feed is off.';
+    mount(shown, made ? [
+      h('label', { for: 'feed-url' }, 'Your private calendar address'),
+      h('div', { class: 'row' },
+        h('input', { id: 'feed-url', readonly: true, value: made.url, class: 'feed-url', onfocus: (e) => e.currentTarget.select() }),
+        h('button', { type: 'button', onclick: async () => {
+          try { await navigator.clipboard.writeText(made.url); toast('Address copied.'); } catch { toast('Select the address and copy it.', { kind: 'error' }); }
+        } }, 'Copy'),
+        h('a', { class: 'button', href: made.webcalUrl }, 'Open in my calendar app')),
+    ] : []);
+    const make = h('button', { type: 'button', class: feed.active ? '' : 'primary', onclick: () => withBusy(make, async () => {
+      const created = await api.post('/api/calendar/feed');
+      render({ active: true, createdAt: created.createdAt }, created);
+    }) }, feed.active ? 'Make a new address' : 'Make my calendar address');
+    const off = feed.active ? h('button', { type: 'button', onclick: () => withBusy(off, async () => {
+      await api.del('/api/calendar/feed');
+      render({ active: false }, null);
+      toast('Calendar feed turned off: its address no longer works.');
+    }) }, 'Turn the feed off') : null;
+    mount(actions, make, off);
+  }
+  api.get('/api/calendar/feed').then((feed) => render(feed, null))
+    .catch((error) => { state.textContent = `Could not load your calendar feed: ${error.message}`; });
+  return section;
 }
 
 /** The instructor's create and edit dialog. */
