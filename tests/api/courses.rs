@@ -82,7 +82,7 @@ async fn courses_made_by_seed_load_have_a_join_code() {
     };
     let seeded = seed(&db, &config, &args).expect("seeded");
     drop(db);
-    let app = crate::helpers::start_on(database, |_| {}, None);
+    let app = crate::helpers::start_on(database, |_| {}, None).await;
 
     let (status, courses) = app.get("/api/courses", &seeded.instructor.token).await;
     assert_eq!(status, 200, "{courses}");
