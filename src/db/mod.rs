@@ -152,7 +152,20 @@ impl Db {
         let mut conn = self.pool.get().map_err(|err| format!("cannot reach the database: {err}"))?;
         let applied = match &mut *conn {
             AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-            AnyConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            AnyConnection::Postgresql(c) => {
+                // Several nodes starting at once: one migrates, the others wait
+                // and then find nothing to do (a session-level lock, held on
+                // this connection only while migrating).
+                diesel::sql_query("SELECT pg_advisory_lock(7242917)")
+                    .execute(c)
+                    .map_err(|err| format!("cannot lock the migrations: {err}"))?;
+                let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+                let unlocked = diesel::sql_query("SELECT pg_advisory_unlock(7242917)").execute(c);
+                if let Err(err) = unlocked {
+                    log::warn!("migrations' lock not released: {err}");
+                }
+                applied
+            }
         }
         .map_err(|err| format!("migrations failed: {err}"))?;
         if applied > 0 {

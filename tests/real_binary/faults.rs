@@ -31,7 +31,7 @@ fn chat_frame(session: &str, ack: u64, client_msg_id: &str) -> Message {
 }
 
 /// A socket of `token`'s, joined to the live session.
-async fn in_session(remote: &Remote, token: &str, session: &str) -> WsClient {
+pub async fn in_session(remote: &Remote, token: &str, session: &str) -> WsClient {
     let mut socket = remote.socket(token).await;
     let joined = socket.request("join-live-session", json!({ "sessionId": session })).await;
     assert_eq!(joined["ok"], true, "{joined}");

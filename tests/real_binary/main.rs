@@ -10,5 +10,6 @@
 mod helpers;
 
 mod faults;
+mod nodes;
 mod process;
 mod shutdown;

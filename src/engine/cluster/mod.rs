@@ -36,6 +36,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::domain::room::RoomType;
 use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
 use crate::engine::metrics::Metrics;
 use crate::engine::registry::Registry;
@@ -401,6 +402,32 @@ impl Cluster {
         Ok(dead.iter().filter_map(|node| Uuid::parse_str(node).ok()).collect())
     }
 
+    /// Rooms a dead node owned that sockets of this node are in: each gets
+    /// a new owner now (this node, if it is the first to ask), which
+    /// rebuilds it from the database, takes back the sockets still
+    /// subscribed and tells them who left with the dead node.
+    fn adopt_rooms(self: &Arc<Self>, registry: &Arc<Registry>, keys: Vec<String>) {
+        for key in keys {
+            let Some(room_id) = key.strip_prefix("room:").and_then(|id| Uuid::parse_str(id).ok()) else { continue };
+            if self.hub.count(Topic::Room(room_id)) == 0 {
+                continue;
+            }
+            let (cluster, registry) = (Arc::clone(self), Arc::clone(registry));
+            actix::spawn(async move {
+                if cluster.owner(&key).await.ok() != Some(cluster.node_id) {
+                    // Another node took it first; it rebuilds the room from its own sockets.
+                    return;
+                }
+                let id = room_id.to_string();
+                let found = registry.deps.db.read(move |conn| Ok(crate::db::chat::find_room(conn, &id)?)).await;
+                let room_type = found.ok().flatten().and_then(|room| RoomType::parse(&room.room_type));
+                if let Some(room_type) = room_type {
+                    let _ = crate::engine::room::routing::RoomAddr::of(&registry, room_type, room_id);
+                }
+            });
+        }
+    }
+
     /// The rooms here that a dead node's sockets were in, with the sockets.
     fn take_members_of(&self, node: Uuid) -> Vec<(Uuid, Uuid, Vec<RoomRef>)> {
         let sockets: Vec<Uuid> =
@@ -436,7 +463,14 @@ impl Cluster {
                 Ok(dead) => {
                     for node in dead {
                         log::warn!("node {node} stopped answering; its sockets leave the rooms of node {}", self.node_id);
-                        self.owners.retain(|_, owner| *owner != node);
+                        let mut orphaned = Vec::new();
+                        self.owners.retain(|key, owner| {
+                            if *owner == node {
+                                orphaned.push(key.clone());
+                            }
+                            *owner != node
+                        });
+                        self.adopt_rooms(&registry, orphaned);
                         for (socket, user_id, rooms) in self.take_members_of(node) {
                             for room in rooms {
                                 calls::leave_here(&registry, room, user_id, socket);

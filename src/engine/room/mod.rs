@@ -209,8 +209,13 @@ impl<K: RoomKind> RoomActor<K> {
             kind.restore(user, subscription.socket.id(), now);
             returned.insert(user.id);
         }
+        // The rest are gone (the server or their node died): recorded as
+        // left, and those still here are told.
         for user_id in loaded.present.into_iter().filter(|user_id| !returned.contains(user_id)) {
             kind.person_left(&self.registry, user_id, now);
+            if !returned.is_empty() {
+                self.publish(&frames::user_left(kind.scope(), user_id, now), Audience::AllBut(user_id));
+            }
         }
         let empty = kind.is_empty();
         self.kind = Some(kind);

@@ -1,0 +1,95 @@
+//! Two nodes of the real binary on one PostgreSQL database and one Redis,
+//! and `kill -9` of the node that holds a live session's room: the other
+//! node takes the room over within the node timeout, its people hear who
+//! left with the dead node, chat goes on, and whoever reconnects catches up
+//! with no loss and no duplicate. Runs when `REDIS_URL` is set and the
+//! database is PostgreSQL (as on `.ci/run`'s PostgreSQL stage).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use classroom::config::{backend_of, Backend};
+
+use crate::faults::in_session;
+use crate::helpers::fresh_database;
+use crate::process::{Remote, ServerProcess};
+
+fn chat(session: &str, text: &str) -> Value {
+    json!({ "sessionId": session, "message": text, "clientMsgId": text })
+}
+
+#[actix_web::test]
+async fn a_node_killed_under_a_live_session_leaves_no_ghost_and_loses_nothing() {
+    let Some(redis) = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty()) else {
+        return eprintln!("two nodes: REDIS_URL is not set");
+    };
+    let database = fresh_database();
+    if backend_of(&database.url) != Backend::Postgres {
+        return eprintln!("two nodes: several nodes share a PostgreSQL database, not a SQLite file");
+    }
+    let env = [("REDIS_URL", redis.as_str()), ("NODE_TIMEOUT_SECS", "3")];
+    let mut doomed = ServerProcess::start_with(&database.url, &env);
+    let mut survivor = ServerProcess::start_with(&database.url, &env);
+    let (a, b) = (Remote::new(doomed.port().await), Remote::new(survivor.port().await));
+
+    let grace = a.register("Grace", "instructor").await;
+    let (ada, bob) = (a.register("Ada", "student").await, b.register("Bob", "student").await);
+    // Started through A: the room is A's.
+    let session = a.started_session(&grace, &[ada.clone(), bob.clone()]).await;
+    let mut grace_socket = in_session(&b, &grace, &session).await;
+    let mut ada_socket = in_session(&a, &ada, &session).await;
+    let mut bob_socket = in_session(&b, &bob, &session).await;
+
+    let mut acked = Vec::new();
+    for n in 0..5 {
+        let ack = ada_socket.request("session-message", chat(&session, &format!("ada {n}"))).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        acked.push(ack["data"]["message"]["id"].as_str().expect("id").to_string());
+    }
+    for _ in 0..5 {
+        grace_socket.next_event("new-message").await;
+    }
+
+    doomed.kill();
+    // B sees A's heartbeat lapse (3 s), takes the room over, and its people
+    // hear that Ada, who was on A, is gone.
+    grace_socket.wait = Duration::from_secs(15);
+    let left = grace_socket.next_event("user-left").await;
+    assert_eq!(left["data"]["userId"], json!(user_id(&b, &ada).await), "{left}");
+
+    // Chat goes on in the room, now on B.
+    let ack = bob_socket.request("session-message", chat(&session, "bob after")).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    acked.push(ack["data"]["message"]["id"].as_str().expect("id").to_string());
+    let seen = grace_socket.next_event("new-message").await;
+    assert_eq!(seen["data"]["message"]["id"].as_str(), acked.last().map(String::as_str));
+
+    // Ada comes back through B, having seen up to her third message: she
+    // gets the rest, each once, before her join's ack.
+    let mut ada_again = b.socket(&ada).await;
+    let joined = ada_again
+        .request("join-live-session", json!({ "sessionId": session, "sinceMessageId": acked[2] }))
+        .await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    let caught_up: Vec<String> = ada_again
+        .take_pending()
+        .iter()
+        .filter(|frame| frame["event"] == "new-message")
+        .map(|frame| frame["data"]["message"]["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(caught_up, acked[3..].to_vec(), "exactly what she missed, in order");
+
+    // Everything acknowledged is stored once.
+    let (status, history) = b.get(&format!("/api/live-sessions/{session}/messages?limit=100"), &grace).await;
+    assert_eq!(status, 200, "{history}");
+    let stored: Vec<String> =
+        history.as_array().expect("list").iter().map(|m| m["id"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(stored, acked);
+}
+
+async fn user_id(remote: &Remote, token: &str) -> String {
+    let (status, me) = remote.get("/api/me", token).await;
+    assert_eq!(status, 200, "{me}");
+    me["id"].as_str().or(me["user"]["id"].as_str()).expect("my id").to_string()
+}
