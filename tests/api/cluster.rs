@@ -65,23 +65,33 @@ async fn a_live_session_spans_two_nodes_with_one_chat_in_one_order() {
     let (mut bob_socket, ack) = joined(&a, &bob, &session).await;
     assert_eq!(names(&ack), [&grace, &ada, &bob].iter().map(|u| format!("\"{}\"", u.id)).collect());
     let joined_event = grace_socket.next_event("user-joined").await;
-    assert_eq!(joined_event["data"]["user"]["userId"].as_str().or(joined_event["data"]["userId"].as_str()), Some(ada.id.as_str()), "{joined_event}");
+    assert_eq!(
+        joined_event["data"]["user"]["userId"].as_str().or(joined_event["data"]["userId"].as_str()),
+        Some(ada.id.as_str()),
+        "{joined_event}"
+    );
 
     // One actor for the room, on one node.
-    let room_id = Uuid::parse_str(ack["data"]["room"]["roomId"].as_str().or(ack["data"]["room"]["id"].as_str()).expect("room id")).expect("uuid");
+    let room_id = Uuid::parse_str(
+        ack["data"]["room"]["roomId"].as_str().or(ack["data"]["room"]["id"].as_str()).expect("room id"),
+    )
+    .expect("uuid");
     let held = [&a, &b].map(|app| app.state.registry.live_sessions.existing(room_id).is_some());
     assert_eq!(held, [false, true], "the room lives on node B only");
 
     // Ada (on B) and Bob (on A) write at once; everyone sees one order.
     let mut acks = Vec::new();
     for n in 0..20 {
-        let from_ada = ada_socket.request("session-message", json!({ "sessionId": session, "message": format!("ada {n}") }));
+        let from_ada =
+            ada_socket.request("session-message", json!({ "sessionId": session, "message": format!("ada {n}") }));
         acks.push(from_ada.await);
-        let from_bob = bob_socket.request("session-message", json!({ "sessionId": session, "message": format!("bob {n}") }));
+        let from_bob =
+            bob_socket.request("session-message", json!({ "sessionId": session, "message": format!("bob {n}") }));
         acks.push(from_bob.await);
     }
     assert!(acks.iter().all(|ack| ack["ok"] == true), "every message acked: {acks:?}");
-    let acked: Vec<String> = acks.iter().map(|ack| ack["data"]["message"]["id"].as_str().unwrap().to_string()).collect();
+    let acked: Vec<String> =
+        acks.iter().map(|ack| ack["data"]["message"]["id"].as_str().unwrap().to_string()).collect();
     let seen_by_grace = messages(&mut grace_socket, 40).await;
     assert_eq!(seen_by_grace, acked, "the instructor on A saw every message once, in the room's order");
     assert_eq!(messages(&mut ada_socket, 20).await.len(), 20, "Ada saw Bob's 20 (her own come as acks)");
@@ -90,7 +100,8 @@ async fn a_live_session_spans_two_nodes_with_one_chat_in_one_order() {
     for app in [&a, &b] {
         let (status, history) = app.get(&format!("/api/live-sessions/{session}/messages"), &ada.token).await;
         assert_eq!(status, 200, "{history}");
-        let mut stored: Vec<String> = history.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
+        let mut stored: Vec<String> =
+            history.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect();
         if stored.first() != acked.first() {
             stored.reverse();
         }

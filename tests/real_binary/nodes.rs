@@ -68,9 +68,8 @@ async fn a_node_killed_under_a_live_session_leaves_no_ghost_and_loses_nothing() 
     // Ada comes back through B, having seen up to her third message: she
     // gets the rest, each once, before her join's ack.
     let mut ada_again = b.socket(&ada).await;
-    let joined = ada_again
-        .request("join-live-session", json!({ "sessionId": session, "sinceMessageId": acked[2] }))
-        .await;
+    let joined =
+        ada_again.request("join-live-session", json!({ "sessionId": session, "sinceMessageId": acked[2] })).await;
     assert_eq!(joined["ok"], true, "{joined}");
     let caught_up: Vec<String> = ada_again
         .take_pending()

@@ -70,6 +70,9 @@ end
 return 0
 ";
 
+/// A publication on its way to Redis: the channel and the message.
+type Outgoing = (String, Vec<u8>);
+
 /// What a forwarded call is answered with, on the caller's channel.
 type Answer = oneshot::Sender<String>;
 
@@ -95,8 +98,8 @@ pub struct Cluster {
     redis: ConnectionManager,
     client: redis::Client,
     /// Publications in the order made, for the publishing task.
-    outbox: mpsc::Sender<(String, Vec<u8>)>,
-    outbox_receiver: Mutex<Option<mpsc::Receiver<(String, Vec<u8>)>>>,
+    outbox: mpsc::Sender<Outgoing>,
+    outbox_receiver: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     listen: mpsc::UnboundedSender<Listen>,
     listen_receiver: Mutex<Option<mpsc::UnboundedReceiver<Listen>>>,
     /// Joins forwarded from here and not answered yet, by topic: their
@@ -164,7 +167,9 @@ impl Cluster {
         self.heartbeat().await.map_err(|err| format!("cannot write to Redis: {err}"))?;
         let outbox = self.outbox_receiver.lock().unwrap_or_else(PoisonError::into_inner).take();
         let listen = self.listen_receiver.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let (Some(outbox), Some(listen)) = (outbox, listen) else { return Err("the cluster is started already".into()) };
+        let (Some(outbox), Some(listen)) = (outbox, listen) else {
+            return Err("the cluster is started already".into());
+        };
         actix::spawn(Arc::clone(self).publish_loop(outbox));
         actix::spawn(Arc::clone(self).subscribe_loop(listen, Arc::clone(&registry)));
         actix::spawn(Arc::clone(self).heartbeat_loop(registry));
@@ -301,15 +306,15 @@ impl Cluster {
         self.tell(node, &NodeMessage::Request { from: self.node_id, call, body });
         let cluster = Arc::clone(self);
         async move {
-        let outcome = tokio::time::timeout(CALL_TIMEOUT, answered).await;
-        cluster.calls.remove(&call);
-        match outcome {
-            Ok(Ok(body)) => Ok(body),
-            _ => Err(AppError::unavailable(
-                "node_unavailable",
-                "The server holding this room did not answer; please retry.",
-            )),
-        }
+            let outcome = tokio::time::timeout(CALL_TIMEOUT, answered).await;
+            cluster.calls.remove(&call);
+            match outcome {
+                Ok(Ok(body)) => Ok(body),
+                _ => Err(AppError::unavailable(
+                    "node_unavailable",
+                    "The server holding this room did not answer; please retry.",
+                )),
+            }
         }
     }
 
@@ -462,7 +467,10 @@ impl Cluster {
             match self.dead_nodes().await {
                 Ok(dead) => {
                     for node in dead {
-                        log::warn!("node {node} stopped answering; its sockets leave the rooms of node {}", self.node_id);
+                        log::warn!(
+                            "node {node} stopped answering; its sockets leave the rooms of node {}",
+                            self.node_id
+                        );
                         let mut orphaned = Vec::new();
                         self.owners.retain(|key, owner| {
                             if *owner == node {
@@ -486,7 +494,7 @@ impl Cluster {
 
 impl Cluster {
     /// Sends what is queued for Redis, a pipeline at a time, in order.
-    async fn publish_loop(self: Arc<Self>, mut outbox: mpsc::Receiver<(String, Vec<u8>)>) {
+    async fn publish_loop(self: Arc<Self>, mut outbox: mpsc::Receiver<Outgoing>) {
         let mut redis = self.redis.clone();
         let mut batch = Vec::with_capacity(PUBLISH_BATCH);
         while outbox.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
@@ -498,7 +506,9 @@ impl Cluster {
             match pipe.query_async::<()>(&mut redis).await {
                 Ok(()) => {
                     self.metrics.broker_published.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    self.metrics.broker_publish_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    self.metrics
+                        .broker_publish_micros
+                        .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                     self.metrics.broker_publish_batches.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(err) => {

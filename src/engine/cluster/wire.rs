@@ -95,17 +95,37 @@ impl Publication<'_> {
 #[derive(Debug, PartialEq)]
 pub enum NodeMessage<'a> {
     /// A frame for one socket of the receiving node.
-    Deliver { socket: Uuid, frame: &'a str },
+    Deliver {
+        socket: Uuid,
+        frame: &'a str,
+    },
     /// Close one of its sockets, for this reason.
-    Close { socket: Uuid, reason: DisconnectReason },
+    Close {
+        socket: Uuid,
+        reason: DisconnectReason,
+    },
     /// Put one of its sockets in a topic (a room admitted it).
-    Subscribe { socket: Uuid, topic: Topic, host: bool },
+    Subscribe {
+        socket: Uuid,
+        topic: Topic,
+        host: bool,
+    },
     /// Take one of its sockets out of a topic.
-    Unsubscribe { socket: Uuid, topic: Topic },
+    Unsubscribe {
+        socket: Uuid,
+        topic: Topic,
+    },
     /// A call to an actor the receiving node owns; answered with `Answer`
     /// on the caller's channel under the same id.
-    Request { from: Uuid, call: u64, body: &'a str },
-    Answer { call: u64, body: &'a str },
+    Request {
+        from: Uuid,
+        call: u64,
+        body: &'a str,
+    },
+    Answer {
+        call: u64,
+        body: &'a str,
+    },
 }
 
 const REASONS: [DisconnectReason; 7] = [

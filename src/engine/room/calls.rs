@@ -49,18 +49,43 @@ impl RoomRef {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "call", rename_all = "camelCase")]
 pub enum RoomCall {
-    Join { since_message_id: Option<Uuid>, catchup: Catchup },
+    Join {
+        since_message_id: Option<Uuid>,
+        catchup: Catchup,
+    },
     Leave,
-    Post { text: String, message_type: MessageType, client_msg_id: Option<String> },
+    Post {
+        text: String,
+        message_type: MessageType,
+        client_msg_id: Option<String>,
+    },
     Typing,
-    Edit { message_id: Uuid, text: String },
-    Delete { message_id: Uuid },
-    MarkRead { message_id: Uuid },
-    Ask { text: String, anonymous: bool },
-    Upvote { question_id: Uuid },
-    Moderate { question_id: Uuid, action: Moderation },
+    Edit {
+        message_id: Uuid,
+        text: String,
+    },
+    Delete {
+        message_id: Uuid,
+    },
+    MarkRead {
+        message_id: Uuid,
+    },
+    Ask {
+        text: String,
+        anonymous: bool,
+    },
+    Upvote {
+        question_id: Uuid,
+    },
+    Moderate {
+        question_id: Uuid,
+        action: Moderation,
+    },
     /// A session's start, end, cancel or edit (REST, the scheduler): no socket.
-    Command { by: Option<crate::auth::AuthUser>, command: SessionCommand },
+    Command {
+        by: Option<crate::auth::AuthUser>,
+        command: SessionCommand,
+    },
 }
 
 /// A call on its way to the node that owns the room.
@@ -77,7 +102,11 @@ struct Forwarded {
 #[serde(rename_all = "camelCase")]
 enum Outcome {
     Ok(Box<RawValue>),
-    Error { status: u16, code: String, message: String },
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// Another node owns the room now: ask it.
     Moved(Uuid),
 }
@@ -112,10 +141,20 @@ pub fn call(registry: &Arc<Registry>, room: RoomRef, socket: Option<&SocketRef>,
 }
 
 /// Sends the call to the room's owner; if the room moved, once more to the new owner.
-fn forward(registry: &Arc<Registry>, mut owner: Uuid, room: RoomRef, socket: Option<&SocketRef>, call: RoomCall) -> Answer {
+fn forward(
+    registry: &Arc<Registry>,
+    mut owner: Uuid,
+    room: RoomRef,
+    socket: Option<&SocketRef>,
+    call: RoomCall,
+) -> Answer {
     let Some(cluster) = registry.cluster.clone() else { return Box::pin(async { Err(room_gone()) }) };
     let joining = matches!(call, RoomCall::Join { .. }).then_some(Topic::Room(room.room_id));
-    let stub = socket.map(|socket| SocketStub { id: socket.id(), node: cluster.node_id, user: socket.user().as_ref().clone() });
+    let stub = socket.map(|socket| SocketStub {
+        id: socket.id(),
+        node: cluster.node_id,
+        user: socket.user().as_ref().clone(),
+    });
     let body = match serde_json::to_string(&Forwarded { room, socket: stub, call }) {
         Ok(body) => body,
         Err(err) => return Box::pin(async move { Err(AppError::internal(err)) }),
@@ -150,7 +189,7 @@ fn forward(registry: &Arc<Registry>, mut owner: Uuid, room: RoomRef, socket: Opt
                 Ok(Outcome::Moved(new_owner)) => {
                     cluster.forget_owner(&key);
                     owner = new_owner;
-                    answer = Err(room_gone());
+                    answer = Err(room_gone()); // replaced by the next attempt's
                     continue;
                 }
                 Err(err) => {
@@ -213,7 +252,8 @@ pub fn serve(registry: &Arc<Registry>, from: Uuid, call_id: u64, body: &str) {
             (Some(false), Some((socket_id, _, _)), _) => cluster.remote_left(socket_id, room),
             _ => {}
         }
-        let body = serde_json::to_string(&outcome).unwrap_or_else(|_| r#"{"error":{"status":500,"code":"internal","message":"unanswerable"}}"#.into());
+        let body = serde_json::to_string(&outcome)
+            .unwrap_or_else(|_| r#"{"error":{"status":500,"code":"internal","message":"unanswerable"}}"#.into());
         cluster.tell(from, &NodeMessage::Answer { call: call_id, body: &body });
     });
 }
