@@ -151,3 +151,55 @@ async fn capacity_holds_when_joins_race_on_two_nodes() {
     let full = answers.iter().filter(|ack| ack["error"]["code"] == "session_full").count();
     assert_eq!((admitted, full), (3, 3), "{answers:?}");
 }
+
+#[actix_web::test]
+async fn a_lease_lost_from_redis_is_written_back_by_its_owner_and_health_says_which_node() {
+    let Some(url) = redis_url() else { return };
+    let database = fresh_database();
+    let again = database.again();
+    let quick = |config: &mut classroom::config::Config| {
+        config.redis_url = Some(url.clone());
+        config.node_timeout_secs = 3; // a heartbeat a second
+    };
+    let a = start_on(database, quick, None).await;
+    let b = start_on(again, quick, None).await;
+    let node_a = a.state.registry.cluster.as_ref().expect("a node").node_id;
+    let (status, health) = a.request("GET", "/healthz", None, None).await;
+    assert_eq!((status, &health["node"]["id"], &health["node"]["redis"]["ok"]), (200, &json!(node_a), &json!(true)));
+
+    let grace = a.register("Grace", "instructor").await;
+    let course = a.course_with(&grace, &[]).await;
+    let session = a.session_in(&grace, &course, 0, None).await;
+    let (status, started) = a.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+    assert_eq!(status, 200, "{started}");
+    let lease = format!("classroom:owner:room:{}", started["chatRoomId"].as_str().expect("room"));
+    let mut redis =
+        redis::Client::open(url.as_str()).expect("REDIS_URL").get_multiplexed_async_connection().await.expect("Redis");
+    let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.expect("GET");
+    assert_eq!(holder, Some(node_a.to_string()), "the node that started the session holds its room");
+
+    // As a Redis restart would: the lease is gone; its owner writes it back.
+    let _: () = redis::cmd("DEL").arg(&lease).query_async(&mut redis).await.expect("DEL");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.expect("GET");
+        if holder.is_some() {
+            assert_eq!(holder, Some(node_a.to_string()), "written back by its owner, not taken by another");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lease was not written back within two heartbeats");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // And the room is still one room: a socket on B gets in and talks.
+    let (mut socket, _) = joined(&b, &grace, &session).await;
+    let ack = socket.request("session-message", json!({ "sessionId": session, "message": "still one room" })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    assert_eq!(
+        [&a, &b].map(|app| app.state.registry.live_sessions.existing(room_of(&started)).is_some()),
+        [true, false]
+    );
+}
+
+fn room_of(session: &Value) -> Uuid {
+    Uuid::parse_str(session["chatRoomId"].as_str().expect("chatRoomId")).expect("uuid")
+}

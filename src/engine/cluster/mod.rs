@@ -407,6 +407,49 @@ impl Cluster {
         Ok(dead.iter().filter_map(|node| Uuid::parse_str(node).ok()).collect())
     }
 
+    /// Holds on to this node's leases. Redis keeps nothing across a restart,
+    /// and a lease gone from it would go to the first node that asks while
+    /// this node's actor still lives: each heartbeat writes them again
+    /// (`SET NX`). Answers the ones another node took meanwhile.
+    async fn reassert_leases(&self) -> redis::RedisResult<Vec<String>> {
+        let mine: Vec<String> = self
+            .owners
+            .iter()
+            .filter(|owner| *owner.value() == self.node_id)
+            .map(|owner| owner.key().clone())
+            .collect();
+        if mine.is_empty() {
+            return Ok(Vec::new());
+        }
+        let me = self.node_id.to_string();
+        let mut pipe = redis::pipe();
+        for key in &mine {
+            pipe.cmd("SET").arg(Self::lease_key(key)).arg(&me).arg("NX").ignore();
+            pipe.get(Self::lease_key(key));
+        }
+        let holders: Vec<Option<String>> = pipe.query_async(&mut self.redis.clone()).await?;
+        Ok(mine
+            .into_iter()
+            .zip(holders)
+            .filter(|(_, holder)| holder.as_deref() != Some(me.as_str()))
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// Rooms whose lease another node holds now: their calls go there, and
+    /// this node's sockets in them reconnect (1001) to join the room where
+    /// it is now, catching up on the way.
+    fn give_up_rooms(&self, keys: Vec<String>) {
+        for key in keys {
+            log::warn!("node {}: the lease of {key} went to another node; giving the room up", self.node_id);
+            self.owners.remove(&key);
+            let Some(room_id) = key.strip_prefix("room:").and_then(|id| Uuid::parse_str(id).ok()) else { continue };
+            for subscription in self.hub.subscribers(Topic::Room(room_id)) {
+                subscription.socket.close(crate::engine::DisconnectReason::ServerShutdown);
+            }
+        }
+    }
+
     /// Rooms a dead node owned that sockets of this node are in: each gets
     /// a new owner now (this node, if it is the first to ask), which
     /// rebuilds it from the database, takes back the sockets still
@@ -464,6 +507,10 @@ impl Cluster {
                 continue;
             }
             fenced = false;
+            match self.reassert_leases().await {
+                Ok(lost) => self.give_up_rooms(lost),
+                Err(err) => log::error!("node {}: cannot renew its leases: {err}", self.node_id),
+            }
             match self.dead_nodes().await {
                 Ok(dead) => {
                     for node in dead {
