@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::engine::broker::{Broker, LocalBroker};
 use crate::engine::cluster::broker::RedisBroker;
+use crate::engine::cluster::wire::NodeMessage;
 use crate::engine::cluster::Cluster;
 use crate::engine::contacts::Contacts;
 use crate::engine::hub::Hub;
@@ -197,7 +198,16 @@ impl Registry {
         sockets.len()
     }
 
-    /// Closes the sockets a user opened with a token (it was revoked).
+    /// Closes the sockets a user opened with a token (it was revoked), on
+    /// every node.
+    pub fn revoke_sockets_opened_with(&self, user_id: Uuid, token_fingerprint: u128, reason: DisconnectReason) {
+        if let Some(cluster) = &self.cluster {
+            cluster.tell_all(&NodeMessage::CloseTokenSockets { user: user_id, token_fingerprint, reason });
+        }
+        self.close_sockets_opened_with(user_id, token_fingerprint, reason);
+    }
+
+    /// Closes this node's sockets a user opened with a token.
     pub fn close_sockets_opened_with(&self, user_id: Uuid, token_fingerprint: u128, reason: DisconnectReason) -> usize {
         let sockets: Vec<_> =
             self.hub.sockets_of(user_id).into_iter().filter(|socket| socket.opened_with(token_fingerprint)).collect();

@@ -179,7 +179,7 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, user: AuthUser
     state.persistence.write(move |conn| db::tokens::revoke(conn, &digest, now)).await?;
     state.auth.forget(&token);
     // Sockets opened with the token stop working with it.
-    state.registry.close_sockets_opened_with(user.id, token_fingerprint(&token), DisconnectReason::TokenRevoked);
+    state.registry.revoke_sockets_opened_with(user.id, token_fingerprint(&token), DisconnectReason::TokenRevoked);
     Ok(HttpResponse::NoContent().finish())
 }
 

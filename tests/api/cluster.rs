@@ -203,3 +203,14 @@ async fn a_lease_lost_from_redis_is_written_back_by_its_owner_and_health_says_wh
 fn room_of(session: &Value) -> Uuid {
     Uuid::parse_str(session["chatRoomId"].as_str().expect("chatRoomId")).expect("uuid")
 }
+
+#[actix_web::test]
+async fn a_logout_on_one_node_closes_the_tokens_sockets_on_the_other() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let ada = a.register("Ada", "student").await;
+    let mut on_b = b.connect(&ada).await;
+    let (status, _) = a.request("POST", "/api/auth/logout", Some(&ada.token), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(on_b.closed().await, Some(4003), "closed as revoked, on the other node too");
+}

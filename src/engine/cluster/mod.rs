@@ -202,6 +202,11 @@ impl Cluster {
         self.publish_raw(wire::topic_channel(topic), payload);
     }
 
+    /// A message for every node (this one too: it acts on it at once as well).
+    pub fn tell_all(&self, message: &NodeMessage<'_>) {
+        self.publish_raw(wire::all_nodes_channel(), message.encode());
+    }
+
     /// A message for one node.
     pub fn tell(&self, node: Uuid, message: &NodeMessage<'_>) {
         self.publish_raw(wire::node_channel(node), message.encode());
@@ -576,7 +581,7 @@ impl Cluster {
             match self.client.get_async_pubsub().await {
                 Ok(pubsub) => {
                     let (mut sink, mut stream) = pubsub.split();
-                    let mut channels = vec![wire::node_channel(self.node_id)];
+                    let mut channels = vec![wire::node_channel(self.node_id), wire::all_nodes_channel()];
                     channels.extend(listening.iter().map(|topic| wire::topic_channel(*topic)));
                     if let Err(err) = sink.subscribe(&channels).await {
                         log::error!("node {}: cannot subscribe in Redis: {err}", self.node_id);
@@ -658,6 +663,9 @@ impl Cluster {
                 let _ = self.listen.send(Listen::Sync(topic, None));
             }
             NodeMessage::Request { from, call, body } => calls::serve(registry, from, call, body),
+            NodeMessage::CloseTokenSockets { user, token_fingerprint, reason } => {
+                registry.close_sockets_opened_with(user, token_fingerprint, reason);
+            }
             NodeMessage::Answer { call, body } => {
                 if let Some((_, answer)) = self.calls.remove(&call) {
                     let _ = answer.send(body.to_string());

@@ -23,6 +23,11 @@ pub fn node_channel(node: Uuid) -> String {
     format!("{PREFIX}:node:{node}")
 }
 
+/// What every node hears (a revoked token's sockets may be on any).
+pub fn all_nodes_channel() -> String {
+    format!("{PREFIX}:nodes:all")
+}
+
 /// The topic a topic channel's name stands for.
 pub fn topic_of_channel(channel: &str) -> Option<Topic> {
     let rest = channel.strip_prefix(PREFIX)?.strip_prefix(":topic:")?;
@@ -126,6 +131,13 @@ pub enum NodeMessage<'a> {
         call: u64,
         body: &'a str,
     },
+    /// Close a user's sockets opened with a token of this fingerprint
+    /// (`auth::token_fingerprint`): it was revoked. Sent to every node.
+    CloseTokenSockets {
+        user: Uuid,
+        token_fingerprint: u128,
+        reason: DisconnectReason,
+    },
 }
 
 const REASONS: [DisconnectReason; 7] = [
@@ -178,6 +190,12 @@ impl NodeMessage<'_> {
                 out.extend_from_slice(&call.to_be_bytes());
                 out.extend_from_slice(body.as_bytes());
             }
+            NodeMessage::CloseTokenSockets { user, token_fingerprint, reason } => {
+                out.push(b'T');
+                out.extend_from_slice(user.as_bytes());
+                out.extend_from_slice(&token_fingerprint.to_be_bytes());
+                out.push(REASONS.iter().position(|known| known == reason).unwrap_or(0) as u8);
+            }
         }
         out
     }
@@ -198,6 +216,11 @@ impl NodeMessage<'_> {
             }
             b'Q' => NodeMessage::Request { from: reader.uuid()?, call: reader.u64()?, body: reader.rest_str()? },
             b'A' => NodeMessage::Answer { call: reader.u64()?, body: reader.rest_str()? },
+            b'T' => NodeMessage::CloseTokenSockets {
+                user: reader.uuid()?,
+                token_fingerprint: u128::from_be_bytes(reader.take(16)?.try_into().ok()?),
+                reason: *REASONS.get(reader.byte()? as usize)?,
+            },
             _ => return None,
         })
     }
@@ -264,6 +287,11 @@ mod tests {
             NodeMessage::Unsubscribe { socket, topic: Topic::User(room) },
             NodeMessage::Request { from: node, call: u64::MAX, body: r#"{"call":"typing"}"# },
             NodeMessage::Answer { call: 7, body: "" },
+            NodeMessage::CloseTokenSockets {
+                user: node,
+                token_fingerprint: u128::MAX - 5,
+                reason: DisconnectReason::TokenRevoked,
+            },
         ];
         for message in messages {
             assert_eq!(NodeMessage::decode(&message.encode()), Some(message));

@@ -102,10 +102,15 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
       // Posting ends my typing (the server forgets it too): the next key
       // pressed says "typing" again at once, not 2 s later.
       lastTypingSent = 0;
+      // Cleared now, not when the ack comes: what I type meanwhile (the next
+      // message) must not be wiped by this one's ack. A failure puts the
+      // text back if the box is still empty.
+      input.value = '';
+      renderCount();
       try {
         await onSend(text, LINK.test(text) ? 'link' : 'text');
-        input.value = '';
       } catch (err) {
+        if (!input.value) input.value = text;
         error.textContent = `Not sent: ${err.message}`;
       } finally {
         send.disabled = !enabled || over;
