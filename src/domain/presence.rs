@@ -413,13 +413,18 @@ impl Presence {
         self.user_id
     }
 
-    /// Opens a connection; counts as activity. Returns `true` if it was not open yet.
+    /// Opens a connection; opening counts as activity, hearing again of
+    /// one already open does not (a socket is announced twice when the actor
+    /// starts: by the hub at load, then by its own late `Connect`). Returns
+    /// `true` if it was not open yet.
     pub fn connect(&mut self, connection: Uuid, now: DateTime<Utc>) -> bool {
         if self.connections.is_empty() {
             self.online_since = Some(now);
         }
         let added = self.connections.insert(connection);
-        self.mark_active(now);
+        if added {
+            self.mark_active(now);
+        }
         added
     }
 
@@ -708,6 +713,15 @@ mod tests {
         assert_eq!((view.status, view.last_seen_at), (Offline, Some(at(3))));
         assert!(!p.touch(c, at(5)), "a late frame from a closed tab is ignored");
         assert_eq!(p.last_seen_at(), Some(at(3)));
+    }
+
+    #[test]
+    fn hearing_again_of_an_open_connection_is_not_activity() {
+        let mut p = Presence::new(Uuid::new_v4(), Duration::minutes(5));
+        let tab = Uuid::new_v4();
+        assert!(p.connect(tab, at(0)));
+        assert!(!p.connect(tab, at(4)), "already open");
+        assert_eq!(p.effective_status(at(5)), PresenceStatus::Away, "idle since minute 0, the repeat notwithstanding");
     }
 
     #[test]
