@@ -76,7 +76,12 @@ struct SenderLog {
 
 /// Sends chat messages, a window of `IN_FLIGHT` at a time, until the
 /// socket is cut; counts acks in `acked_total` as they come.
-async fn send_until_cut(mut socket: WsClient, session: String, sender: usize, acked_total: Arc<AtomicUsize>) -> SenderLog {
+async fn send_until_cut(
+    mut socket: WsClient,
+    session: String,
+    sender: usize,
+    acked_total: Arc<AtomicUsize>,
+) -> SenderLog {
     const IN_FLIGHT: usize = 20;
     let mut log = SenderLog::default();
     let mut next_ack = 1_000;
@@ -140,7 +145,8 @@ async fn kill_9_mid_burst_keeps_every_acknowledged_message_exactly_once() {
     for sender in senders {
         logs.push(sender.await.expect("sender task"));
     }
-    let (sent, acked): (usize, usize) = logs.iter().fold((0, 0), |(s, a), log| (s + log.sent.len(), a + log.acked.len()));
+    let (sent, acked): (usize, usize) =
+        logs.iter().fold((0, 0), |(s, a), log| (s + log.sent.len(), a + log.acked.len()));
     assert!(acked < sent, "the kill came after the burst ({acked} of {sent} acked), not in it");
 
     let mut server = ServerProcess::start_with(&database.url, &UNLIMITED);
@@ -148,7 +154,11 @@ async fn kill_9_mid_burst_keeps_every_acknowledged_message_exactly_once() {
     let before_resend = copies_by_client_id(&whole_history(&remote, &session, &instructor).await);
     for log in &logs {
         for (client_id, id) in &log.acked {
-            assert_eq!(before_resend.get(client_id), Some(&1), "acknowledged {client_id} ({id}) lost or doubled by the kill");
+            assert_eq!(
+                before_resend.get(client_id),
+                Some(&1),
+                "acknowledged {client_id} ({id}) lost or doubled by the kill"
+            );
         }
     }
     // Every sender resends all it sent; each gets one answer, the originals keep their ids.
@@ -277,6 +287,11 @@ async fn send_steadily(mut socket: WsClient, session: String, sender: usize, sto
 #[actix_web::test]
 async fn postgresql_gone_under_load_keeps_what_it_can_refuses_the_rest_clearly_and_recovers() {
     const OUTAGE: Duration = Duration::from_secs(30);
+    // Back to storing within: the pool's re-dial pause (at most half its
+    // 2 s connection timeout), the actor's retry pause (500 ms here), the
+    // buffered 500 writes, and a margin for a CI machine running the other
+    // fault tests beside this one (1 s was once not enough there).
+    const RECOVERY: Duration = Duration::from_secs(3);
     let database = fresh_database();
     if backend_of(&database.url) != Backend::Postgres {
         eprintln!("postgresql_gone_under_load: runs on PostgreSQL (an embedded SQLite file cannot go away)");
@@ -304,7 +319,7 @@ async fn postgresql_gone_under_load_keeps_what_it_can_refuses_the_rest_clearly_a
     actix_web::rt::time::sleep(OUTAGE).await;
     proxy.set_down(false);
     let outage_end = Instant::now();
-    actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+    actix_web::rt::time::sleep(RECOVERY + Duration::from_secs(5)).await;
     stop.store(true, Ordering::SeqCst);
     let outcomes: Vec<Outcome> = join_all(senders).await.into_iter().flat_map(|o| o.expect("sender task")).collect();
 
@@ -314,16 +329,22 @@ async fn postgresql_gone_under_load_keeps_what_it_can_refuses_the_rest_clearly_a
     assert!(!refused.is_empty(), "the buffer of 500 never filled in {OUTAGE:?}");
     let kept = outcomes.iter().filter(during).filter(|o| o.answer.is_ok()).count();
     assert!(kept >= 400, "only {kept} messages sent during the outage were kept and stored");
-    // Recovered by itself: what was sent from a second after the database came back is all stored.
-    let late: Vec<&Outcome> = outcomes.iter().filter(|o| o.sent_at >= outage_end + Duration::from_secs(1)).collect();
-    assert!(!late.is_empty() && late.iter().all(|o| o.answer.is_ok()), "not recovered after the outage");
+    // Recovered by itself: what was sent from RECOVERY after the database came back is all stored.
+    let after: Vec<&Outcome> = outcomes.iter().filter(|o| o.sent_at >= outage_end).collect();
+    let last_refused = after.iter().filter(|o| o.answer.is_err()).map(|o| o.sent_at).max();
+    let refusing_for = last_refused.map_or(Duration::ZERO, |at| at - outage_end);
+    assert!(
+        refusing_for < RECOVERY && after.iter().any(|o| o.sent_at >= outage_end + RECOVERY),
+        "not recovered after the outage: still refusing {refusing_for:?} after the database came back"
+    );
 
     let copies = copies_by_client_id(&whole_history(&remote, &session, &instructor).await);
     let acked = outcomes.iter().filter(|o| o.answer.is_ok()).count();
     assert_eq!(copies.len(), acked, "history holds {} messages, {acked} were acknowledged", copies.len());
     assert!(copies.values().all(|n| *n == 1), "a message stored twice");
     eprintln!(
-        "postgresql_gone_under_load: {} sent, {acked} stored, {} refused, {kept} kept through the outage",
+        "postgresql_gone_under_load: {} sent, {acked} stored, {} refused, {kept} kept through the outage, \
+         last refusal {refusing_for:?} after the database came back",
         outcomes.len(),
         refused.len()
     );
@@ -395,7 +416,8 @@ async fn open_sockets(remote: &Remote) -> u64 {
 /// All 1,000 members of a session drop at once (the campus Wi-Fi blinks)
 /// while the instructor goes on talking, and come back together: each is
 /// caught up with exactly what it missed, in order, nothing twice; the
-/// dropped connections are all gone and memory is back to its level.
+/// dropped connections are all gone and memory is back to its level, storm
+/// after storm.
 #[actix_web::test]
 async fn a_reconnect_storm_of_a_thousand_members_catches_everyone_up_exactly_once() {
     const MEMBERS: usize = 1_000;
@@ -415,7 +437,8 @@ async fn a_reconnect_storm_of_a_thousand_members_catches_everyone_up_exactly_onc
     let mut instructor = remote.socket(&teacher).await;
     let joined = instructor.request("join-live-session", json!({ "sessionId": session })).await;
     assert_eq!(joined["ok"], true, "{joined}");
-    let say = |n: usize| json!({ "sessionId": session, "message": format!("point {n}"), "clientMsgId": format!("p{n}") });
+    let say =
+        |n: usize| json!({ "sessionId": session, "message": format!("point {n}"), "clientMsgId": format!("p{n}") });
 
     let tokens: Vec<String> = seeded.users.iter().map(|user| user.token.clone()).collect();
     let started = Instant::now();
@@ -428,43 +451,59 @@ async fn a_reconnect_storm_of_a_thousand_members_catches_everyone_up_exactly_onc
     }
     join_all(members.iter_mut().map(drain)).await;
     drain(&mut instructor).await;
-    let rss_before = server.rss_kib();
 
-    drop(members); // every connection cut at once, no close frame
-    let mut missed = Vec::new();
-    for n in 5..25 {
-        let ack = instructor.request("session-message", say(n)).await;
-        missed.push(ack["data"]["message"]["id"].clone());
+    // Two storms: the first sizes the allocator's arenas for a storm (freed
+    // memory stays with the process), so memory is compared from after it
+    // to after the second. A leak per storm shows; glibc's retention does
+    // not (read right after the first join, it once grew 54 to 95 MB on CI
+    // and stayed flat on a quiet machine).
+    let mut rss = Vec::new();
+    let mut caught_up_in = Vec::new();
+    for storm in 0..2 {
+        drop(members); // every connection cut at once, no close frame
+        let mut missed = Vec::new();
+        for n in 0..20 {
+            let ack = instructor.request("session-message", say(100 * (storm + 1) + n)).await;
+            missed.push(ack["data"]["message"]["id"].clone());
+        }
+        let back = Instant::now();
+        members = everyone_joins(&remote, &session, &tokens, Some(&last_seen)).await;
+        caught_up_in.push(back.elapsed());
+        for (i, socket) in members.iter_mut().enumerate() {
+            let caught_up: Vec<Value> = socket
+                .take_pending()
+                .into_iter()
+                .filter(|frame| frame["event"] == "new-message")
+                .map(|frame| frame["data"]["message"]["id"].clone())
+                .collect();
+            assert_eq!(caught_up, missed, "storm {storm}: member {i} was not caught up exactly");
+        }
+        last_seen = missed.last().and_then(Value::as_str).expect("message id").to_string();
+        join_all(members.iter_mut().map(drain)).await;
+        drain(&mut instructor).await;
+        let mut gone = false;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !gone && Instant::now() < deadline {
+            gone = open_sockets(&remote).await == MEMBERS as u64 + 1;
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(gone, "storm {storm}: dropped connections still open: {} sockets", open_sockets(&remote).await);
+        rss.push(server.rss_kib());
     }
-    let back = Instant::now();
-    let mut members = everyone_joins(&remote, &session, &tokens, Some(&last_seen)).await;
-    let caught_up_in = back.elapsed();
-    for (i, socket) in members.iter_mut().enumerate() {
-        let caught_up: Vec<Value> = socket
-            .take_pending()
-            .into_iter()
-            .filter(|frame| frame["event"] == "new-message")
-            .map(|frame| frame["data"]["message"]["id"].clone())
-            .collect();
-        assert_eq!(caught_up, missed, "member {i} was not caught up exactly");
-    }
-    assert!(caught_up_in < Duration::from_secs(60), "1,000 members back only after {caught_up_in:?}");
-    join_all(members.iter_mut().map(drain)).await;
-    let mut gone = false;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !gone && Instant::now() < deadline {
-        gone = open_sockets(&remote).await == MEMBERS as u64 + 1;
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(gone, "dropped connections still open: {} sockets", open_sockets(&remote).await);
-    let rss_after = server.rss_kib();
     eprintln!(
         "reconnect storm: first join of {MEMBERS} in {first_join:?}, back and caught up in {caught_up_in:?}, \
-         RSS {rss_before} KiB before the drop, {rss_after} KiB after the return"
+         RSS {} KiB after the first storm, {} KiB after the second",
+        rss[0], rss[1]
     );
     assert!(
-        rss_after <= rss_before + rss_before / 4 + 16 * 1024,
-        "memory grew from {rss_before} KiB to {rss_after} KiB through the storm"
+        caught_up_in.iter().all(|took| *took < Duration::from_secs(60)),
+        "1,000 members back only after {caught_up_in:?}"
+    );
+    assert!(
+        rss[1] <= rss[0] + rss[0] / 4 + 16 * 1024,
+        "memory grew from {} KiB to {} KiB through the second storm",
+        rss[0],
+        rss[1]
     );
     server.terminate();
     assert!(server.exited_within(Duration::from_secs(30)).await.success());
