@@ -504,7 +504,9 @@ impl ConnectionActor {
             ClientEvent::TypingInSession(typing) => {
                 self.to_room(self.joined_session(typing.session_id), ack, ctx, RoomCall::Typing)
             }
-            ClientEvent::TypingInRoom(typing) => self.to_room(self.joined_room(typing.room_id), ack, ctx, RoomCall::Typing),
+            ClientEvent::TypingInRoom(typing) => {
+                self.to_room(self.joined_room(typing.room_id), ack, ctx, RoomCall::Typing)
+            }
             ClientEvent::EditMessage(edit) => {
                 let call = RoomCall::Edit { message_id: edit.message_id, text: edit.message };
                 self.to_room(self.joined_room(edit.room_id), ack, ctx, call)

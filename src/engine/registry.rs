@@ -147,7 +147,7 @@ impl Registry {
             live_sessions: ActorTable::new("live_session").with_leases("room", cluster.clone()),
             study_groups: ActorTable::new("study_group").with_leases("room", cluster.clone()),
             office_hours_rooms: ActorTable::new("office_hours_room").with_leases("room", cluster.clone()),
-            office_hours: ActorTable::new("office_hours"),
+            office_hours: ActorTable::new("office_hours").with_leases("office", cluster.clone()),
             presence: ActorTable::new("presence"),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
             scheduler: OnceLock::new(),

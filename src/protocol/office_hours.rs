@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::protocol::{event_frame, events};
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SlotView {
     pub id: Uuid,
@@ -25,7 +25,7 @@ pub struct SlotView {
     pub is_active: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryView {
     pub id: Uuid,
@@ -50,7 +50,7 @@ pub struct EntryView {
     pub end_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnnouncementView {
     pub message: String,
@@ -58,7 +58,7 @@ pub struct AnnouncementView {
 }
 
 /// An instructor's office hours as one viewer sees them.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
     pub instructor_id: Uuid,
@@ -77,7 +77,7 @@ pub struct StatusView {
     pub my_entry: Option<EntryView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
     pub is_open: bool,

@@ -214,3 +214,114 @@ async fn a_logout_on_one_node_closes_the_tokens_sockets_on_the_other() {
     assert_eq!(status, 204);
     assert_eq!(on_b.closed().await, Some(4003), "closed as revoked, on the other node too");
 }
+
+/// An office-hours queue whose students sit on two nodes: the instructor's
+/// office hours run on one node, joins racing on both get distinct places,
+/// each student hears their place wherever their socket is, an admission
+/// opens a private room the student enters through the other node, and a
+/// student online only on the other node is not taken for absent.
+#[actix_web::test]
+async fn an_office_hours_queue_spans_two_nodes_with_one_order() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let grace = a.register("Grace", "instructor").await;
+    let names = ["Ada", "Bob", "Cleo", "Dan"];
+    let mut students = Vec::new();
+    for name in names {
+        students.push(a.register(name, "student").await);
+    }
+    a.course_with(&grace, &students.iter().collect::<Vec<_>>()).await;
+    // Opened through B: B holds Grace's office hours from now on.
+    let (status, opened) = b.post("/api/office-hours/open", &grace.token, json!({})).await;
+    assert_eq!((status, opened["isOpen"].as_bool()), (200, Some(true)), "{opened}");
+    let grace_id = Uuid::parse_str(&grace.id).expect("uuid");
+    let held = [&a, &b].map(|app| app.state.registry.office_hours.existing(grace_id).is_some());
+    assert_eq!(held, [false, true], "the office hours live on node B only");
+
+    // Students on both nodes join at once; the instructor watches from A.
+    let mut instructor = a.connect(&grace).await;
+    let mut sockets = Vec::new();
+    for (n, student) in students.iter().enumerate() {
+        sockets.push(if n % 2 == 0 { a.connect(student).await } else { b.connect(student).await });
+    }
+    let joins = sockets.iter_mut().map(|socket| {
+        socket.request("join-office-hours-queue", json!({ "instructorId": grace.id, "question": "Lifetimes?" }))
+    });
+    let answers = futures_util::future::join_all(joins).await;
+    let mut positions: Vec<u64> =
+        answers.iter().map(|ack| ack["data"]["entry"]["position"].as_u64().expect("a position")).collect();
+    positions.sort();
+    assert_eq!(positions, vec![1, 2, 3, 4], "{answers:?}");
+    let entry_of = |n: usize| answers[n]["data"]["entry"]["id"].as_str().expect("entry id").to_string();
+    let first = answers.iter().position(|ack| ack["data"]["entry"]["position"] == 1).expect("a first");
+    let (status, queue) = a.get("/api/office-hours/queue", &grace.token).await;
+    assert_eq!((status, queue["entries"].as_array().map(Vec::len)), (200, Some(4)), "{queue}");
+
+    // Admitted through A: the student hears it on their node, the others move up on theirs.
+    let (status, admitted) =
+        a.post(&format!("/api/office-hours/admit/{}", entry_of(first)), &grace.token, json!({})).await;
+    assert_eq!(status, 200, "{admitted}");
+    let room = admitted["roomId"].as_str().expect("room").to_string();
+    let heard = sockets[first].next_event("admitted-to-office-hours").await;
+    assert_eq!(heard["data"]["roomId"], room.as_str(), "{heard}");
+    for (n, socket) in sockets.iter_mut().enumerate().filter(|(n, _)| *n != first) {
+        let was = answers[n]["data"]["entry"]["position"].as_u64().expect("position");
+        let moved = socket.next_event("queue-position").await;
+        assert_eq!(moved["data"]["position"].as_u64(), Some(was - 1), "student {n}: {moved}");
+    }
+
+    // The private room, with its two people on different nodes.
+    let joined = instructor.request("join-room", json!({ "roomId": room })).await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    let joined = sockets[first].request("join-room", json!({ "roomId": room })).await;
+    assert_eq!(joined["ok"], true, "{joined}");
+    let said = instructor.request("room-message", json!({ "roomId": room, "message": "Show me the error" })).await;
+    assert_eq!(said["ok"], true, "{said}");
+    let seen = sockets[first].next_event("new-message").await;
+    assert_eq!(seen["data"]["message"]["message"], "Show me the error", "{seen}");
+
+    // Completed through B: the student is told and put out of the room, wherever it lives.
+    let complete = format!("/api/office-hours/queue/{}/complete", entry_of(first));
+    let (status, done) = b.post(&complete, &grace.token, json!({})).await;
+    assert_eq!((status, done["status"].as_str()), (200, Some("completed")), "{done}");
+    let told = sockets[first].next_event("office-hours-completed").await;
+    assert_eq!(told["data"]["reason"], "completed", "{told}");
+    // The room's node hears it from B a moment after the student does: poll.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let after = sockets[first].request("room-message", json!({ "roomId": room, "message": "one more?" })).await;
+        if after["ok"] == false {
+            assert_eq!(after["error"]["code"], "forbidden", "{after}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still in the room 5 s after completion");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Absence is judged across nodes: of the three still waiting, the one
+    // whose socket closes is dropped after the grace; a student online
+    // only on A (the office hours are on B) stays.
+    let waiting: Vec<usize> = (0..4).filter(|n| *n != first).collect();
+    let staying_on_a = *waiting.iter().find(|n| **n % 2 == 0).expect("two of the four are on A");
+    let leaver = *waiting.iter().find(|n| **n != staying_on_a).expect("three wait");
+    sockets.remove(leaver).close().await;
+    let leaver_id = Uuid::parse_str(&students[leaver].id).expect("uuid");
+    let hub = if leaver % 2 == 0 { &a.state.registry.hub } else { &b.state.registry.hub };
+    assert!(crate::helpers::eventually(|| hub.sockets_of(leaver_id).is_empty()).await, "the socket is gone");
+    let office = b.state.registry.office_hours.existing(grace_id).expect("the office hours on B");
+    for step in [1, 119, 1] {
+        b.clock.advance(chrono::Duration::seconds(step));
+        office.send(classroom::engine::office_hours::Sweep).await.expect("the office hours answer");
+    }
+    let (_, queue) = b.get("/api/office-hours/queue", &grace.token).await;
+    let still: HashSet<String> = queue["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["status"] == "waiting")
+        .filter_map(|e| e["studentName"].as_str().map(str::to_string))
+        .collect();
+    assert!(!still.contains(names[leaver]), "the one who left is dropped: {queue}");
+    assert!(still.contains(names[staying_on_a]), "online on A, so not absent: {queue}");
+    assert_eq!(still.len(), 2, "{queue}");
+}

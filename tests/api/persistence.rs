@@ -303,7 +303,8 @@ async fn writes_survive_connections_dropped_by_postgresql() {
     let url = format!("{}&application_name={tag}", database.url);
     let own = Db::connect(&url, Backend::Postgres, 4).expect("test pool");
     let source = Arc::new(KillAfterCheckout { pool: own.pool, tag: tag.clone(), armed: AtomicBool::new(false) });
-    let app = start_on(database, |config| config.database_url = url, Some(source.clone() as Arc<dyn ConnectionSource>)).await;
+    let app =
+        start_on(database, |config| config.database_url = url, Some(source.clone() as Arc<dyn ConnectionSource>)).await;
     let state = app.state.clone();
     let instructor = app.register("Ada", "instructor").await;
     for i in 0..20 {

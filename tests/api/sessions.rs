@@ -475,7 +475,8 @@ async fn the_permission_matrix_of_live_sessions() {
     }
     let create = json!({ "courseId": course, "title": "Mine now", "scheduledStartTime": chrono::Utc::now() + Minutes::hours(1),
         "scheduledEndTime": chrono::Utc::now() + Minutes::hours(2) });
-    let creators = [(None, 401), (Some(&stranger), 403), (Some(&ada), 403), (Some(&grace), 201), (Some(&other_instructor), 403)];
+    let creators =
+        [(None, 401), (Some(&stranger), 403), (Some(&ada), 403), (Some(&grace), 201), (Some(&other_instructor), 403)];
     for (who, want) in creators {
         let (status, answer) = app
             .request("POST", "/api/live-sessions", who.map(|u: &TestUser| u.token.as_str()), Some(create.clone()))

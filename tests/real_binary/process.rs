@@ -117,8 +117,12 @@ impl Drop for ServerProcess {
             let logs = self.logs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let path = std::env::temp_dir().join(format!("classroom-server-{}.log", self.child.id()));
             let _ = std::fs::write(&path, logs.join("\n"));
-            let serious: Vec<&str> =
-                logs.iter().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).take(20).map(String::as_str).collect();
+            let serious: Vec<&str> = logs
+                .iter()
+                .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+                .take(20)
+                .map(String::as_str)
+                .collect();
             eprintln!("the server's log: {}; its first warnings and errors:\n{}", path.display(), serious.join("\n"));
         }
         if let Ok(None) = self.child.try_wait() {
@@ -145,7 +149,6 @@ pub async fn get(client: &awc::Client, url: &str, token: &str) -> (u16, Value) {
     let bytes = response.body().await.expect("body");
     (response.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
-
 
 /// A server process seen from a client: REST calls on its port, sockets.
 pub struct Remote {
@@ -196,7 +199,8 @@ impl Remote {
         let (status, session) = self.post("/api/live-sessions", Some(instructor), session).await;
         assert_eq!(status, 201, "{session}");
         let session = session["id"].as_str().expect("session").to_string();
-        let (status, body) = self.post(&format!("/api/live-sessions/{session}/start"), Some(instructor), json!({})).await;
+        let (status, body) =
+            self.post(&format!("/api/live-sessions/{session}/start"), Some(instructor), json!({})).await;
         assert_eq!(status, 200, "{body}");
         session
     }

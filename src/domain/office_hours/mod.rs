@@ -15,7 +15,8 @@ pub const MAX_TOPIC_CHARS: usize = 100;
 pub const MAX_ANNOUNCEMENT_CHARS: usize = 500;
 
 /// Why an entry ended (`endReason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum EndReason {
     Completed,
     Left,

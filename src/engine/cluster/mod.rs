@@ -21,6 +21,7 @@
 //! join's catch-up before its ack.
 
 pub mod broker;
+pub mod calls;
 pub mod remote_socket;
 pub mod wire;
 
@@ -40,7 +41,7 @@ use crate::domain::room::RoomType;
 use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
 use crate::engine::metrics::Metrics;
 use crate::engine::registry::Registry;
-use crate::engine::room::calls::{self, RoomRef};
+use crate::engine::room::calls::{self as room_calls, RoomRef};
 use crate::error::{AppError, AppResult};
 use wire::{NodeMessage, Publication, PREFIX};
 
@@ -279,6 +280,26 @@ impl Cluster {
         Ok(owner)
     }
 
+    /// The owner of an actor if a live node holds its lease; takes nothing.
+    pub async fn current_owner(&self, key: &str) -> AppResult<Option<Uuid>> {
+        if let Some(owner) = self.known_owner(key) {
+            return Ok(Some(owner));
+        }
+        let mut redis = self.redis.clone();
+        let holder: Option<String> = redis::cmd("GET")
+            .arg(Self::lease_key(key))
+            .query_async(&mut redis)
+            .await
+            .map_err(|err| cluster_unavailable(&err))?;
+        let Some(holder) = holder.and_then(|holder| Uuid::parse_str(&holder).ok()) else { return Ok(None) };
+        let alive: bool = redis::cmd("EXISTS")
+            .arg(Self::node_key(holder))
+            .query_async(&mut redis)
+            .await
+            .map_err(|err| cluster_unavailable(&err))?;
+        Ok(alive.then_some(holder))
+    }
+
     /// Forgets what is known of an actor's owner (it did not answer as owner).
     pub fn forget_owner(&self, key: &str) {
         self.owners.remove(key);
@@ -305,13 +326,23 @@ impl Cluster {
 
     /// Sends a call to the node that owns its actor, now, and waits for the answer.
     pub fn request(self: &Arc<Self>, node: Uuid, body: &str) -> impl std::future::Future<Output = AppResult<String>> {
+        self.request_within(node, body, CALL_TIMEOUT)
+    }
+
+    /// [`Cluster::request`], giving up after `timeout`.
+    pub fn request_within(
+        self: &Arc<Self>,
+        node: Uuid,
+        body: &str,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = AppResult<String>> {
         let call = self.next_call.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = oneshot::channel();
         self.calls.insert(call, answer);
         self.tell(node, &NodeMessage::Request { from: self.node_id, call, body });
         let cluster = Arc::clone(self);
         async move {
-            let outcome = tokio::time::timeout(CALL_TIMEOUT, answered).await;
+            let outcome = tokio::time::timeout(timeout, answered).await;
             cluster.calls.remove(&call);
             match outcome {
                 Ok(Ok(body)) => Ok(body),
@@ -376,23 +407,26 @@ impl Cluster {
 
     /// Whether another node than this one is alive.
     pub async fn others_alive(&self) -> Result<bool, String> {
+        Ok(!self.other_live_nodes().await?.is_empty())
+    }
+
+    /// The other nodes whose heartbeat lives.
+    pub async fn other_live_nodes(&self) -> Result<Vec<Uuid>, String> {
         let mut redis = self.redis.clone();
-        let nodes: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(format!("{PREFIX}:nodes"))
-            .query_async(&mut redis)
-            .await
-            .map_err(|err| format!("cannot read the node list in Redis: {err}"))?;
-        for node in nodes.iter().filter_map(|node| Uuid::parse_str(node).ok()).filter(|node| *node != self.node_id) {
-            let alive: bool = redis::cmd("EXISTS")
-                .arg(Self::node_key(node))
-                .query_async(&mut redis)
-                .await
-                .map_err(|err| format!("cannot read the node list in Redis: {err}"))?;
-            if alive {
-                return Ok(true);
-            }
+        let unreadable = |err: redis::RedisError| format!("cannot read the node list in Redis: {err}");
+        let nodes: Vec<String> =
+            redis::cmd("SMEMBERS").arg(format!("{PREFIX}:nodes")).query_async(&mut redis).await.map_err(unreadable)?;
+        let others: Vec<Uuid> =
+            nodes.iter().filter_map(|node| Uuid::parse_str(node).ok()).filter(|node| *node != self.node_id).collect();
+        if others.is_empty() {
+            return Ok(others);
         }
-        Ok(false)
+        let mut alive = redis::pipe();
+        for node in &others {
+            alive.exists(Self::node_key(*node));
+        }
+        let alive: Vec<bool> = alive.query_async(&mut redis).await.map_err(unreadable)?;
+        Ok(others.into_iter().zip(alive).filter(|(_, alive)| *alive).map(|(node, _)| node).collect())
     }
 
     /// The nodes whose heartbeat has lapsed; they are struck off the list.
@@ -444,10 +478,16 @@ impl Cluster {
     /// Rooms whose lease another node holds now: their calls go there, and
     /// this node's sockets in them reconnect (1001) to join the room where
     /// it is now, catching up on the way.
-    fn give_up_rooms(&self, keys: Vec<String>) {
+    fn give_up_rooms(&self, registry: &Registry, keys: Vec<String>) {
         for key in keys {
-            log::warn!("node {}: the lease of {key} went to another node; giving the room up", self.node_id);
+            log::warn!("node {}: the lease of {key} went to another node; giving the actor up", self.node_id);
             self.owners.remove(&key);
+            if let Some(instructor) = key.strip_prefix("office:").and_then(|id| Uuid::parse_str(id).ok()) {
+                if let Some(office) = registry.office_hours.existing(instructor) {
+                    office.do_send(crate::engine::office_hours::Retire);
+                }
+                continue;
+            }
             let Some(room_id) = key.strip_prefix("room:").and_then(|id| Uuid::parse_str(id).ok()) else { continue };
             for subscription in self.hub.subscribers(Topic::Room(room_id)) {
                 subscription.socket.close(crate::engine::DisconnectReason::ServerShutdown);
@@ -461,6 +501,16 @@ impl Cluster {
     /// subscribed and tells them who left with the dead node.
     fn adopt_rooms(self: &Arc<Self>, registry: &Arc<Registry>, keys: Vec<String>) {
         for key in keys {
+            if let Some(instructor) = key.strip_prefix("office:").and_then(|id| Uuid::parse_str(id).ok()) {
+                // Its queue's sweep runs on a timer, not on calls: it starts again on its new owner.
+                let (cluster, registry) = (Arc::clone(self), Arc::clone(registry));
+                actix::spawn(async move {
+                    if cluster.owner(&key).await.ok() == Some(cluster.node_id) {
+                        crate::engine::office_hours::office_of(&registry, instructor);
+                    }
+                });
+                continue;
+            }
             let Some(room_id) = key.strip_prefix("room:").and_then(|id| Uuid::parse_str(id).ok()) else { continue };
             if self.hub.count(Topic::Room(room_id)) == 0 {
                 continue;
@@ -513,7 +563,7 @@ impl Cluster {
             }
             fenced = false;
             match self.reassert_leases().await {
-                Ok(lost) => self.give_up_rooms(lost),
+                Ok(lost) => self.give_up_rooms(&registry, lost),
                 Err(err) => log::error!("node {}: cannot renew its leases: {err}", self.node_id),
             }
             match self.dead_nodes().await {
@@ -533,7 +583,7 @@ impl Cluster {
                         self.adopt_rooms(&registry, orphaned);
                         for (socket, user_id, rooms) in self.take_members_of(node) {
                             for room in rooms {
-                                calls::leave_here(&registry, room, user_id, socket);
+                                room_calls::leave_here(&registry, room, user_id, socket);
                             }
                         }
                     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::wire::NodeMessage;
 use super::Cluster;
 use crate::auth::AuthUser;
-use crate::engine::hub::{Refused, Socket};
+use crate::engine::hub::{Refused, Socket, SocketRef};
 use crate::engine::DisconnectReason;
 
 /// A socket as a forwarded call names it.
@@ -21,6 +21,13 @@ pub struct SocketStub {
     /// The node the socket is open on.
     pub node: Uuid,
     pub user: AuthUser,
+}
+
+impl SocketStub {
+    /// A socket of this node (`node`), as another node is to know it.
+    pub fn of(socket: &SocketRef, node: Uuid) -> Self {
+        Self { id: socket.id(), node, user: socket.user().as_ref().clone() }
+    }
 }
 
 pub struct RemoteSocket {

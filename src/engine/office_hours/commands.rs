@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{
-    office_of, Admit, Announce, DeferTurn, EndEntry, GetQueue, GetStatus, JoinQueue, LeaveQueue, SetOpen, Watch,
-};
+use super::calls::ask;
+use super::{Admit, Announce, DeferTurn, EndEntry, GetQueue, GetStatus, JoinQueue, LeaveQueue, SetOpen};
 use crate::auth::AuthUser;
 use crate::db;
 use crate::domain::office_hours::{self as rules, EndReason};
@@ -17,27 +16,6 @@ use crate::engine::hub::{SocketRef, Topic};
 use crate::engine::registry::Registry;
 use crate::error::{AppError, AppResult};
 use crate::protocol::office_hours::{self as wire, AdmissionView, AnnouncementView, EntryView, QueueView, StatusView};
-
-fn office_gone() -> AppError {
-    AppError::unavailable("office_hours_unavailable", "Office hours restarted; please retry.")
-}
-
-/// Sends to an instructor's actor; a mailbox error is a restart. The send
-/// runs on its own task: actix skips a request whose asker went away, and
-/// a change a client made (then closed its tab) must still be made.
-async fn ask<M>(registry: &Arc<Registry>, instructor_id: Uuid, message: M) -> AppResult<M::Result>
-where
-    M: actix::Message + Send + 'static,
-    M::Result: Send,
-    super::OfficeHoursActor: actix::Handler<M>,
-{
-    let office = office_of(registry, instructor_id);
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    actix::spawn(async move {
-        let _ = reply.send(office.send(message).await);
-    });
-    answer.await.map_err(|_| office_gone())?.map_err(|_| office_gone())
-}
 
 /// Only those who teach (instructors, admins) hold office hours (403 for anyone else).
 pub fn require_instructor(user: &AuthUser) -> AppResult<()> {
@@ -71,7 +49,7 @@ async fn may_view(registry: &Arc<Registry>, user: &AuthUser, instructor_id: Uuid
 
 pub async fn status(registry: &Arc<Registry>, user: &AuthUser, instructor_id: Uuid) -> AppResult<StatusView> {
     may_view(registry, user, instructor_id).await?;
-    ask(registry, instructor_id, GetStatus { viewer: Some(user.id) }).await?
+    ask(registry, instructor_id, GetStatus { viewer: Some(user.id) }).await
 }
 
 /// A student's instructors (an instructor's own office hours).
@@ -86,7 +64,7 @@ pub async fn my_instructors(registry: &Arc<Registry>, user: &AuthUser) -> AppRes
     let asks = ids.into_iter().map(|id| ask(registry, id, GetStatus { viewer: Some(user.id) }));
     let mut views = Vec::new();
     for answer in futures_util::future::join_all(asks).await {
-        views.push(answer??);
+        views.push(answer?);
     }
     Ok(views)
 }
@@ -99,7 +77,7 @@ pub async fn join_queue(registry: &Arc<Registry>, user: &AuthUser, join: wire::J
     let topic = rules::validate_topic(join.topic.as_deref())?;
     may_view(registry, user, join.instructor_id).await?;
     let message = JoinQueue { student_id: user.id, student_name: user.name.clone(), question, topic };
-    ask(registry, join.instructor_id, message).await?
+    ask(registry, join.instructor_id, message).await
 }
 
 /// The instructor of an entry the caller acts on: a student only on their
@@ -130,12 +108,12 @@ async fn entry_instructor(
 
 pub async fn leave_queue(registry: &Arc<Registry>, user: &AuthUser, entry_id: Uuid) -> AppResult<EntryView> {
     let instructor = entry_instructor(registry, user, entry_id, true).await?;
-    ask(registry, instructor, LeaveQueue { entry_id }).await?
+    ask(registry, instructor, LeaveQueue { entry_id }).await
 }
 
 pub async fn defer_turn(registry: &Arc<Registry>, user: &AuthUser, entry_id: Uuid) -> AppResult<EntryView> {
     let instructor = entry_instructor(registry, user, entry_id, true).await?;
-    ask(registry, instructor, DeferTurn { entry_id }).await?
+    ask(registry, instructor, DeferTurn { entry_id }).await
 }
 
 pub async fn admit(registry: &Arc<Registry>, user: &AuthUser, entry_ids: Vec<Uuid>) -> AppResult<AdmissionView> {
@@ -143,7 +121,7 @@ pub async fn admit(registry: &Arc<Registry>, user: &AuthUser, entry_ids: Vec<Uui
     for entry_id in &entry_ids {
         entry_instructor(registry, user, *entry_id, false).await?;
     }
-    let (room_id, entries) = ask(registry, user.id, Admit { entry_ids }).await??;
+    let (room_id, entries) = ask(registry, user.id, Admit { entry_ids }).await?;
     Ok(AdmissionView { room_id, entries })
 }
 
@@ -154,23 +132,23 @@ pub async fn end_entry(
     reason: EndReason,
 ) -> AppResult<EntryView> {
     let instructor = entry_instructor(registry, user, entry_id, false).await?;
-    ask(registry, instructor, EndEntry { entry_id, reason }).await?
+    ask(registry, instructor, EndEntry { entry_id, reason }).await
 }
 
 pub async fn set_open(registry: &Arc<Registry>, user: &AuthUser, open: bool) -> AppResult<bool> {
     require_instructor(user)?;
-    ask(registry, user.id, SetOpen { open }).await?
+    ask(registry, user.id, SetOpen { open }).await
 }
 
 pub async fn announce(registry: &Arc<Registry>, user: &AuthUser, message: &str) -> AppResult<AnnouncementView> {
     require_instructor(user)?;
     let message = rules::validate_announcement(message)?;
-    ask(registry, user.id, Announce { message }).await?
+    ask(registry, user.id, Announce { message }).await
 }
 
 pub async fn queue(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<QueueView> {
     require_instructor(user)?;
-    ask(registry, user.id, GetQueue).await?
+    ask(registry, user.id, GetQueue).await
 }
 
 /// A student's open entries, with their standings.
@@ -187,7 +165,7 @@ pub async fn my_entries(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<
             db::parse_id(&row.id).map_err(AppError::internal)?,
             db::parse_id(&row.instructor_id).map_err(AppError::internal)?,
         );
-        if let Some(view) = ask(registry, instructor, super::GetEntry { entry_id }).await?? {
+        if let Some(view) = ask(registry, instructor, super::GetEntry { entry_id }).await? {
             views.push(view);
         }
     }
@@ -197,9 +175,14 @@ pub async fn my_entries(registry: &Arc<Registry>, user: &AuthUser) -> AppResult<
 /// A socket watches an instructor's status (`office-hours-status` pushes).
 pub async fn watch(registry: &Arc<Registry>, socket: SocketRef, instructor_id: Uuid) -> AppResult<StatusView> {
     may_view(registry, socket.user(), instructor_id).await?;
-    ask(registry, instructor_id, Watch { socket }).await?
+    super::calls::watch(registry, socket, instructor_id).await
 }
 
 pub fn unwatch(registry: &Registry, socket_id: Uuid, instructor_id: Uuid) {
     registry.broker.unsubscribe(Topic::OfficeHours(instructor_id), socket_id);
+}
+
+/// The instructor's slots were edited: their office hours read them again.
+pub fn slots_changed(registry: &Arc<Registry>, instructor_id: Uuid) {
+    super::calls::tell(registry, instructor_id, super::calls::OfficeCall::SlotsChanged(super::SlotsChanged));
 }

@@ -14,15 +14,18 @@
 //! them. A sweep every `OFFICE_HOURS_SWEEP_SECS` opens and closes the
 //! queue on the schedule, drops absent students and completes idle rooms.
 
+pub mod calls;
 pub mod commands;
 pub mod room;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
 use diesel::QueryResult;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::models::{
@@ -90,6 +93,9 @@ pub struct OfficeHoursActor {
     queue_news: Coalescer,
     status_news: Coalescer,
     idle_sweeps: u32,
+    /// Waiting students with a socket on another node, as the last sweep
+    /// found (several nodes only): they are not absent.
+    online_elsewhere: HashSet<Uuid>,
 }
 
 /// What the database holds for an instructor's office hours.
@@ -157,6 +163,7 @@ impl OfficeHoursActor {
             queue_news: Coalescer::new(NEWS_GAP),
             status_news: Coalescer::new(NEWS_GAP),
             idle_sweeps: 0,
+            online_elsewhere: HashSet::new(),
         }
     }
 
@@ -471,10 +478,14 @@ impl OfficeHoursActor {
         if was_open != open {
             self.turned(open, now, ctx);
         }
-        // Students with no socket for the grace period.
+        // Students with no socket for the grace period. Those on other nodes
+        // are as the previous sweep found them: the grace is longer than a sweep.
         let hub = Arc::clone(&self.registry.hub);
         let Some(office) = self.office.as_mut() else { return };
-        let absent = office.queue.absent(now, |student| !hub.sockets_of(student).is_empty());
+        let elsewhere = &self.online_elsewhere;
+        let absent =
+            office.queue.absent(now, |student| !hub.sockets_of(student).is_empty() || elsewhere.contains(&student));
+        self.look_elsewhere(ctx);
         if !absent.is_empty() {
             ctx.wait(self.end_waiting(absent, EndReason::Absent).map(|_, _, _| ()));
         }
@@ -491,6 +502,25 @@ impl OfficeHoursActor {
         }
         self.keep_drop_in_room(now, ctx);
         self.stop_when_idle(ctx);
+    }
+
+    /// Asks the other nodes which waiting students without a socket here
+    /// have one there (several nodes only); the actor waits for the answer
+    /// (a second at most), so the next sweep has it.
+    fn look_elsewhere(&mut self, ctx: &mut Context<Self>) {
+        let (Some(cluster), Some(office)) = (self.registry.cluster.clone(), self.office.as_ref()) else { return };
+        let hub = &self.registry.hub;
+        let students: Vec<Uuid> = office
+            .queue
+            .waiting()
+            .map(|entry| entry.student_id)
+            .filter(|student| hub.sockets_of(*student).is_empty())
+            .collect();
+        ctx.wait(
+            async move { crate::engine::cluster::calls::online_elsewhere(&cluster, students).await }
+                .into_actor(self)
+                .map(|found, act, _| act.online_elsewhere = found),
+        );
     }
 
     /// The queue opened or closed by the schedule (or a manual change ran out).
@@ -578,9 +608,13 @@ impl OfficeHoursActor {
             || self.registry.broker.has_subscribers(Topic::OfficeHours(self.instructor_id));
         self.idle_sweeps = if busy { 0 } else { self.idle_sweeps + 1 };
         if self.idle_sweeps >= IDLE_SWEEPS_BEFORE_STOP {
-            self.registry.office_hours.remove(self.instructor_id, &ctx.address());
-            ctx.stop();
+            self.retire(ctx);
         }
+    }
+
+    fn retire(&mut self, ctx: &mut Context<Self>) {
+        self.registry.office_hours.remove(self.instructor_id, &ctx.address());
+        ctx.stop();
     }
 }
 
@@ -633,7 +667,7 @@ impl actix::Supervised for OfficeHoursActor {
 // ---- messages ----
 
 /// A student asks for a place (the caller checked they are the instructor's student).
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<EntryView>")]
 pub struct JoinQueue {
     pub student_id: Uuid,
@@ -711,7 +745,7 @@ impl OfficeHoursActor {
 }
 
 /// A student leaves the queue (the caller checked the entry is theirs).
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<EntryView>")]
 pub struct LeaveQueue {
     pub entry_id: Uuid,
@@ -729,7 +763,7 @@ impl Handler<LeaveQueue> for OfficeHoursActor {
 }
 
 /// A student defers their turn once.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<EntryView>")]
 pub struct DeferTurn {
     pub entry_id: Uuid,
@@ -757,7 +791,7 @@ impl Handler<DeferTurn> for OfficeHoursActor {
 }
 
 /// The instructor admits one or several waiting students into one new room.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<(Uuid, Vec<EntryView>)>")]
 pub struct Admit {
     pub entry_ids: Vec<Uuid>,
@@ -854,7 +888,7 @@ impl Handler<Admit> for OfficeHoursActor {
 
 /// The instructor ends an entry: `Completed` or `Skipped` (a waiting
 /// student passed over, or an admitted one who did not show up).
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<EntryView>")]
 pub struct EndEntry {
     pub entry_id: Uuid,
@@ -887,7 +921,7 @@ impl Handler<EndEntry> for OfficeHoursActor {
 }
 
 /// The instructor opens or closes the queue by hand.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<bool>")]
 pub struct SetOpen {
     pub open: bool,
@@ -932,7 +966,7 @@ impl Handler<SetOpen> for OfficeHoursActor {
 }
 
 /// The instructor tells everyone waiting or in a room something.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<AnnouncementView>")]
 pub struct Announce {
     pub message: String,
@@ -967,7 +1001,7 @@ impl Handler<Announce> for OfficeHoursActor {
 }
 
 /// The status as `viewer` sees it.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<StatusView>")]
 pub struct GetStatus {
     pub viewer: Option<Uuid>,
@@ -982,7 +1016,7 @@ impl Handler<GetStatus> for OfficeHoursActor {
 }
 
 /// The instructor's queue.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<QueueView>")]
 pub struct GetQueue;
 
@@ -995,7 +1029,7 @@ impl Handler<GetQueue> for OfficeHoursActor {
 }
 
 /// An open entry by id, as it stands (None: not open here).
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<Option<EntryView>>")]
 pub struct GetEntry {
     pub entry_id: Uuid,
@@ -1028,7 +1062,7 @@ impl Handler<Watch> for OfficeHoursActor {
 }
 
 /// A message was stored in one of the instructor's private rooms.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct RoomActivity {
     pub room_id: Uuid,
@@ -1048,7 +1082,7 @@ impl Handler<RoomActivity> for OfficeHoursActor {
 }
 
 /// The slots changed (stored already): read them again.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
 pub struct SlotsChanged;
 
@@ -1071,6 +1105,20 @@ impl Handler<SlotsChanged> for OfficeHoursActor {
             act.sweep(ctx);
             act.changed(ctx);
         }));
+    }
+}
+
+/// Another node holds these office hours now (this node lost its lease
+/// while cut off from Redis): this actor stops, and calls go there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for OfficeHoursActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        self.retire(ctx);
     }
 }
 

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::db::{self, AnyConnection};
 use crate::domain::room::{Admission, ParticipantView, RoomInfo, RoomType};
 use crate::engine::registry::{ActorTable, Registry};
+use crate::engine::room::calls::{self, RoomCall, RoomRef};
 use crate::engine::room::occupants::Occupants;
 use crate::engine::room::{Loaded, RoomActor, RoomKind};
 use crate::error::{AppError, AppResult};
@@ -130,16 +131,17 @@ impl RoomKind for OfficeHoursRoom {
     fn message_stored(actor: &mut RoomActor<Self>, _: &mut Context<RoomActor<Self>>) {
         let Some(kind) = actor.kind.as_ref() else { return };
         if !kind.drop_in {
-            let office = super::office_of(&actor.registry, kind.instructor_id);
             let at = actor.registry.deps.clock.now();
-            office.do_send(super::RoomActivity { room_id: actor.room_id, at });
+            let activity = super::RoomActivity { room_id: actor.room_id, at };
+            super::calls::tell(&actor.registry, kind.instructor_id, super::calls::OfficeCall::RoomActivity(activity));
         }
     }
 }
 
 /// The room's people changed (stored already).
-#[derive(Message)]
+#[derive(Debug, Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "()")]
+#[serde(rename_all = "camelCase")]
 pub enum RoomChanged {
     /// A student's help ended: out at once.
     StudentOut(Uuid),
@@ -168,9 +170,19 @@ impl Handler<RoomChanged> for RoomActor<OfficeHoursRoom> {
     }
 }
 
-/// Tells a room that its people changed, if its actor is alive (a room
-/// nobody is in rebuilds from the database when someone enters).
+/// Tells a room that its people changed, if its actor is alive, on
+/// whichever node (a room nobody is in rebuilds from the database when
+/// someone enters).
 pub fn room_changed(registry: &Arc<Registry>, room_id: Uuid, change: RoomChanged) {
+    if registry.cluster.is_none() {
+        return room_changed_here(registry, room_id, change);
+    }
+    let room = RoomRef { room_type: RoomType::OfficeHours, room_id };
+    calls::tell_if_alive(registry, room, RoomCall::OfficeRoomChanged(change));
+}
+
+/// [`room_changed`] for a room of this node.
+pub fn room_changed_here(registry: &Arc<Registry>, room_id: Uuid, change: RoomChanged) {
     if let Some(room) = OfficeHoursRoom::table(registry).existing(room_id) {
         room.do_send(change);
     }

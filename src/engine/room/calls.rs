@@ -6,10 +6,8 @@
 
 use std::sync::Arc;
 
-use futures_util::future::LocalBoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::chat::{Author, Change, ChangeMessage, MarkRead, Post, Typing};
@@ -18,11 +16,13 @@ use super::{room_gone, submit, Catchup, Join, Leave};
 use crate::domain::chat::MessageType;
 use crate::domain::live_session::SessionView;
 use crate::domain::room::RoomType;
+use crate::engine::cluster::calls::{answer_from_owner, as_owner, body_of, raw, Answer, Outcome, Request};
 use crate::engine::cluster::remote_socket::{RemoteSocket, SocketStub};
-use crate::engine::cluster::wire::NodeMessage;
+use crate::engine::cluster::Cluster;
 use crate::engine::hub::{SocketRef, Topic};
 use crate::engine::live_session::command_room_here;
 use crate::engine::live_session::{AskQuestion, ModerateQuestion, Moderation, SessionCommand, UpvoteQuestion};
+use crate::engine::office_hours::room::{room_changed_here, RoomChanged};
 use crate::engine::registry::Registry;
 use crate::error::{AppError, AppResult};
 use crate::protocol::rooms::{MessageAck, UnreadAck};
@@ -86,35 +86,17 @@ pub enum RoomCall {
         by: Option<crate::auth::AuthUser>,
         command: SessionCommand,
     },
+    /// An office-hours room's people changed (its queue's admissions and ends).
+    OfficeRoomChanged(RoomChanged),
 }
 
 /// A call on its way to the node that owns the room.
 #[derive(Serialize, Deserialize)]
-struct Forwarded {
+pub struct Forwarded {
     room: RoomRef,
     /// The socket that asked; none for a command of REST or the server.
     socket: Option<SocketStub>,
     call: RoomCall,
-}
-
-/// How the owner answers a forwarded call.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum Outcome {
-    Ok(Box<RawValue>),
-    Error {
-        status: u16,
-        code: String,
-        message: String,
-    },
-    /// Another node owns the room now: ask it.
-    Moved(Uuid),
-}
-
-type Answer = LocalBoxFuture<'static, AppResult<Box<RawValue>>>;
-
-fn raw(value: impl Serialize) -> AppResult<Box<RawValue>> {
-    serde_json::value::to_raw_value(&value).map_err(AppError::internal)
 }
 
 /// Hands the call to the room's actor, here or on its owner, now (so a
@@ -140,66 +122,50 @@ pub fn call(registry: &Arc<Registry>, room: RoomRef, socket: Option<&SocketRef>,
     }
 }
 
+/// Hands a call that needs no answer to the room's actor if one is alive
+/// on some node; a room no node holds has nothing to be told.
+pub fn tell_if_alive(registry: &Arc<Registry>, room: RoomRef, call: RoomCall) {
+    let Some(cluster) = registry.cluster.clone() else {
+        return drop(perform_here(registry, room, None, call));
+    };
+    let registry = Arc::clone(registry);
+    actix::spawn(async move {
+        let told = match cluster.current_owner(&room.lease_key()).await {
+            Ok(None) => Ok(()),
+            Ok(Some(owner)) if owner == cluster.node_id => perform_here(&registry, room, None, call).await.map(drop),
+            Ok(Some(owner)) => forward(&registry, owner, room, None, call).await.map(drop),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = told {
+            log::warn!("room {} not told: {}", room.room_id, err.body.message);
+        }
+    });
+}
+
 /// Sends the call to the room's owner; if the room moved, once more to the new owner.
-fn forward(
-    registry: &Arc<Registry>,
-    mut owner: Uuid,
-    room: RoomRef,
-    socket: Option<&SocketRef>,
-    call: RoomCall,
-) -> Answer {
+fn forward(registry: &Arc<Registry>, owner: Uuid, room: RoomRef, socket: Option<&SocketRef>, call: RoomCall) -> Answer {
     let Some(cluster) = registry.cluster.clone() else { return Box::pin(async { Err(room_gone()) }) };
     let joining = matches!(call, RoomCall::Join { .. }).then_some(Topic::Room(room.room_id));
-    let stub = socket.map(|socket| SocketStub {
-        id: socket.id(),
-        node: cluster.node_id,
-        user: socket.user().as_ref().clone(),
-    });
-    let body = match serde_json::to_string(&Forwarded { room, socket: stub, call }) {
+    let socket = socket.map(|socket| SocketStub::of(socket, cluster.node_id));
+    let body = match body_of(&Request::Room(Forwarded { room, socket, call })) {
         Ok(body) => body,
-        Err(err) => return Box::pin(async move { Err(AppError::internal(err)) }),
+        Err(err) => return Box::pin(async move { Err(err) }),
     };
     let key = room.lease_key();
     // Sent now, but for a join, which first listens to the room's channel:
     // the room's first frames follow its admission at once.
     let first = joining.is_none().then(|| cluster.request(owner, &body));
     Box::pin(async move {
-        let mut answer = match first {
-            Some(first) => first.await,
+        let outcome = match first {
+            Some(first) => answer_from_owner(&cluster, &key, &body, first, room_gone).await,
             None => {
                 if let Some(topic) = joining {
                     cluster.expect_topic(topic).await;
                 }
-                cluster.request(owner, &body).await
+                let first = cluster.request(owner, &body);
+                answer_from_owner(&cluster, &key, &body, first, room_gone).await
             }
         };
-        let mut outcome = Err(room_gone());
-        for attempt in 0..2 {
-            if attempt > 0 {
-                answer = cluster.request(owner, &body).await;
-            }
-            outcome = match answer.and_then(|text| serde_json::from_str::<Outcome>(&text).map_err(AppError::internal)) {
-                Ok(Outcome::Ok(data)) => Ok(data),
-                Ok(Outcome::Error { status, code, message }) => Err(AppError::new(
-                    actix_web::http::StatusCode::from_u16(status)
-                        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
-                    &code,
-                    message,
-                )),
-                Ok(Outcome::Moved(new_owner)) => {
-                    cluster.forget_owner(&key);
-                    owner = new_owner;
-                    answer = Err(room_gone()); // replaced by the next attempt's
-                    continue;
-                }
-                Err(err) => {
-                    // Unanswered: whoever owns it next is asked afresh.
-                    cluster.forget_owner(&key);
-                    Err(err)
-                }
-            };
-            break;
-        }
         if let Some(topic) = joining {
             cluster.expected_topic_settled(topic);
         }
@@ -207,13 +173,13 @@ fn forward(
     })
 }
 
-/// Serves a call another node forwarded here, and answers it on that node's channel.
-pub fn serve(registry: &Arc<Registry>, from: Uuid, call_id: u64, body: &str) {
-    let Some(cluster) = registry.cluster.clone() else { return };
-    let forwarded: Forwarded = match serde_json::from_str(body) {
-        Ok(forwarded) => forwarded,
-        Err(err) => return log::warn!("node {}: unreadable call from node {from}: {err}", cluster.node_id),
-    };
+/// Serves a call another node forwarded here; notes which of its sockets
+/// are in rooms here (they leave them if their node dies).
+pub fn serve(
+    registry: &Arc<Registry>,
+    cluster: &Arc<Cluster>,
+    forwarded: Forwarded,
+) -> futures_util::future::LocalBoxFuture<'static, Outcome> {
     let Forwarded { room, socket: stub, call } = forwarded;
     let member = stub.as_ref().map(|stub| (stub.id, stub.user.id, stub.node));
     let change = match &call {
@@ -221,29 +187,11 @@ pub fn serve(registry: &Arc<Registry>, from: Uuid, call_id: u64, body: &str) {
         RoomCall::Leave => Some(false),
         _ => None,
     };
-    let socket: Option<SocketRef> = stub.map(|stub| RemoteSocket::new(stub, Arc::clone(&cluster)) as SocketRef);
-    let key = room.lease_key();
+    let socket: Option<SocketRef> = stub.map(|stub| RemoteSocket::new(stub, Arc::clone(cluster)) as SocketRef);
     let registry = Arc::clone(registry);
-    let answer: LocalBoxFuture<'static, Outcome> = match cluster.known_owner(&key) {
-        // The common case, handed over now, in the order the calls came.
-        Some(owner) if owner == cluster.node_id => {
-            let performed = perform_here(&registry, room, socket.as_ref(), call);
-            Box::pin(async move { outcome_of(performed.await) })
-        }
-        _ => {
-            let (cluster, registry) = (Arc::clone(&cluster), Arc::clone(&registry));
-            Box::pin(async move {
-                match cluster.owner(&key).await {
-                    Ok(owner) if owner == cluster.node_id => {
-                        outcome_of(perform_here(&registry, room, socket.as_ref(), call).await)
-                    }
-                    Ok(owner) => Outcome::Moved(owner),
-                    Err(err) => outcome_of(Err(err)),
-                }
-            })
-        }
-    };
-    actix::spawn(async move {
+    let answer = as_owner(cluster, room.lease_key(), move || perform_here(&registry, room, socket.as_ref(), call));
+    let cluster = Arc::clone(cluster);
+    Box::pin(async move {
         let outcome = answer.await;
         match (change, member, &outcome) {
             (Some(true), Some((socket_id, user_id, home)), Outcome::Ok(_)) => {
@@ -252,17 +200,8 @@ pub fn serve(registry: &Arc<Registry>, from: Uuid, call_id: u64, body: &str) {
             (Some(false), Some((socket_id, _, _)), _) => cluster.remote_left(socket_id, room),
             _ => {}
         }
-        let body = serde_json::to_string(&outcome)
-            .unwrap_or_else(|_| r#"{"error":{"status":500,"code":"internal","message":"unanswerable"}}"#.into());
-        cluster.tell(from, &NodeMessage::Answer { call: call_id, body: &body });
-    });
-}
-
-fn outcome_of(result: AppResult<Box<RawValue>>) -> Outcome {
-    match result {
-        Ok(data) => Outcome::Ok(data),
-        Err(err) => Outcome::Error { status: err.status.as_u16(), code: err.body.code, message: err.body.message },
-    }
+        outcome
+    })
 }
 
 /// A socket of a node that died leaves a room of this node.
@@ -281,6 +220,10 @@ fn perform_here(registry: &Arc<Registry>, room: RoomRef, socket: Option<&SocketR
             let view: SessionView = command_room_here(&registry, room.room_id, by, command).await?;
             raw(view)
         });
+    }
+    if let RoomCall::OfficeRoomChanged(change) = call {
+        room_changed_here(registry, room.room_id, change);
+        return Box::pin(async { raw(json!({})) });
     }
     let Some(socket) = socket.cloned() else {
         return Box::pin(async { Err(AppError::internal("a socket's call came without its socket")) });
@@ -332,7 +275,9 @@ fn perform_here(registry: &Arc<Registry>, room: RoomRef, socket: Option<&SocketR
         RoomCall::Moderate { question_id, action } => {
             question(&actor, ModerateQuestion { socket, question_id, action })
         }
-        RoomCall::Command { .. } => Box::pin(async { Err(AppError::internal("a command reached a socket's call")) }),
+        RoomCall::Command { .. } | RoomCall::OfficeRoomChanged(_) => {
+            Box::pin(async { Err(AppError::internal("a server's call came with a socket")) })
+        }
     }
 }
 

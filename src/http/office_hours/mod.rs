@@ -18,7 +18,7 @@ use crate::domain::input;
 use crate::domain::office_hours::analytics::{self, HelpRecord};
 use crate::domain::office_hours::schedule::{self, Schedule, Slot, SlotMode};
 use crate::engine::office_hours::commands::{self, require_instructor};
-use crate::engine::office_hours::{office_of, slot_view, SlotsChanged};
+use crate::engine::office_hours::slot_view;
 use crate::error::{AppError, AppResult};
 use crate::http::live_sessions::HistoryQuery;
 use crate::protocol::office_hours::{DayFiguresView, SlotView, StatusView};
@@ -131,7 +131,7 @@ async fn store_slot(
     if !stored {
         return Err(slot_overlaps());
     }
-    office_of(&state.registry, instructor).do_send(SlotsChanged);
+    commands::slots_changed(&state.registry, instructor);
     Ok(slot_view(instructor, &slot))
 }
 
@@ -193,7 +193,7 @@ pub async fn delete_slot(state: web::Data<AppState>, user: AuthUser, path: web::
     let (slot, _) = own_slot(&state, &user, path.into_inner()).await?;
     let id = slot.id.to_string();
     state.persistence.write(move |conn| db::office_hours::delete_slot(conn, &id)).await?;
-    office_of(&state.registry, user.id).do_send(SlotsChanged);
+    commands::slots_changed(&state.registry, user.id);
     Ok(HttpResponse::NoContent().finish())
 }
 
