@@ -475,9 +475,10 @@ impl Cluster {
             .collect())
     }
 
-    /// Rooms whose lease another node holds now: their calls go there, and
-    /// this node's sockets in them reconnect (1001) to join the room where
-    /// it is now, catching up on the way.
+    /// Rooms (and office hours) whose lease another node holds now: their
+    /// calls go there, this node's sockets in a room reconnect (1001) to
+    /// join it where it is now, catching up on the way, and an office-hours
+    /// actor retires.
     fn give_up_rooms(&self, registry: &Registry, keys: Vec<String>) {
         for key in keys {
             log::warn!("node {}: the lease of {key} went to another node; giving the actor up", self.node_id);
@@ -498,7 +499,9 @@ impl Cluster {
     /// Rooms a dead node owned that sockets of this node are in: each gets
     /// a new owner now (this node, if it is the first to ask), which
     /// rebuilds it from the database, takes back the sockets still
-    /// subscribed and tells them who left with the dead node.
+    /// subscribed and tells them who left with the dead node. A dead
+    /// node's office hours are all taken, sockets or not: their sweep
+    /// (schedule, absence, idle rooms) must go on.
     fn adopt_rooms(self: &Arc<Self>, registry: &Arc<Registry>, keys: Vec<String>) {
         for key in keys {
             if let Some(instructor) = key.strip_prefix("office:").and_then(|id| Uuid::parse_str(id).ok()) {
