@@ -188,6 +188,10 @@ pub async fn shutdown(state: &AppState, server: &ServerHandle) -> bool {
     }
     let timeout = Duration::from_secs(state.config.shutdown_timeout_secs);
     let flushed = state.persistence.drain(timeout).await;
+    // Its rooms and queues are stored: the other nodes may take them now.
+    if let Some(cluster) = &state.registry.cluster {
+        cluster.leave().await;
+    }
     // Requests already on open keep-alive connections still finish (and
     // write) while the server stops; drain once more after them.
     server.stop(true).await;

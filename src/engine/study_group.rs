@@ -26,6 +26,7 @@ use crate::domain::rate_limit::{Coalescer, Offer};
 use crate::domain::room::{Admission, ParticipantView, RoomInfo, RoomType};
 use crate::domain::study_group::GroupRole;
 use crate::engine::registry::{ActorTable, Registry};
+use crate::engine::room::calls::{self, RoomCall, RoomRef};
 use crate::engine::room::occupants::Occupants;
 use crate::engine::room::{Loaded, RoomActor, RoomKind};
 use crate::error::{AppError, AppResult};
@@ -207,8 +208,9 @@ pub struct GroupJoinView {
 /// The group changed (stored already): the room's member list follows,
 /// removed people's sockets leave the room at once, and the members hear
 /// of it (coalesced).
-#[derive(Message)]
+#[derive(Debug, Message, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "()")]
+#[serde(rename_all = "camelCase")]
 pub enum GroupChanged {
     Added(Uuid, GroupRole),
     RoleChanged(Uuid, GroupRole),
@@ -244,8 +246,19 @@ impl Handler<GroupChanged> for RoomActor<StudyGroup> {
     }
 }
 
-/// Tells a group's room that the group changed; the room is started if
-/// needed, as it is what tells the members.
+/// Tells a group's room that the group changed, on whichever node owns
+/// it; the room is started if needed, as it is what tells the members.
 pub fn group_changed(registry: &Arc<Registry>, chat_room_id: Uuid, change: GroupChanged) {
+    let room = RoomRef { room_type: RoomType::StudyGroup, room_id: chat_room_id };
+    let told = calls::call(registry, room, None, RoomCall::GroupChanged(change));
+    actix::spawn(async move {
+        if let Err(err) = told.await {
+            log::warn!("study group room {chat_room_id} not told of a change: {}", err.body.message);
+        }
+    });
+}
+
+/// [`group_changed`] on this node (its owner).
+pub(crate) fn group_changed_here(registry: &Arc<Registry>, chat_room_id: Uuid, change: GroupChanged) {
     registry.room::<StudyGroup>(chat_room_id).do_send(change);
 }

@@ -34,6 +34,13 @@ async fn joined(app: &TestApp, user: &TestUser, session: &str) -> (WsClient, Val
     (socket, ack)
 }
 
+async fn in_room(app: &TestApp, user: &TestUser, room: &str) -> WsClient {
+    let mut socket = app.connect(user).await;
+    let ack = socket.request("join-room", json!({ "roomId": room })).await;
+    assert_eq!(ack["ok"], true, "{} joins through {}: {ack}", user.email, app.address);
+    socket
+}
+
 fn names(ack: &Value) -> HashSet<String> {
     ack["data"]["participants"].as_array().expect("participants").iter().map(|p| p["userId"].to_string()).collect()
 }
@@ -324,4 +331,74 @@ async fn an_office_hours_queue_spans_two_nodes_with_one_order() {
     assert!(!still.contains(names[leaver]), "the one who left is dropped: {queue}");
     assert!(still.contains(names[staying_on_a]), "online on A, so not absent: {queue}");
     assert_eq!(still.len(), 2, "{queue}");
+}
+
+#[actix_web::test]
+async fn a_study_group_spans_two_nodes_with_rest_and_sockets_in_one_room() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let grace = a.register("Grace", "instructor").await;
+    let (ada, bob, cleo) =
+        (a.register("Ada", "student").await, a.register("Bob", "student").await, a.register("Cleo", "student").await);
+    let course = a.course_with(&grace, &[&ada, &bob, &cleo]).await;
+    let (status, group) = a
+        .post(
+            "/api/study-groups",
+            &ada.token,
+            json!({ "name": "Ownership", "courseId": course, "visibility": "public" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    let group_id = group["id"].as_str().expect("id").to_string();
+    let room = group["chatRoomId"].as_str().expect("room").to_string();
+    for (app, student) in [(&b, &bob), (&a, &cleo)] {
+        let (status, joined) = app.post(&format!("/api/study-groups/{group_id}/join"), &student.token, json!({})).await;
+        assert_eq!(status, 200, "{joined}");
+    }
+    let mut bob_socket = in_room(&b, &bob, &room).await;
+    let mut cleo_socket = in_room(&a, &cleo, &room).await;
+    let mut ada_socket = in_room(&a, &ada, &room).await;
+
+    // One actor for the room; REST goes through the node that does not hold it.
+    let room_id = Uuid::parse_str(&room).expect("uuid");
+    let held = [&a, &b].map(|app| app.state.registry.study_groups.existing(room_id).is_some());
+    assert_eq!(held.iter().filter(|held| **held).count(), 1, "one node holds the room: {held:?}");
+    let elsewhere = if held[0] { &b } else { &a };
+    let post = format!("/api/study-groups/{group_id}/message");
+    let (status, first) = elsewhere.post(&post, &ada.token, json!({ "message": "Notes?", "clientMsgId": "r1" })).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = elsewhere.post(&post, &ada.token, json!({ "message": "Notes?", "clientMsgId": "r1" })).await;
+    assert_eq!((status, &again["id"]), (201, &first["id"]), "a resend is the message stored first");
+    let still = [&a, &b].map(|app| app.state.registry.study_groups.existing(room_id).is_some());
+    assert_eq!(still, held, "posting over REST started no second actor");
+    let reply = bob_socket.request("room-message", json!({ "roomId": room, "message": "Here" })).await;
+    assert_eq!(reply["ok"], true, "{reply}");
+    let order = vec![
+        first["id"].as_str().expect("id").to_string(),
+        reply["data"]["message"]["id"].as_str().expect("id").to_string(),
+    ];
+    for socket in [&mut bob_socket, &mut cleo_socket, &mut ada_socket] {
+        assert_eq!(messages(socket, 2).await, order, "every member sees both, once, in one order");
+    }
+    let (status, history) = a.get(&format!("/api/study-groups/{group_id}/messages"), &cleo.token).await;
+    let stored: Vec<&str> = history
+        .as_array()
+        .or(history["messages"].as_array())
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!((status, stored.len()), (200, 2), "{history}");
+
+    // Bob removed through the other node: his socket is put out of the room where it lives.
+    let (status, _) = elsewhere
+        .request("DELETE", &format!("/api/study-groups/{group_id}/members/{}", bob.id), Some(&ada.token), None)
+        .await;
+    assert_eq!(status, 204);
+    let told = bob_socket.next_event("removed-from-study-group").await;
+    assert_eq!(told["data"]["roomId"].as_str(), Some(room.as_str()), "{told}");
+    let left = cleo_socket.next_event("user-left").await;
+    assert_eq!(left["data"]["userId"].as_str(), Some(bob.id.as_str()), "{left}");
+    let after = bob_socket.request("room-message", json!({ "roomId": room, "message": "still here?" })).await;
+    assert_eq!(after["error"]["code"], "forbidden", "{after}");
 }

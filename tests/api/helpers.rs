@@ -85,6 +85,11 @@ impl Drop for TestApp {
     /// connections long before the suite ends.
     fn drop(&mut self) {
         let _ = self.server.stop(false);
+        // A node of the shared test Redis leaves it (best effort: the
+        // test's runtime may end first), so no other test asks a node gone.
+        if let Some(cluster) = &self.state.registry.cluster {
+            actix::spawn(cluster.leave());
+        }
         self.state.registry.stop_arbiters();
         self.state.persistence.stop();
     }
@@ -96,6 +101,9 @@ impl TestApp {
     pub async fn restarted(mut self) -> TestApp {
         assert!(self.state.persistence.drain(Duration::from_secs(10)).await, "writes drained");
         self.server.stop(true).await;
+        if let Some(cluster) = &self.state.registry.cluster {
+            cluster.leave().await;
+        }
         let database = std::mem::replace(&mut self._database, TestDatabase { url: String::new(), _dir: None });
         drop(self);
         start_on(database, |_| {}, None).await

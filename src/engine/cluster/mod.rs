@@ -26,7 +26,7 @@ pub mod remote_socket;
 pub mod wire;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -120,6 +120,9 @@ pub struct Cluster {
     pub node_timeout: Duration,
     /// When this node last renewed its heartbeat.
     last_heartbeat: Mutex<Instant>,
+    /// Set when this node leaves (a graceful stop): it renews nothing and
+    /// takes no lease any more.
+    left: AtomicBool,
 }
 
 impl Cluster {
@@ -159,6 +162,7 @@ impl Cluster {
             remote_members: DashMap::new(),
             node_timeout,
             last_heartbeat: Mutex::new(Instant::now()),
+            left: AtomicBool::new(false),
         }))
     }
 
@@ -268,6 +272,13 @@ impl Cluster {
         if let Some(owner) = self.known_owner(key) {
             return Ok(owner);
         }
+        if self.left.load(Ordering::Relaxed) {
+            // Leaving: point to whoever took it since, never take it back.
+            return self
+                .current_owner(key)
+                .await?
+                .ok_or_else(|| AppError::unavailable("node_unavailable", "This server is stopping; please retry."));
+        }
         let owner: String = redis::Script::new(ACQUIRE_LEASE)
             .key(Self::lease_key(key))
             .arg(self.node_id.to_string())
@@ -303,6 +314,35 @@ impl Cluster {
     /// Forgets what is known of an actor's owner (it did not answer as owner).
     pub fn forget_owner(&self, key: &str) {
         self.owners.remove(key);
+    }
+
+    /// Leaves the cluster (a graceful stop, its sockets closed and its
+    /// writes stored): the heartbeat stops, and its heartbeat key and
+    /// leases are deleted, so the other nodes take its rooms and queues at
+    /// their next heartbeat rather than after the node timeout. The flag is
+    /// set at once; the returned future does the Redis part.
+    pub fn leave(self: &Arc<Self>) -> impl std::future::Future<Output = ()> + 'static {
+        self.left.store(true, Ordering::Relaxed);
+        let mut mine = Vec::new();
+        self.owners.retain(|key, owner| {
+            if *owner == self.node_id {
+                mine.push(key.clone());
+            }
+            false
+        });
+        let cluster = Arc::clone(self);
+        async move {
+            let me = cluster.node_id.to_string();
+            let mut pipe = redis::pipe();
+            pipe.del(Self::node_key(cluster.node_id)).ignore();
+            for key in &mine {
+                pipe.cmd("EVAL").arg(RELEASE_LEASE).arg(1).arg(Self::lease_key(key)).arg(&me).ignore();
+            }
+            match pipe.query_async::<()>(&mut cluster.redis.clone()).await {
+                Ok(()) => log::info!("node {me} left the cluster, giving up {} lease(s)", mine.len()),
+                Err(err) => log::warn!("node {me} could not leave the cluster cleanly ({err}): its leases lapse"),
+            }
+        }
     }
 
     /// Gives up the lease of an actor this node stopped, so that whichever
@@ -551,6 +591,9 @@ impl Cluster {
         let mut fenced = false;
         loop {
             ticks.tick().await;
+            if self.left.load(Ordering::Relaxed) {
+                return;
+            }
             if let Err(err) = self.heartbeat().await {
                 log::error!("node {}: heartbeat to Redis failed: {err}", self.node_id);
                 if !self.heartbeat_fresh() && !fenced {

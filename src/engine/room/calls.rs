@@ -24,6 +24,7 @@ use crate::engine::live_session::command_room_here;
 use crate::engine::live_session::{AskQuestion, ModerateQuestion, Moderation, SessionCommand, UpvoteQuestion};
 use crate::engine::office_hours::room::{room_changed_here, RoomChanged};
 use crate::engine::registry::Registry;
+use crate::engine::study_group::{group_changed_here, GroupChanged};
 use crate::error::{AppError, AppResult};
 use crate::protocol::rooms::{MessageAck, UnreadAck};
 
@@ -88,6 +89,15 @@ pub enum RoomCall {
     },
     /// An office-hours room's people changed (its queue's admissions and ends).
     OfficeRoomChanged(RoomChanged),
+    /// A study group's members or details changed (REST, stored already).
+    GroupChanged(GroupChanged),
+    /// A member posts over REST: no socket, the answer is the stored message.
+    MemberPost {
+        by: crate::auth::AuthUser,
+        text: String,
+        message_type: MessageType,
+        client_msg_id: Option<String>,
+    },
 }
 
 /// A call on its way to the node that owns the room.
@@ -225,6 +235,18 @@ fn perform_here(registry: &Arc<Registry>, room: RoomRef, socket: Option<&SocketR
         room_changed_here(registry, room.room_id, change);
         return Box::pin(async { raw(json!({})) });
     }
+    if let RoomCall::GroupChanged(change) = call {
+        group_changed_here(registry, room.room_id, change);
+        return Box::pin(async { raw(json!({})) });
+    }
+    if let RoomCall::MemberPost { by, text, message_type, client_msg_id } = call {
+        let actor = match RoomAddr::of(registry, room.room_type, room.room_id) {
+            Ok(actor) => actor,
+            Err(err) => return Box::pin(async move { Err(err) }),
+        };
+        let posted = actor.submit(Post { author: Author::Member(Arc::new(by)), text, message_type, client_msg_id });
+        return Box::pin(async move { raw(posted.await.map_err(|_| room_gone())??) });
+    }
     let Some(socket) = socket.cloned() else {
         return Box::pin(async { Err(AppError::internal("a socket's call came without its socket")) });
     };
@@ -275,7 +297,10 @@ fn perform_here(registry: &Arc<Registry>, room: RoomRef, socket: Option<&SocketR
         RoomCall::Moderate { question_id, action } => {
             question(&actor, ModerateQuestion { socket, question_id, action })
         }
-        RoomCall::Command { .. } | RoomCall::OfficeRoomChanged(_) => {
+        RoomCall::Command { .. }
+        | RoomCall::OfficeRoomChanged(_)
+        | RoomCall::GroupChanged(_)
+        | RoomCall::MemberPost { .. } => {
             Box::pin(async { Err(AppError::internal("a server's call came with a socket")) })
         }
     }

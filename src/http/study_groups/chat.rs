@@ -2,8 +2,6 @@
 //! as a socket's message does, so order, fan-out and "201 means stored"
 //! are the room's) and its group study sessions.
 
-use std::sync::Arc;
-
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
@@ -14,10 +12,11 @@ use crate::auth::AuthUser;
 use crate::db::models::StudyGroupSessionRow;
 use crate::db::{self, from_db_time, parse_id, to_db_time};
 use crate::domain::chat::{ChatMessage, MessageType};
+use crate::domain::room::RoomType;
 use crate::domain::study_group::validate_session;
-use crate::engine::room::chat::{Author, Post};
+use crate::engine::room::calls::{self, RoomCall, RoomRef};
 use crate::engine::room::room_gone;
-use crate::engine::study_group::{group_changed, GroupChanged, StudyGroup};
+use crate::engine::study_group::{group_changed, GroupChanged};
 use crate::error::{AppError, AppResult};
 use crate::http::live_sessions::HistoryQuery;
 use crate::protocol::study_groups::GroupSessionView;
@@ -47,19 +46,20 @@ pub async fn post_message(
     let (standing, _) = as_member(&state, path.into_inner(), &user).await?;
     let room_id = standing.chat_room_id()?;
     let body = body.into_inner();
-    let author = Arc::new(user);
-    let post = || Post {
-        author: Author::Member(Arc::clone(&author)),
+    let room = RoomRef { room_type: RoomType::StudyGroup, room_id };
+    let post = || RoomCall::MemberPost {
+        by: user.clone(),
         text: body.message.clone(),
         message_type: body.message_type,
         client_msg_id: body.client_msg_id.clone(),
     };
-    // A room that died meanwhile is asked once more (its replacement).
-    let sent = match state.registry.room::<StudyGroup>(room_id).send(post()).await {
-        Ok(answer) => answer,
-        Err(_) => state.registry.room::<StudyGroup>(room_id).send(post()).await.map_err(|_| room_gone())?,
+    // A room that stopped meanwhile is asked once more (its replacement);
+    // a resend by `clientMsgId` is answered with the message stored first.
+    let sent = match calls::call(&state.registry, room, None, post()).await {
+        Err(err) if err.body.code == room_gone().body.code => calls::call(&state.registry, room, None, post()).await?,
+        sent => sent?,
     };
-    Ok(HttpResponse::Created().json(sent?))
+    Ok(HttpResponse::Created().content_type("application/json").body(sent.get().to_owned()))
 }
 
 #[utoipa::path(get, path = "/api/study-groups/{id}/messages", operation_id = "group_messages", params(("id" = Uuid, Path, description = "The group"), HistoryQuery),
