@@ -120,6 +120,14 @@ struct Args {
     /// The server's pid: CPU per delivered frame and memory come from /proc/PID.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// More nodes of one cluster (repeatable): the sockets of the session
+    /// scenarios are spread round robin over --url and these; setup and
+    /// /metrics stay on --url.
+    #[arg(long)]
+    also_url: Vec<String>,
+    /// The pids of the --also-url nodes (repeatable): CPU and memory are summed over every node.
+    #[arg(long)]
+    also_server_pid: Vec<u32>,
     /// Machine-readable report on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -206,6 +214,8 @@ const SOCKETS_PER_SOURCE: usize = 25_000;
 /// What every connection task shares with the coordinator.
 struct Shared {
     target: Target,
+    /// Where sockets connect: --url, then each --also-url, round robin.
+    nodes: Vec<Target>,
     /// The step being measured; `new-message` frames of other steps are not counted.
     step: AtomicU32,
     connected: AtomicUsize,
@@ -293,6 +303,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut report = json!({
         "scenario": format!("{:?}", args.scenario),
         "url": args.url,
+        "alsoUrls": args.also_url,
         "sessions": shape.sessions,
         "usersPerSession": shape.per_session,
         "harnessThreads": args.threads,
@@ -426,6 +437,8 @@ struct Room {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     target_count: usize,
     server_pid: Option<u32>,
+    /// The other nodes' pids: their CPU and memory are added to the server's.
+    also_server_pids: Vec<u32>,
     setup_secs: f64,
 }
 
@@ -487,8 +500,13 @@ impl Room {
         slots: usize,
         spawn: impl FnOnce(&Arc<Shared>, &watch::Receiver<Control>) -> Vec<tokio::task::JoinHandle<()>>,
     ) -> Result<Room, String> {
+        let mut nodes = vec![target.clone()];
+        for url in &args.also_url {
+            nodes.push(Target::parse(url)?);
+        }
         let shared = Arc::new(Shared {
             target: target.clone(),
+            nodes,
             step: AtomicU32::new(0),
             connected: AtomicUsize::new(0),
             joined: AtomicUsize::new(0),
@@ -506,7 +524,15 @@ impl Room {
         let (control, watcher) = watch::channel(Control { step: 0, rate: 0.0, stop: false });
         let started = Instant::now();
         let tasks = spawn(&shared, &watcher);
-        let room = Room { shared, control, tasks, target_count: count, server_pid: args.server_pid, setup_secs: 0.0 };
+        let room = Room {
+            shared,
+            control,
+            tasks,
+            target_count: count,
+            server_pid: args.server_pid,
+            also_server_pids: args.also_server_pid.clone(),
+            setup_secs: 0.0,
+        };
         // Every socket joined or failed, within a bound.
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
@@ -581,11 +607,21 @@ impl Room {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
+    /// The server now, summed over every node given a pid.
+    async fn snapshot(&self) -> server::Snapshot {
+        let mut snap = server::snapshot(&self.shared.target, self.server_pid).await;
+        for pid in &self.also_server_pids {
+            snap.cpu_secs = snap.cpu_secs.zip(server::cpu_seconds(*pid)).map(|(sum, cpu)| sum + cpu);
+            snap.rss_bytes = snap.rss_bytes.zip(server::rss_bytes(*pid)).map(|(sum, rss)| sum + rss);
+        }
+        snap
+    }
+
     /// Sends at `rate` per socket for `secs`, waits for the deliveries, and counts.
     async fn measure(&self, step: u32, rate: f64, secs: u64, drain: u64, quiet: bool) -> StepResult {
         stats::collect(true);
         self.shared.step.store(step, Ordering::Relaxed);
-        let before = server::snapshot(&self.shared.target, self.server_pid).await;
+        let before = self.snapshot().await;
         let harness_before = server::cpu_seconds(std::process::id());
         let dropped_before = self.shared.dropped.load(Ordering::Relaxed);
         let started = Instant::now();
@@ -619,7 +655,7 @@ impl Room {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let window_secs = started.elapsed().as_secs_f64();
-        let after = server::snapshot(&self.shared.target, self.server_pid).await;
+        let after = self.snapshot().await;
         let harness_cpu =
             server::cpu_seconds(std::process::id()).zip(harness_before).map(|(after, before)| after - before);
         let tally = stats::collect(false);
@@ -959,9 +995,10 @@ fn leading_number(bytes: &[u8]) -> u64 {
 /// Opens the WebSocket of `plan` (30 s at most; the caller holds a `connect_gate` permit).
 async fn dial(shared: &Shared, plan: &Plan) -> Result<WsConn, String> {
     let path = format!("/ws?token={}", plan.token);
+    let node = &shared.nodes[plan.index % shared.nodes.len()];
     let connected = tokio::time::timeout(
         Duration::from_secs(30),
-        ws::connect(shared.target.addr, plan.source, &shared.target.host, &path, plan.index as u32),
+        ws::connect(node.addr, plan.source, &node.host, &path, plan.index as u32),
     )
     .await;
     match connected {
