@@ -220,6 +220,24 @@ impl TestApp {
         }
     }
 
+    /// Someone made an admin of the platform (admins are made by hand in
+    /// the database, never by sign-up): teaches nothing of their own.
+    pub async fn register_admin(&self, name: &str) -> TestUser {
+        let admin = self.register(name, "instructor").await;
+        let admin_id = admin.id.clone();
+        self.state
+            .db
+            .read(move |conn| {
+                use classroom::db::schema::users::dsl::*;
+                use diesel::prelude::*;
+                diesel::update(users.find(admin_id)).set(role.eq("admin")).execute(conn)?;
+                Ok(())
+            })
+            .await
+            .expect("made an admin");
+        admin
+    }
+
     /// A course taught by `instructor` with `students` enrolled.
     pub async fn course_with(&self, instructor: &TestUser, students: &[&TestUser]) -> String {
         let (status, course) = self.post("/api/courses", &instructor.token, json!({ "title": "Rust 101" })).await;

@@ -7,11 +7,11 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-/// One row: the call (method, path, and the WebSocket event that does the
-/// same, if any) and the status each column's person gets.
+/// One row: the call (method and path, and the WebSocket event that does
+/// the same, if any; or an event alone) and what each column's person gets.
 pub struct Row {
     pub call: String,
-    pub statuses: Vec<u16>,
+    pub cells: Vec<String>,
 }
 
 impl Row {
@@ -20,8 +20,25 @@ impl Row {
             Some(event) => format!("`{method} {path}`, `{event}`"),
             None => format!("`{method} {path}`"),
         };
-        Row { call, statuses: statuses.to_vec() }
+        Row { call, cells: statuses.iter().map(u16::to_string).collect() }
     }
+
+    /// A WebSocket event with no REST twin: each cell is the ack, `ok` or
+    /// its error code; `-` where the person has no socket (no token).
+    pub fn event(event: &str, outcomes: &[&str]) -> Row {
+        Row {
+            call: format!("`{event}`"),
+            cells: outcomes.iter().map(|cell| if *cell == "-" { "-".into() } else { format!("`{cell}`") }).collect(),
+        }
+    }
+}
+
+/// A socket's answer as the tables show it: `ok` or the error code.
+pub fn outcome(ack: &serde_json::Value) -> String {
+    if ack["ok"] == true {
+        return "ok".into();
+    }
+    ack["error"]["code"].as_str().unwrap_or("no answer").to_string()
 }
 
 /// Tests run in parallel; only one rewrites the page at a time.
@@ -34,8 +51,7 @@ fn page_path() -> PathBuf {
 fn render(columns: &[&str], rows: &[Row]) -> String {
     let mut table = format!("| call | {} |\n|---|{}\n", columns.join(" | "), "---|".repeat(columns.len()));
     for row in rows {
-        let statuses: Vec<String> = row.statuses.iter().map(u16::to_string).collect();
-        table += &format!("| {} | {} |\n", row.call, statuses.join(" | "));
+        table += &format!("| {} | {} |\n", row.call, row.cells.join(" | "));
     }
     table
 }

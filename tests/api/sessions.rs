@@ -7,8 +7,8 @@ use std::time::Duration;
 use chrono::Duration as Minutes;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp, TestUser};
-use crate::matrix::{assert_documented, Row};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestUser};
+use crate::matrix::{assert_documented, outcome, Row};
 
 /// An instructor, two enrolled students and an outsider around one course.
 struct Class {
@@ -431,33 +431,38 @@ async fn a_big_course_gets_each_reminder_once_per_student_across_passes_and_rest
 
 /// Every live-session call, by who asks: no token, a student of another
 /// course, a student of the session's course, its instructor, another
-/// instructor. Each row runs on a fresh session (started where the call
-/// needs it), so one call's effect cannot leak into another's.
+/// instructor, an admin of the platform. Each cell runs on a fresh session
+/// (started where the call needs it), so one call's effect cannot leak into
+/// another's. Then every event of a live session, over each person's
+/// socket, after they tried to join.
 #[actix_web::test]
 async fn the_permission_matrix_of_live_sessions() {
-    let app = spawn_app().await;
+    // Ben asks a question for every cell, faster than a person would.
+    let app = spawn_app_with(|config| (config.ws_rate_per_sec, config.ws_rate_burst) = (1000.0, 1000.0), None).await;
     let grace = app.register("Grace", "instructor").await;
     let ada = app.register("Ada", "student").await;
+    let ben = app.register("Ben", "student").await;
     let stranger = app.register("Sam", "student").await;
     let other_instructor = app.register("Ivy", "instructor").await;
-    let course = app.course_with(&grace, &[&ada]).await;
+    let dean = app.register_admin("Dean").await;
+    let course = app.course_with(&grace, &[&ada, &ben]).await;
     app.course_with(&other_instructor, &[&stranger]).await;
-    // (method, path after the session, body, started first, [no token, stranger, student, instructor, other instructor])
-    let rows: Vec<(&str, &str, Value, bool, [u16; 5])> = vec![
-        ("GET", "", Value::Null, false, [401, 403, 200, 200, 403]),
-        ("PUT", "", json!({ "title": "Renamed" }), false, [401, 403, 403, 200, 403]),
-        ("DELETE", "", Value::Null, false, [401, 403, 403, 204, 403]),
-        ("POST", "/start", json!({}), false, [401, 403, 403, 200, 403]),
-        ("POST", "/end", json!({}), true, [401, 403, 403, 200, 403]),
-        ("GET", "/attendees", Value::Null, false, [401, 403, 403, 200, 403]),
-        ("GET", "/attendance", Value::Null, false, [401, 403, 403, 200, 403]),
-        ("GET", "/attendance.csv", Value::Null, false, [401, 403, 403, 200, 403]),
-        ("GET", "/messages", Value::Null, false, [401, 403, 200, 200, 403]),
-        ("GET", "/questions", Value::Null, false, [401, 403, 200, 200, 403]),
+    // (method, path after the session, body, started first, [no token, stranger, student, instructor, other instructor, admin])
+    let rows: Vec<(&str, &str, Value, bool, [u16; 6])> = vec![
+        ("GET", "", Value::Null, false, [401, 403, 200, 200, 403, 200]),
+        ("PUT", "", json!({ "title": "Renamed" }), false, [401, 403, 403, 200, 403, 200]),
+        ("DELETE", "", Value::Null, false, [401, 403, 403, 204, 403, 204]),
+        ("POST", "/start", json!({}), false, [401, 403, 403, 200, 403, 200]),
+        ("POST", "/end", json!({}), true, [401, 403, 403, 200, 403, 200]),
+        ("GET", "/attendees", Value::Null, false, [401, 403, 403, 200, 403, 200]),
+        ("GET", "/attendance", Value::Null, false, [401, 403, 403, 200, 403, 200]),
+        ("GET", "/attendance.csv", Value::Null, false, [401, 403, 403, 200, 403, 200]),
+        ("GET", "/messages", Value::Null, false, [401, 403, 200, 200, 403, 200]),
+        ("GET", "/questions", Value::Null, false, [401, 403, 200, 200, 403, 200]),
     ];
-    let people = [None, Some(&stranger), Some(&ada), Some(&grace), Some(&other_instructor)];
-    let names = ["no token", "a stranger", "the student", "the instructor", "another instructor"];
-    let mut documented = Vec::new();
+    let people = [None, Some(&stranger), Some(&ada), Some(&grace), Some(&other_instructor), Some(&dean)];
+    let names = ["no token", "a stranger", "the student", "the instructor", "another instructor", "an admin"];
+    let (mut documented, mut wrong) = (Vec::new(), Vec::new());
     for (method, suffix, body, started, expected) in rows {
         documented.push(Row::new(method, &format!("/api/live-sessions/{{id}}{suffix}"), None, &expected));
         for ((who, name), want) in people.iter().zip(names).zip(expected) {
@@ -470,19 +475,90 @@ async fn the_permission_matrix_of_live_sessions() {
             let body = (!body.is_null()).then(|| body.clone());
             let path = format!("/api/live-sessions/{session}{suffix}");
             let (status, answer) = app.request(method, &path, who.map(|user| user.token.as_str()), body).await;
-            assert_eq!(status, want, "{method} {suffix} by {name}: {answer}");
+            if status != want {
+                wrong.push(format!("{method} {suffix} by {name}: {status}, not {want}: {answer}"));
+            }
         }
     }
     let create = json!({ "courseId": course, "title": "Mine now", "scheduledStartTime": chrono::Utc::now() + Minutes::hours(1),
         "scheduledEndTime": chrono::Utc::now() + Minutes::hours(2) });
-    let creators =
-        [(None, 401), (Some(&stranger), 403), (Some(&ada), 403), (Some(&grace), 201), (Some(&other_instructor), 403)];
+    let creators = [
+        (None, 401),
+        (Some(&stranger), 403),
+        (Some(&ada), 403),
+        (Some(&grace), 201),
+        (Some(&other_instructor), 403),
+        (Some(&dean), 201),
+    ];
     for (who, want) in creators {
         let (status, answer) = app
             .request("POST", "/api/live-sessions", who.map(|u: &TestUser| u.token.as_str()), Some(create.clone()))
             .await;
-        assert_eq!(status, want, "POST /api/live-sessions: {answer}");
+        if status != want {
+            wrong.push(format!("POST /api/live-sessions: {status}, not {want}: {answer}"));
+        }
     }
     documented.insert(0, Row::new("POST", "/api/live-sessions", None, &creators.map(|(_, want)| want)));
+
+    // The events, on a started session; a question of Ben's to vote on and moderate.
+    let mut sockets = Vec::new();
+    for who in people.iter().flatten() {
+        sockets.push(app.connect(who).await);
+    }
+    let mut ben_socket = app.connect(&ben).await;
+    // (event, data with {session} and {question}, [stranger, student, instructor, other instructor, admin])
+    let events: Vec<(&str, Value, [&str; 5])> = vec![
+        ("join-live-session", json!({ "sessionId": "{session}" }), ["forbidden", "ok", "ok", "forbidden", "ok"]),
+        (
+            "session-message",
+            json!({ "sessionId": "{session}", "message": "hi" }),
+            ["forbidden", "ok", "ok", "forbidden", "ok"],
+        ),
+        ("typing-in-session", json!({ "sessionId": "{session}" }), ["forbidden", "ok", "ok", "forbidden", "ok"]),
+        (
+            "ask-question",
+            json!({ "sessionId": "{session}", "question": "Why?" }),
+            ["forbidden", "ok", "ok", "forbidden", "ok"],
+        ),
+        (
+            "upvote-question",
+            json!({ "sessionId": "{session}", "questionId": "{question}" }),
+            ["forbidden", "ok", "ok", "forbidden", "ok"],
+        ),
+        (
+            "dismiss-question",
+            json!({ "sessionId": "{session}", "questionId": "{question}" }),
+            ["forbidden", "forbidden", "ok", "forbidden", "ok"],
+        ),
+        (
+            "leave-live-session",
+            json!({ "sessionId": "{session}" }),
+            ["not_in_session", "ok", "ok", "not_in_session", "ok"],
+        ),
+    ];
+    for (event, data, expected) in events {
+        let mut cells = vec!["-"];
+        cells.extend(expected);
+        documented.push(Row::event(event, &cells));
+        for ((socket, name), want) in sockets.iter_mut().zip(&names[1..]).zip(expected) {
+            let session = app.session_in(&grace, &course, 0, None).await;
+            let (status, _) = app.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+            assert_eq!(status, 200);
+            let joined = ben_socket.request("join-live-session", json!({ "sessionId": session })).await;
+            assert_eq!(joined["ok"], true, "{joined}");
+            let asked = ben_socket.request("ask-question", json!({ "sessionId": session, "question": "How?" })).await;
+            let question = asked["data"]["question"]["id"].as_str().unwrap_or_else(|| panic!("{asked}")).to_string();
+            let fill = |value: &Value| -> Value {
+                serde_json::from_str(&value.to_string().replace("{session}", &session).replace("{question}", &question))
+                    .expect("json")
+            };
+            let join = socket.request("join-live-session", json!({ "sessionId": session })).await;
+            let ack = if event == "join-live-session" { join } else { socket.request(event, fill(&data)).await };
+            if outcome(&ack) != want {
+                wrong.push(format!("{event} by {name}: {ack}, not {want}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert_documented("live-sessions", &names, &documented);
 }

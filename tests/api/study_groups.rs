@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp, TestUser, WsClient};
-use crate::matrix::{assert_documented, Row};
+use crate::matrix::{assert_documented, outcome, Row};
 
 /// Three students of one course (classmates), and its instructor.
 struct Classmates {
@@ -506,51 +506,79 @@ async fn the_permission_matrix_of_study_groups() {
     let app = spawn_app().await;
     let Classmates { ada, bob, cleo, .. } = classmates(&app).await;
     let stranger = app.register("Sam", "student").await;
+    let dean = app.register_admin("Dean").await;
     let start = classroom::clock::Clock::now(&app.clock) + chrono::Duration::hours(1);
     let session =
         json!({ "title": "Prep", "scheduledStartTime": start, "scheduledEndTime": start + chrono::Duration::hours(1) });
-    // (method, path after the group, body, [no token, stranger, member, admin])
-    let rows: Vec<(&str, &str, Value, [u16; 4])> = vec![
-        ("GET", "", Value::Null, [401, 403, 200, 200]),
-        ("PUT", "", json!({ "name": "Renamed" }), [401, 403, 403, 200]),
-        ("GET", "/members", Value::Null, [401, 403, 200, 200]),
-        ("GET", "/messages", Value::Null, [401, 403, 200, 200]),
-        ("POST", "/message", json!({ "message": "hi" }), [401, 403, 201, 201]),
-        ("GET", "/sessions", Value::Null, [401, 403, 200, 200]),
-        ("POST", "/sessions", session, [401, 403, 201, 201]),
-        ("POST", "/invites", json!({ "userId": cleo.id }), [401, 403, 201, 201]),
-        ("POST", "/join", json!({}), [401, 403, 200, 200]),
-        ("PUT", "/members/{bob}", json!({ "role": "admin" }), [401, 403, 403, 200]),
-        ("DELETE", "/members/{bob}", Value::Null, [401, 403, 204, 204]),
-        ("DELETE", "", Value::Null, [401, 403, 403, 204]),
+    // A private group of Ada's (its admin) with Bob (a member), fresh for each cell.
+    let fresh_group = || async {
+        let group = create(&app, &ada, json!({ "name": "Matrix", "visibility": "private" })).await;
+        let group_id = id(&group);
+        let (_, invite) =
+            app.post(&format!("/api/study-groups/{group_id}/invites"), &ada.token, json!({ "userId": bob.id })).await;
+        app.post(&format!("/api/study-groups/invites/{}/accept", id(&invite)), &bob.token, json!({})).await;
+        (group_id, group["chatRoomId"].as_str().expect("a room").to_string())
+    };
+    // (method, path after the group, body, [no token, stranger, member, group admin, platform admin])
+    let rows: Vec<(&str, &str, Value, [u16; 5])> = vec![
+        ("GET", "", Value::Null, [401, 403, 200, 200, 403]),
+        ("PUT", "", json!({ "name": "Renamed" }), [401, 403, 403, 200, 403]),
+        ("GET", "/members", Value::Null, [401, 403, 200, 200, 403]),
+        ("GET", "/messages", Value::Null, [401, 403, 200, 200, 403]),
+        ("POST", "/message", json!({ "message": "hi" }), [401, 403, 201, 201, 403]),
+        ("GET", "/sessions", Value::Null, [401, 403, 200, 200, 403]),
+        ("POST", "/sessions", session, [401, 403, 201, 201, 403]),
+        ("POST", "/invites", json!({ "userId": cleo.id }), [401, 403, 201, 201, 403]),
+        ("POST", "/join", json!({}), [401, 403, 200, 200, 403]),
+        ("PUT", "/members/{bob}", json!({ "role": "admin" }), [401, 403, 403, 200, 403]),
+        ("DELETE", "/members/{bob}", Value::Null, [401, 403, 204, 204, 403]),
+        ("DELETE", "", Value::Null, [401, 403, 403, 204, 403]),
     ];
-    let mut documented = Vec::new();
+    let people = [None, Some(&stranger), Some(&bob), Some(&ada), Some(&dean)];
+    let names = ["no token", "a stranger", "a member", "its admin", "an admin of the platform"];
+    let (mut documented, mut wrong) = (Vec::new(), Vec::new());
     for (method, suffix, body, expected) in rows {
         let shown = suffix.replace("{bob}", "{userId}");
         documented.push(Row::new(method, &format!("/api/study-groups/{{id}}{shown}"), None, &expected));
-        for (who, want) in [None, Some(&stranger), Some(&bob), Some(&ada)].into_iter().zip(expected) {
-            let group = create(&app, &ada, json!({ "name": "Matrix", "visibility": "private" })).await;
-            let group_id = id(&group);
-            let (_, invite) = app
-                .post(&format!("/api/study-groups/{group_id}/invites"), &ada.token, json!({ "userId": bob.id }))
-                .await;
-            app.post(&format!("/api/study-groups/invites/{}/accept", id(&invite)), &bob.token, json!({})).await;
+        for ((who, name), want) in people.iter().zip(names).zip(expected) {
+            let (group_id, _) = fresh_group().await;
             let path = format!("/api/study-groups/{group_id}{}", suffix.replace("{bob}", &bob.id));
             let body = (!body.is_null()).then(|| body.clone());
             let (status, answer) = app.request(method, &path, who.map(|user| user.token.as_str()), body).await;
-            let name = who.map_or("no token", |user| {
-                if user.id == ada.id {
-                    "admin"
-                } else if user.id == bob.id {
-                    "member"
-                } else {
-                    "stranger"
-                }
-            });
-            assert_eq!(status, want, "{method} {suffix} by {name}: {answer}");
+            if status != want {
+                wrong.push(format!("{method} {suffix} by {name}: {status}, not {want}: {answer}"));
+            }
         }
     }
-    assert_documented("study-groups", &["no token", "a stranger", "a member", "an admin"], &documented);
+
+    // The room's events, over each person's socket, after they tried to join.
+    let mut sockets = Vec::new();
+    for who in people.iter().flatten() {
+        sockets.push(app.connect(who).await);
+    }
+    // (event, data with {room}, [stranger, member, group admin, platform admin])
+    let events: Vec<(&str, Value, [&str; 4])> = vec![
+        ("join-room", json!({ "roomId": "{room}" }), ["forbidden", "ok", "ok", "forbidden"]),
+        ("room-message", json!({ "roomId": "{room}", "message": "hi" }), ["forbidden", "ok", "ok", "forbidden"]),
+        ("typing-in-room", json!({ "roomId": "{room}" }), ["forbidden", "ok", "ok", "forbidden"]),
+        ("leave-room", json!({ "roomId": "{room}" }), ["not_in_room", "ok", "ok", "not_in_room"]),
+    ];
+    for (event, data, expected) in events {
+        let mut cells = vec!["-"];
+        cells.extend(expected);
+        documented.push(Row::event(event, &cells));
+        for ((socket, name), want) in sockets.iter_mut().zip(&names[1..]).zip(expected) {
+            let (_, room) = fresh_group().await;
+            let data: Value = serde_json::from_str(&data.to_string().replace("{room}", &room)).expect("json");
+            let join = socket.request("join-room", json!({ "roomId": room })).await;
+            let ack = if event == "join-room" { join } else { socket.request(event, data).await };
+            if outcome(&ack) != want {
+                wrong.push(format!("{event} by {name}: {ack}, not {want}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_documented("study-groups", &names, &documented);
 }
 
 #[actix_web::test]
