@@ -58,7 +58,8 @@ pub struct Config {
     pub auth_attempts_per_account: u32,
 
     /// A REST request must be read and answered within this many seconds
-    /// (a body sent a byte at a time gets 408 instead of a worker forever).
+    /// (a body sent a byte at a time gets 408 instead of a worker forever);
+    /// its headers within this or 5 s, whichever is less.
     #[arg(long, env = "HTTP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub http_request_timeout_secs: u64,
 

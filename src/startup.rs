@@ -127,6 +127,9 @@ impl Application {
                     .wrap(middleware::Logger::default())
                     .configure(http::configure);
                 HttpService::build()
+                    // Headers dribbled in are cut off as a body is (408); they
+                    // are small, so 5 s at most whatever the body may take.
+                    .client_request_timeout(timeout.min(Duration::from_secs(5)))
                     // Without it Nagle holds a small frame (an ack right after a
                     // new-message) until the client's delayed ACK, up to 40 ms.
                     .tcp_nodelay(true)

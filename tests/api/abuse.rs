@@ -236,6 +236,35 @@ async fn a_body_sent_a_byte_at_a_time_is_cut_off() {
 }
 
 #[actix_web::test]
+async fn headers_sent_a_byte_at_a_time_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|config| config.http_request_timeout_secs = 1, None).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.expect("connects");
+    // A request line and one header, then a byte every half second: the
+    // headers never end, and the server must not wait for them forever.
+    stream.write_all(b"GET /api/me HTTP/1.1\r\nHost: x\r\n").await.expect("head sent");
+    let dribble = async {
+        for byte in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+            if stream.write_all(&[*byte]).await.is_err() {
+                return true; // closed by the server: what this test waits for
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        }
+        false
+    };
+    // The dribble would take 40 s; the server cuts it off after the 1 s
+    // configured (4 s leaves room for a loaded machine, and is less than
+    // the 5 s actix-http would wait by itself).
+    let cut = tokio::time::timeout(Duration::from_secs(4), dribble).await;
+    assert_eq!(cut.ok(), Some(true), "the server still read slow headers after 4 s");
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer)).await;
+    let read = read.expect("the server answered or closed").unwrap_or(0);
+    let text = String::from_utf8_lossy(&answer[..read]);
+    assert!(read == 0 || text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+#[actix_web::test]
 async fn methods_no_route_takes_are_not_allowed() {
     let app = spawn_app().await;
     for path in ["/api/me", "/", "/api/live-sessions"] {

@@ -1,6 +1,6 @@
 //! Tests of the real server binary as a child process: SIGTERM and
 //! `kill -9`, the database cut off under load, a reconnect storm of a
-//! thousand sockets. A test binary of their own, because cargo runs test
+//! thousand sockets, memory under a thousand sign-ins at once. A test binary of their own, because cargo runs test
 //! binaries one after another: their bursts of CPU and sockets do not
 //! starve the timing of the `api` suite's tests.
 
@@ -9,6 +9,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod abuse;
 mod faults;
 mod nodes;
 mod process;
