@@ -113,7 +113,7 @@ pub struct PrivacySettings {
 }
 
 /// New privacy settings as asked for; a field left out keeps its value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrivacyChange {
     /// Watchers never see my activity line.
@@ -231,15 +231,28 @@ pub struct PresenceUpdate {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// A [`PresenceUpdate`] whose status was understood.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A [`PresenceUpdate`] whose status was understood (serialized between
+/// nodes: a field left out is unchanged, `null` is cleared).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PresenceChange {
     /// `None`: unchanged; `Some(None)`: cleared; `Some(Some(s))`: set.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub status: Option<Option<ManualStatus>>,
     /// Only with a status being set.
     pub expires_at: Option<DateTime<Utc>>,
     /// `None`: unchanged; `Some(None)`: cleared; `Some(Some(text))`: set.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub activity: Option<Option<String>>,
+}
+
+/// A field that is there, `null` included (left out, it stays `None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl PresenceUpdate {
@@ -280,7 +293,7 @@ pub fn live_session_activity(title: &str) -> String {
 /// hand (if any, and until when) and whether the activity line is the one the
 /// engine set (joining a live session) rather than theirs. Menus need it to
 /// show the truth: "Do not disturb until 15:30", not the status it results in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OwnPresence {
     /// The manual status in force; null when the status is automatic.
@@ -294,7 +307,7 @@ pub struct OwnPresence {
 /// One person's presence as REST answers and acks carry it:
 /// `{userId, name, status, activity, lastSeenAt}`, and `own` in the user's
 /// own view only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPresenceView {
     /// Whose presence.
@@ -688,6 +701,23 @@ mod tests {
     /// A fixed instant plus `minutes`, so tests never read the clock.
     fn at(minutes: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    #[test]
+    fn a_change_crosses_nodes_telling_unchanged_from_cleared() {
+        let changes = [
+            PresenceChange::default(),
+            PresenceChange { status: Some(None), activity: Some(None), expires_at: None },
+            PresenceChange {
+                status: Some(Some(ManualStatus::Dnd)),
+                expires_at: Some(at(30)),
+                activity: Some(Some("Reading".into())),
+            },
+        ];
+        for change in changes {
+            let text = serde_json::to_string(&change).unwrap();
+            assert_eq!(serde_json::from_str::<PresenceChange>(&text).unwrap(), change, "{text}");
+        }
     }
 
     /// A user who goes away after 5 idle minutes, with one tab opened at minute 0.

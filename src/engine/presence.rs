@@ -35,13 +35,16 @@
 //!   (heartbeats) at most every [`LAST_SEEN_STORE_EVERY`]; going offline always,
 //!   so a restart shows the right last-seen time.
 
+pub mod calls;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use bytestring::ByteString;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -115,6 +118,9 @@ pub struct PresenceActor {
     /// Restarted by its supervisor while another actor already holds the
     /// user's slot: it keeps no state and passes every message on.
     orphaned: bool,
+    /// The user's sockets on other nodes (several nodes only), with their
+    /// node: they go when that node dies.
+    remote: HashMap<Uuid, Uuid>,
 }
 
 /// What a presence actor starts from.
@@ -124,6 +130,8 @@ struct Loaded {
     privacy: PrivacySettings,
     /// The user's circles, for the contacts index.
     circles: Vec<Circle>,
+    /// The user's sockets on other nodes, with their node (several nodes only).
+    elsewhere: Vec<(Uuid, Uuid)>,
 }
 
 fn load(conn: &mut AnyConnection, user_id: Uuid) -> AppResult<Option<Loaded>> {
@@ -132,7 +140,7 @@ fn load(conn: &mut AnyConnection, user_id: Uuid) -> AppResult<Option<Loaded>> {
     let row = db::presence::find(conn, &id)?;
     let privacy = db::presence::find_privacy(conn, &id)?.map(privacy_of).unwrap_or_default();
     let circles = contacts::circles_of(conn, user_id)?;
-    Ok(Some(Loaded { name, row, privacy, circles }))
+    Ok(Some(Loaded { name, row, privacy, circles, elsewhere: Vec::new() }))
 }
 
 /// Settings from their row.
@@ -201,6 +209,7 @@ impl PresenceActor {
             privacy_wanted: PrivacySettings::default(),
             privacy_writes: 0,
             orphaned: false,
+            remote: HashMap::new(),
         }
     }
 
@@ -227,8 +236,9 @@ impl PresenceActor {
         let open = self.registry.upgrade().map(|registry| registry.hub.sockets_of(self.user_id)).unwrap_or_default();
         let row = loaded.row.as_ref();
         // A stored activity only still holds when sockets outlived the previous
-        // actor (a panic); after a restart of the server it is stale.
-        let activity = if open.is_empty() { None } else { row.and_then(|row| row.activity.clone()) };
+        // actor (a panic, or its node's death); after a restart it is stale.
+        let outlived = !open.is_empty() || !loaded.elsewhere.is_empty();
+        let activity = if outlived { row.and_then(|row| row.activity.clone()) } else { None };
         self.presence.restore(
             row.map(|row| from_db_time(row.last_seen_at)),
             row.and_then(|row| row.manual_status.as_deref().and_then(ManualStatus::parse)),
@@ -237,8 +247,13 @@ impl PresenceActor {
             loaded.privacy,
         );
         // Watchers already consider this user as stored (offline): that is the
-        // baseline, so spawning the actor alone pushes nothing.
-        let _ = self.presence.watcher_view_changed(now);
+        // baseline, so spawning the actor alone pushes nothing. Unless the row
+        // says they were on and no socket is left: their actor died (with its
+        // node), and watchers still show them on; they hear they are offline.
+        let stale = !outlived && row.is_some_and(|row| row.status != PresenceStatus::Offline.as_str());
+        if !stale {
+            let _ = self.presence.watcher_view_changed(now);
+        }
         self.privacy_wanted = loaded.privacy;
         self.stored = loaded.row;
         if let Some(registry) = self.registry.upgrade() {
@@ -246,6 +261,10 @@ impl PresenceActor {
         }
         for socket in open {
             self.presence.connect(socket.id(), now);
+        }
+        for (connection_id, node) in loaded.elsewhere {
+            self.presence.connect(connection_id, now);
+            self.remote.insert(connection_id, node);
         }
         self.after_change(ctx);
     }
@@ -453,20 +472,28 @@ impl Actor for PresenceActor {
             return; // no state, no timers: it stops by itself once nobody holds its address
         }
         let Some(registry) = self.registry.upgrade() else { return ctx.stop() };
-        let (db, user_id) = (registry.deps.db.clone(), self.user_id);
+        let (db, user_id, cluster) = (registry.deps.db.clone(), self.user_id, registry.cluster.clone());
         // Before the read, so an enrollment meanwhile is not lost.
         let circles_read = registry.contacts.index().begin_user_read(user_id);
-        // `wait`: no message is handled before the stored state is in.
-        ctx.wait(async move { db.read(move |conn| load(conn, user_id)).await }.into_actor(self).map(
-            move |loaded, act, ctx| match loaded {
-                Ok(Some(loaded)) => act.install(loaded, circles_read, ctx),
-                Ok(None) => act.retire(ctx),
-                Err(err) => {
-                    log::error!("cannot load the presence of {user_id}: {err}");
-                    act.retire(ctx);
+        let loading = async move {
+            let elsewhere = async {
+                match cluster {
+                    Some(cluster) => calls::sockets_elsewhere(&cluster, user_id).await,
+                    None => Vec::new(),
                 }
-            },
-        ));
+            };
+            let (loaded, elsewhere) = tokio::join!(db.read(move |conn| load(conn, user_id)), elsewhere);
+            loaded.map(|loaded| loaded.map(|loaded| Loaded { elsewhere, ..loaded }))
+        };
+        // `wait`: no message is handled before the stored state is in.
+        ctx.wait(loading.into_actor(self).map(move |loaded, act, ctx| match loaded {
+            Ok(Some(loaded)) => act.install(loaded, circles_read, ctx),
+            Ok(None) => act.retire(ctx),
+            Err(err) => {
+                log::error!("cannot load the presence of {user_id}: {err}");
+                act.retire(ctx);
+            }
+        }));
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -501,10 +528,15 @@ impl actix::Supervised for PresenceActor {
 }
 
 /// A socket of the user opened.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
+#[serde(rename_all = "camelCase")]
 pub struct Connect {
     pub connection_id: Uuid,
+    /// The node it is open on, when not this one (several nodes only): that
+    /// node checked it is open, and says when it closes or the node dies.
+    #[serde(default)]
+    pub node: Option<Uuid>,
 }
 
 impl Handler<Connect> for PresenceActor {
@@ -517,7 +549,10 @@ impl Handler<Connect> for PresenceActor {
         // Only sockets the registry still lists: a Connect that arrives after
         // its socket closed must not leave the user online.
         let mut listed = false;
-        if let Some(registry) = self.registry.upgrade() {
+        if let Some(node) = msg.node {
+            self.remote.insert(msg.connection_id, node);
+            listed = true;
+        } else if let Some(registry) = self.registry.upgrade() {
             listed = registry.hub.is_subscribed(Topic::User(self.user_id), msg.connection_id);
         }
         if listed {
@@ -528,8 +563,9 @@ impl Handler<Connect> for PresenceActor {
 }
 
 /// A socket of the user closed.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
+#[serde(rename_all = "camelCase")]
 pub struct Disconnected {
     pub connection_id: Uuid,
 }
@@ -541,11 +577,37 @@ impl Handler<Disconnected> for PresenceActor {
         if self.orphaned {
             return self.forward(msg);
         }
+        self.remote.remove(&msg.connection_id);
         let now = self.now();
         if self.engine_activity.as_ref().is_some_and(|set| set.connection_id == msg.connection_id) {
             self.clear_engine_activity(now);
         }
         self.presence.disconnect(msg.connection_id, now);
+        self.after_change(ctx);
+    }
+}
+
+/// A node died: the user's sockets there are gone.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct NodeGone(pub Uuid);
+
+impl Handler<NodeGone> for PresenceActor {
+    type Result = ();
+
+    fn handle(&mut self, NodeGone(node): NodeGone, ctx: &mut Context<Self>) {
+        let gone: Vec<Uuid> = self.remote.iter().filter(|(_, on)| **on == node).map(|(id, _)| *id).collect();
+        if gone.is_empty() {
+            return;
+        }
+        let now = self.now();
+        for connection_id in gone {
+            self.remote.remove(&connection_id);
+            if self.engine_activity.as_ref().is_some_and(|set| set.connection_id == connection_id) {
+                self.clear_engine_activity(now);
+            }
+            self.presence.disconnect(connection_id, now);
+        }
         self.after_change(ctx);
     }
 }
@@ -563,8 +625,9 @@ impl PresenceActor {
 }
 
 /// A frame came from one of the user's sockets.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
+#[serde(rename_all = "camelCase")]
 pub struct Touch {
     pub connection_id: Uuid,
 }
@@ -583,8 +646,9 @@ impl Handler<Touch> for PresenceActor {
 
 /// The user changes their status or activity (`update-presence`, or
 /// `PUT /api/presence/status` with no socket). Answers the user's own view.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<UserPresenceView>")]
+#[serde(rename_all = "camelCase")]
 pub struct Update {
     /// The socket it came from, which also counts as activity.
     pub connection_id: Option<Uuid>,
@@ -616,8 +680,9 @@ impl Handler<Update> for PresenceActor {
 }
 
 /// A socket joined (`title: Some`) or left (`None`) a live session.
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
+#[serde(rename_all = "camelCase")]
 pub struct SessionActivity {
     pub connection_id: Uuid,
     pub session_id: Uuid,
@@ -653,7 +718,7 @@ impl Handler<SessionActivity> for PresenceActor {
 
 /// New privacy settings (fields left out keep their value): answered once
 /// stored, then in force (and pushed).
-#[derive(Message)]
+#[derive(Message, Serialize, Deserialize)]
 #[rtype(result = "AppResult<PrivacySettings>")]
 pub struct SetPrivacy(pub PrivacyChange);
 
@@ -694,7 +759,8 @@ impl Handler<SetPrivacy> for PresenceActor {
 }
 
 /// Both views of the user now, for REST.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PresenceSnapshot {
     /// What the user sees of themselves.
     pub own: UserPresenceView,
@@ -741,16 +807,26 @@ impl Handler<Reevaluate> for PresenceActor {
 }
 
 // ---- The calls the rest of the engine uses -------------------------------
+// With several nodes each goes to the node that holds the user's presence
+// (`calls`); on one node, or on that node, straight to the actor.
 
-/// A socket opened. Sent with retries: if the actor found stops in between
-/// (its linger ended), the next lookup starts a fresh one.
+/// A socket opened.
 pub fn connected(registry: &Arc<Registry>, user_id: Uuid, connection_id: Uuid) {
+    if calls::held_elsewhere(registry, user_id) {
+        return calls::tell(registry, user_id, calls::PresenceCall::Connect(Connect { connection_id, node: None }));
+    }
+    connected_here(registry, user_id, connection_id, None);
+}
+
+/// [`connected`] on this node. Sent with retries: if the actor found stops
+/// in between (its linger ended), the next lookup starts a fresh one.
+fn connected_here(registry: &Arc<Registry>, user_id: Uuid, connection_id: Uuid, node: Option<Uuid>) {
     let registry = Arc::clone(registry);
     actix::spawn(async move {
         for _ in 0..ATTEMPTS {
             // The address is dropped before the await: a stopping actor must
             // not be kept alive (and restarted) by our waiting.
-            let sent = registry.presence(user_id).send(Connect { connection_id });
+            let sent = registry.presence(user_id).send(Connect { connection_id, node });
             if sent.await.is_ok() {
                 return;
             }
@@ -764,6 +840,8 @@ pub fn connected(registry: &Arc<Registry>, user_id: Uuid, connection_id: Uuid) {
 pub fn disconnected(registry: &Registry, user_id: Uuid, connection_id: Uuid) {
     if let Some(addr) = registry.presence.existing(user_id) {
         addr.do_send(Disconnected { connection_id });
+    } else if registry.cluster.is_some() {
+        calls::tell_if_alive(registry, user_id, calls::PresenceCall::Disconnected(Disconnected { connection_id }));
     }
 }
 
@@ -782,6 +860,9 @@ impl TouchThrottle {
             return;
         }
         self.last = Some(now);
+        if calls::held_elsewhere(registry, user_id) {
+            return calls::tell(registry, user_id, calls::PresenceCall::Touch(Touch { connection_id }));
+        }
         registry.presence(user_id).do_send(Touch { connection_id });
     }
 }
@@ -790,6 +871,19 @@ impl TouchThrottle {
 /// first attempt is sent now, not when the future is polled, so changes from
 /// one socket reach the actor in frame order.
 pub fn update(
+    registry: &Arc<Registry>,
+    user_id: Uuid,
+    connection_id: Option<Uuid>,
+    change: PresenceChange,
+) -> futures_util::future::LocalBoxFuture<'static, AppResult<UserPresenceView>> {
+    if calls::held_elsewhere(registry, user_id) {
+        return calls::ask(registry, user_id, calls::PresenceCall::Update(Update { connection_id, change }));
+    }
+    Box::pin(update_here(registry, user_id, connection_id, change))
+}
+
+/// [`update`] on this node.
+fn update_here(
     registry: &Arc<Registry>,
     user_id: Uuid,
     connection_id: Option<Uuid>,
@@ -816,6 +910,18 @@ pub fn update(
 
 /// Stores and applies new privacy settings.
 pub async fn set_privacy(registry: &Arc<Registry>, user_id: Uuid, change: PrivacyChange) -> AppResult<PrivacySettings> {
+    if calls::held_elsewhere(registry, user_id) {
+        return calls::ask(registry, user_id, calls::PresenceCall::Privacy(SetPrivacy(change))).await;
+    }
+    set_privacy_here(registry, user_id, change).await
+}
+
+/// [`set_privacy`] on this node.
+async fn set_privacy_here(
+    registry: &Arc<Registry>,
+    user_id: Uuid,
+    change: PrivacyChange,
+) -> AppResult<PrivacySettings> {
     for _ in 0..ATTEMPTS {
         let sent = registry.presence(user_id).send(SetPrivacy(change));
         match sent.await {
@@ -827,9 +933,19 @@ pub async fn set_privacy(registry: &Arc<Registry>, user_id: Uuid, change: Privac
     Err(presence_unavailable())
 }
 
-/// Both views of a user who has a live actor; `None` for everyone else
-/// (offline: answer from the stored row).
+/// Both views of a user who has a live actor (on any node); `None` for
+/// everyone else (offline: answer from the stored row).
 pub async fn snapshot(registry: &Registry, user_id: Uuid) -> Option<PresenceSnapshot> {
+    if registry.presence.existing(user_id).is_none() {
+        if let Some(cluster) = &registry.cluster {
+            return calls::snapshot_elsewhere(cluster, user_id).await;
+        }
+    }
+    snapshot_here(registry, user_id).await
+}
+
+/// [`snapshot`] of an actor on this node.
+async fn snapshot_here(registry: &Registry, user_id: Uuid) -> Option<PresenceSnapshot> {
     for _ in 0..ATTEMPTS {
         let sent = registry.presence.existing(user_id)?.send(Snapshot);
         if let Ok(Some(snapshot)) = sent.await {
@@ -851,22 +967,45 @@ pub async fn not_offline(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPres
 
 /// What watchers see of each of `people` who has a live presence actor
 /// (offline ones lingering included, whose row may not be stored yet), in no
-/// particular order; the others are left out.
+/// particular order; the others are left out. With several nodes, each
+/// other node is asked once for those it holds.
 pub async fn live_views(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPresenceView> {
-    let live: Vec<Uuid> = people.into_iter().filter(|id| registry.presence.existing(*id).is_some()).collect();
-    let snapshots = futures_util::future::join_all(live.into_iter().map(|id| snapshot(registry, id))).await;
+    let (live, others): (Vec<Uuid>, Vec<Uuid>) =
+        people.into_iter().partition(|id| registry.presence.existing(*id).is_some());
+    let elsewhere = async {
+        match &registry.cluster {
+            Some(cluster) if !others.is_empty() => calls::views_elsewhere(cluster, others).await,
+            _ => Vec::new(),
+        }
+    };
+    let (mut views, elsewhere) = tokio::join!(views_here(registry, live), elsewhere);
+    views.extend(elsewhere);
+    views
+}
+
+/// [`live_views`] of the actors on this node.
+pub(crate) async fn views_here(registry: &Registry, people: Vec<Uuid>) -> Vec<UserPresenceView> {
+    let live = people.into_iter().filter(|id| registry.presence.existing(*id).is_some());
+    let snapshots = futures_util::future::join_all(live.map(|id| snapshot_here(registry, id))).await;
     snapshots.into_iter().flatten().map(|snapshot| snapshot.for_watchers).collect()
 }
 
 /// A socket entered a live session: its activity line says so.
 pub fn joined_session(registry: &Arc<Registry>, user_id: Uuid, connection_id: Uuid, session_id: Uuid, title: &str) {
-    registry.presence(user_id).do_send(SessionActivity { connection_id, session_id, title: Some(title.to_string()) });
+    let activity = SessionActivity { connection_id, session_id, title: Some(title.to_string()) };
+    if calls::held_elsewhere(registry, user_id) {
+        return calls::tell(registry, user_id, calls::PresenceCall::Activity(activity));
+    }
+    registry.presence(user_id).do_send(activity);
 }
 
 /// A socket left a live session: the line the engine set goes, if still there.
 pub fn left_session(registry: &Registry, user_id: Uuid, connection_id: Uuid, session_id: Uuid) {
+    let activity = SessionActivity { connection_id, session_id, title: None };
     if let Some(addr) = registry.presence.existing(user_id) {
-        addr.do_send(SessionActivity { connection_id, session_id, title: None });
+        addr.do_send(activity);
+    } else if registry.cluster.is_some() {
+        calls::tell_if_alive(registry, user_id, calls::PresenceCall::Activity(activity));
     }
 }
 

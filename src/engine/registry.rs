@@ -68,6 +68,11 @@ impl<A: Actor> ActorTable<A> {
         entry.clone()
     }
 
+    /// Every live actor of the table.
+    pub fn all(&self) -> Vec<Addr<A>> {
+        self.actors.iter().filter(|entry| entry.connected()).map(|entry| entry.value().clone()).collect()
+    }
+
     /// The actor for `id` if one is alive, without starting one.
     pub fn existing(&self, id: Uuid) -> Option<Addr<A>> {
         self.actors.get(&id).filter(|addr| addr.connected()).map(|addr| addr.clone())
@@ -148,7 +153,7 @@ impl Registry {
             study_groups: ActorTable::new("study_group").with_leases("room", cluster.clone()),
             office_hours_rooms: ActorTable::new("office_hours_room").with_leases("room", cluster.clone()),
             office_hours: ActorTable::new("office_hours").with_leases("office", cluster.clone()),
-            presence: ActorTable::new("presence"),
+            presence: ActorTable::new("presence").with_leases("presence", cluster.clone()),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
             scheduler: OnceLock::new(),
         })

@@ -402,3 +402,56 @@ async fn a_study_group_spans_two_nodes_with_rest_and_sockets_in_one_room() {
     let after = bob_socket.request("room-message", json!({ "roomId": room, "message": "still here?" })).await;
     assert_eq!(after["error"]["code"], "forbidden", "{after}");
 }
+
+/// Ada's status as `reader` gets it through `app`.
+async fn status_of(app: &TestApp, reader: &TestUser, user: &TestUser) -> String {
+    let (status, view) = app.get(&format!("/api/presence/user/{}", user.id), &reader.token).await;
+    assert_eq!(status, 200, "{view}");
+    view["status"].as_str().expect("a status").to_string()
+}
+
+#[actix_web::test]
+async fn a_user_with_tabs_on_two_nodes_is_online_once_until_the_last_closes() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let grace = a.register("Grace", "instructor").await;
+    let (ada, bob) = (a.register("Ada", "student").await, b.register("Bob", "student").await);
+    let course = a.course_with(&grace, &[&ada, &bob]).await;
+    let mut bob_socket = b.connect(&bob).await;
+
+    let ada_on_a = a.connect(&ada).await;
+    let ada_on_b = b.connect(&ada).await;
+    let ada_id = Uuid::parse_str(&ada.id).expect("uuid");
+    let holders = || [&a, &b].iter().filter(|app| app.state.registry.presence.existing(ada_id).is_some()).count();
+    // Each node hears of its tab a moment after the socket opens.
+    assert!(crate::helpers::eventually(|| holders() >= 1).await, "a node holds Ada's presence");
+    assert_eq!(holders(), 1, "one node holds Ada's presence, not one per tab");
+    for app in [&a, &b] {
+        assert_eq!(status_of(app, &bob, &ada).await, "online", "through {}", app.address);
+        let (status, online) = app.get(&format!("/api/presence/course/{course}"), &bob.token).await;
+        let ids: Vec<&str> = online.as_array().expect("a list").iter().filter_map(|p| p["userId"].as_str()).collect();
+        assert_eq!((status, ids.iter().filter(|id| **id == ada.id).count()), (200, 1), "Ada once: {online}");
+    }
+    let seen = bob_socket.next_event("presence-updated").await;
+    assert_eq!(
+        (seen["data"]["userId"].as_str(), seen["data"]["status"].as_str()),
+        (Some(ada.id.as_str()), Some("online"))
+    );
+
+    // One tab closes: still online. The other: offline, and Bob hears it.
+    ada_on_a.close().await;
+    assert!(crate::helpers::eventually(|| a.state.registry.hub.sockets_of(ada_id).is_empty()).await);
+    for app in [&a, &b] {
+        assert_eq!(status_of(app, &bob, &ada).await, "online", "one tab left, through {}", app.address);
+    }
+    ada_on_b.close().await;
+    loop {
+        let heard = bob_socket.next_event("presence-updated").await;
+        if heard["data"]["userId"] == ada.id.as_str() && heard["data"]["status"] == "offline" {
+            break;
+        }
+    }
+    for app in [&a, &b] {
+        assert_eq!(status_of(app, &bob, &ada).await, "offline", "through {}", app.address);
+    }
+}

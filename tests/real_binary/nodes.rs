@@ -1,8 +1,8 @@
 //! Two nodes of the real binary on one PostgreSQL database and one Redis,
 //! and `kill -9` of the node that holds a live session's room: the other
 //! node takes the room over within the node timeout, its people hear who
-//! left with the dead node, chat goes on, and whoever reconnects catches up
-//! with no loss and no duplicate. Runs when `REDIS_URL` is set and the
+//! left with the dead node, whose users go offline, chat goes on, and
+//! whoever reconnects catches up with no loss and no duplicate. Runs when `REDIS_URL` is set and the
 //! database is PostgreSQL (as on `.ci/run`'s PostgreSQL stage).
 
 use std::time::Duration;
@@ -51,12 +51,29 @@ async fn a_node_killed_under_a_live_session_leaves_no_ghost_and_loses_nothing() 
         grace_socket.next_event("new-message").await;
     }
 
+    // Presence is one truth: Ada, whose only socket is on A, is online as
+    // seen through B.
+    let ada_id = user_id(&b, &ada).await;
+    let presence_of_ada = format!("/api/presence/user/{ada_id}");
+    let (status, seen) = b.get(&presence_of_ada, &grace).await;
+    assert_eq!((status, seen["status"].as_str()), (200, Some("online")), "{seen}");
+
     doomed.kill();
     // B sees A's heartbeat lapse (3 s), takes the room over, and its people
     // hear that Ada, who was on A, is gone.
     grace_socket.wait = Duration::from_secs(15);
     let left = grace_socket.next_event("user-left").await;
-    assert_eq!(left["data"]["userId"], json!(user_id(&b, &ada).await), "{left}");
+    assert_eq!(left["data"]["userId"], json!(ada_id), "{left}");
+    // And she is offline: her presence died with A, B took it over, found
+    // no socket of hers and told her classmates.
+    let (status, seen) = b.get(&presence_of_ada, &grace).await;
+    assert_eq!((status, seen["status"].as_str()), (200, Some("offline")), "{seen}");
+    loop {
+        let heard = grace_socket.next_event("presence-updated").await;
+        if heard["data"]["userId"] == json!(ada_id) && heard["data"]["status"] == "offline" {
+            break;
+        }
+    }
 
     // Chat goes on in the room, now on B.
     let ack = bob_socket.request("session-message", chat(&session, "bob after")).await;

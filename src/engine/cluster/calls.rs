@@ -29,6 +29,11 @@ pub enum Request {
     Office(office_calls::Forwarded),
     /// Which of these users have a socket on the node asked.
     Online(Vec<Uuid>),
+    Presence(crate::engine::presence::calls::Forwarded),
+    /// The ids of a user's sockets on the node asked.
+    SocketsOf(Uuid),
+    /// What watchers see of those of these people whose presence the node asked holds.
+    PresenceViews(Vec<Uuid>),
 }
 
 /// How the node asked answers.
@@ -142,6 +147,16 @@ pub fn serve(registry: &Arc<Registry>, from: Uuid, call_id: u64, body: &str) {
             let here: Vec<Uuid> = users.into_iter().filter(|user| !registry.hub.sockets_of(*user).is_empty()).collect();
             let outcome = outcome_of(raw(here));
             Box::pin(async move { outcome })
+        }
+        Request::Presence(forwarded) => crate::engine::presence::calls::serve(registry, &cluster, forwarded),
+        Request::SocketsOf(user) => {
+            let sockets: Vec<Uuid> = registry.hub.sockets_of(user).iter().map(|socket| socket.id()).collect();
+            let outcome = outcome_of(raw(sockets));
+            Box::pin(async move { outcome })
+        }
+        Request::PresenceViews(people) => {
+            let registry = Arc::clone(registry);
+            Box::pin(async move { outcome_of(raw(crate::engine::presence::views_here(&registry, people).await)) })
         }
     };
     actix::spawn(async move {

@@ -322,6 +322,28 @@ impl Cluster {
     /// their next heartbeat rather than after the node timeout. The flag is
     /// set at once; the returned future does the Redis part.
     pub fn leave(self: &Arc<Self>) -> impl std::future::Future<Output = ()> + 'static {
+        let (pipe, leases) = self.leaving();
+        let cluster = Arc::clone(self);
+        async move {
+            let left = pipe.query_async::<()>(&mut cluster.redis.clone()).await;
+            cluster.log_leaving(leases, left);
+        }
+    }
+
+    /// [`Cluster::leave`], blocking (at most a second): for a caller that
+    /// cannot wait, as a test server dropped at the end of its test.
+    pub fn leave_now(&self) {
+        let (pipe, leases) = self.leaving();
+        let left = self
+            .client
+            .get_connection_with_timeout(Duration::from_secs(1))
+            .and_then(|mut redis| pipe.query::<()>(&mut redis));
+        self.log_leaving(leases, left);
+    }
+
+    /// Stops renewing and taking leases; the commands that delete this
+    /// node's heartbeat key and leases, and how many leases.
+    fn leaving(&self) -> (redis::Pipeline, usize) {
         self.left.store(true, Ordering::Relaxed);
         let mut mine = Vec::new();
         self.owners.retain(|key, owner| {
@@ -330,17 +352,20 @@ impl Cluster {
             }
             false
         });
-        let cluster = Arc::clone(self);
-        async move {
-            let me = cluster.node_id.to_string();
-            let mut pipe = redis::pipe();
-            pipe.del(Self::node_key(cluster.node_id)).ignore();
-            for key in &mine {
-                pipe.cmd("EVAL").arg(RELEASE_LEASE).arg(1).arg(Self::lease_key(key)).arg(&me).ignore();
-            }
-            match pipe.query_async::<()>(&mut cluster.redis.clone()).await {
-                Ok(()) => log::info!("node {me} left the cluster, giving up {} lease(s)", mine.len()),
-                Err(err) => log::warn!("node {me} could not leave the cluster cleanly ({err}): its leases lapse"),
+        let me = self.node_id.to_string();
+        let mut pipe = redis::pipe();
+        pipe.del(Self::node_key(self.node_id)).ignore();
+        for key in &mine {
+            pipe.cmd("EVAL").arg(RELEASE_LEASE).arg(1).arg(Self::lease_key(key)).arg(&me).ignore();
+        }
+        (pipe, mine.len())
+    }
+
+    fn log_leaving(&self, leases: usize, left: redis::RedisResult<()>) {
+        match left {
+            Ok(()) => log::info!("node {} left the cluster, giving up {leases} lease(s)", self.node_id),
+            Err(err) => {
+                log::warn!("node {} could not leave the cluster cleanly ({err}): its leases lapse", self.node_id)
             }
         }
     }
@@ -536,6 +561,61 @@ impl Cluster {
         }
     }
 
+    /// The presences a dead node held: each gets a new owner (this node, if
+    /// it is the first to ask), whose actor counts the user's sockets on the
+    /// live nodes and tells watchers of those who had none left that they
+    /// are offline (nobody else would: their actor died with the node).
+    /// Found by scanning the leases, which is rare work: once per dead node.
+    fn adopt_presences(self: &Arc<Self>, registry: &Arc<Registry>, node: Uuid) {
+        let (cluster, registry) = (Arc::clone(self), Arc::clone(registry));
+        actix::spawn(async move {
+            let keys = match cluster.leases_held_by(node, "presence:").await {
+                Ok(keys) => keys,
+                Err(err) => return log::error!("node {}: cannot read node {node}'s leases: {err}", cluster.node_id),
+            };
+            for key in keys {
+                let Some(user_id) = key.strip_prefix("presence:").and_then(|id| Uuid::parse_str(id).ok()) else {
+                    continue;
+                };
+                if cluster.owner(&key).await.ok() == Some(cluster.node_id) {
+                    registry.presence(user_id);
+                }
+            }
+        });
+    }
+
+    /// The keys (without the lease prefix) of the leases `node` holds whose
+    /// key starts with `kind`.
+    async fn leases_held_by(&self, node: Uuid, kind: &str) -> redis::RedisResult<Vec<String>> {
+        let mut redis = self.redis.clone();
+        let (pattern, holder) = (format!("{}*", Self::lease_key(kind)), node.to_string());
+        let mut held = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut redis)
+                .await?;
+            if !keys.is_empty() {
+                let holders: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut redis).await?;
+                let prefix = Self::lease_key("");
+                for (key, owner) in keys.into_iter().zip(holders) {
+                    if owner.as_deref() == Some(holder.as_str()) {
+                        held.extend(key.strip_prefix(&prefix).map(str::to_string));
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(held);
+            }
+            cursor = next;
+        }
+    }
+
     /// Rooms a dead node owned that sockets of this node are in: each gets
     /// a new owner now (this node, if it is the first to ask), which
     /// rebuilds it from the database, takes back the sockets still
@@ -632,6 +712,12 @@ impl Cluster {
                                 room_calls::leave_here(&registry, room, user_id, socket);
                             }
                         }
+                        // Its users' sockets there count no more for the presences held here,
+                        // and the presences it held get a new owner.
+                        for presence in registry.presence.all() {
+                            presence.do_send(crate::engine::presence::NodeGone(node));
+                        }
+                        self.adopt_presences(&registry, node);
                     }
                 }
                 Err(err) => log::error!("node {}: cannot read the node list: {err}", self.node_id),
