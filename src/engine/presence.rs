@@ -23,6 +23,9 @@
 //!   its users and reads it again when older than [`WATCHERS_TTL`], or at once
 //!   after an enrollment. Only watchers with open sockets get frames, each
 //!   frame once even if they share several circles with the user.
+//! * **Several nodes**: one node holds a user's presence (a lease, `calls`);
+//!   the others forward it their sockets' opens and closes, so it counts
+//!   sockets by node, and drops a node's sockets when that node dies.
 //! * **Time**: idling to away and manual-status expiry are computed with the
 //!   injected clock; one real-time timer waits for the next deadline the domain
 //!   names and is re-armed after every change. Any message re-evaluates, and
