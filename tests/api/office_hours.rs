@@ -91,6 +91,10 @@ async fn an_instructor_opens_students_queue_one_is_admitted_chats_privately_and_
     assert_eq!((status, done["status"].as_str()), (200, Some("completed")), "{done}");
     let told = sockets[0].next_event("office-hours-completed").await;
     assert_eq!(told["data"]["reason"], "completed");
+    // The room closes with its last student: the instructor, put out too,
+    // hears her go first.
+    let left = instructor_socket.next_event("user-left").await;
+    assert_eq!(left["data"]["userId"].as_str(), Some(students[0].id.as_str()), "{left}");
     // The transcript stays readable for who was in the room, and only them.
     let history = format!("/api/office-hours/rooms/{room}/messages");
     let (status, page) = app.get(&history, &students[0].token).await;

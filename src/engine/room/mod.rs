@@ -298,18 +298,25 @@ impl<K: RoomKind> RoomActor<K> {
         ctx: &mut Context<Self>,
     ) {
         let (now, topic) = (self.now(), self.topic());
-        for user_id in people {
-            let Some(kind) = self.kind.as_mut() else { return };
-            let sockets = take_out(kind, *user_id);
-            if sockets.is_empty() {
-                continue;
-            }
-            for socket_id in sockets {
-                kind.socket_left(&self.registry, *user_id, socket_id);
-                self.registry.broker.unsubscribe(topic, socket_id);
-            }
+        let Some(kind) = self.kind.as_mut() else { return };
+        let going: Vec<(Uuid, Vec<Uuid>)> = people
+            .iter()
+            .map(|user_id| (*user_id, take_out(kind, *user_id)))
+            .filter(|(_, sockets)| !sockets.is_empty())
+            .collect();
+        // Everyone hears of everyone who goes before any socket is out: a
+        // room that closes puts all its people out at once.
+        for (user_id, _) in &going {
             let frame = frames::user_left(self.scope(), *user_id, now);
             self.publish(&frame, Audience::AllBut(*user_id));
+        }
+        for (user_id, sockets) in going {
+            for socket_id in sockets {
+                if let Some(kind) = self.kind.as_ref() {
+                    kind.socket_left(&self.registry, user_id, socket_id);
+                }
+                self.registry.broker.unsubscribe(topic, socket_id);
+            }
         }
         if self.kind.as_ref().is_some_and(K::is_empty) {
             self.schedule_idle_stop(ctx);
