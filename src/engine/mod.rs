@@ -46,6 +46,10 @@ pub enum DisconnectReason {
     TokenExpired,
     /// The client kept sending frames that were refused (garbage, floods).
     BadFrames,
+    /// Frames for this socket may have been lost between nodes (Redis
+    /// restarted, or a node lost it for a while): reconnect and rejoin with
+    /// `sinceMessageId` to catch up from the database.
+    MissedFrames,
 }
 
 impl DisconnectReason {
@@ -59,6 +63,8 @@ impl DisconnectReason {
             DisconnectReason::TokenRevoked => 4003,
             DisconnectReason::TokenExpired => 4004,
             DisconnectReason::BadFrames => 4005,
+            // RFC 6455's "service restart": come back, the service is up.
+            DisconnectReason::MissedFrames => 1012,
         }
     }
 
@@ -71,6 +77,7 @@ impl DisconnectReason {
             DisconnectReason::TokenRevoked => "token_revoked",
             DisconnectReason::TokenExpired => "token_expired",
             DisconnectReason::BadFrames => "bad_frames",
+            DisconnectReason::MissedFrames => "missed_frames",
         }
     }
 }

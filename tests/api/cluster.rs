@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{fresh_database, start_on, TestApp, TestUser, WsClient};
+use crate::helpers::{fresh_database, start_on, TcpProxy, TestApp, TestUser, WsClient};
 
 fn redis_url() -> Option<String> {
     let url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
@@ -448,5 +448,91 @@ async fn a_user_with_tabs_on_two_nodes_is_online_once_until_the_last_closes() {
     }
     for app in [&a, &b] {
         assert_eq!(status_of(app, &bob, &ada).await, "offline", "through {}", app.address);
+    }
+}
+
+/// Waits for a chat message with this text (a sender hears its own too).
+async fn heard(socket: &mut WsClient, text: &str) {
+    while socket.next_event("new-message").await["data"]["message"]["message"] != text {}
+}
+
+/// Redis goes away under node A for a moment (a restart, a cut network)
+/// while each room's owner goes on storing and acking: what A published
+/// meanwhile never reached B, and what B published never reached A. Once
+/// Redis is back, the sockets concerned are closed with 1012, and rejoining
+/// with `sinceMessageId` gives each what it missed: no acked message is
+/// lost to anyone.
+#[actix_web::test]
+async fn sockets_that_missed_frames_while_redis_was_away_are_sent_to_catch_up() {
+    let Some(url) = redis_url() else { return };
+    let (database, again) = {
+        let database = fresh_database();
+        let again = database.again();
+        (database, again)
+    };
+    let (redis_of_a, through_proxy) = TcpProxy::in_front_of(&url).await;
+    let a = start_on(database, |config| config.redis_url = Some(through_proxy), None).await;
+    let b = start_on(again, |config| config.redis_url = Some(url.clone()), None).await;
+    let grace = a.register("Grace", "instructor").await;
+    let (ada, bob) = (a.register("Ada", "student").await, b.register("Bob", "student").await);
+    let course = a.course_with(&grace, &[&ada, &bob]).await;
+    // One session whose room is A's, one whose room is B's.
+    let mut sessions = Vec::new();
+    for owner in [&a, &b] {
+        let session = a.session_in(&grace, &course, 0, None).await;
+        let (status, _) = owner.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+        assert_eq!(status, 200);
+        sessions.push(session);
+    }
+    let (on_a, on_b) = (sessions[0].clone(), sessions[1].clone());
+    let mut ada_socket = a.connect(&ada).await;
+    let mut bob_socket = b.connect(&bob).await;
+    for session in [&on_a, &on_b] {
+        for socket in [&mut ada_socket, &mut bob_socket] {
+            let ack = socket.request("join-live-session", json!({ "sessionId": session })).await;
+            assert_eq!(ack["ok"], true, "{ack}");
+        }
+    }
+    let say = |session: &str, text: &str| json!({ "sessionId": session, "message": text, "clientMsgId": text });
+    let ada_before = ada_socket.request("session-message", say(&on_a, "ada before")).await;
+    let bob_before = bob_socket.request("session-message", say(&on_b, "bob before")).await;
+    heard(&mut bob_socket, "ada before").await;
+    heard(&mut ada_socket, "bob before").await;
+
+    redis_of_a.set_down(true);
+    let ada_cut = ada_socket.request("session-message", say(&on_a, "ada while cut")).await;
+    let bob_cut = bob_socket.request("session-message", say(&on_b, "bob while cut")).await;
+    assert_eq!(
+        (&ada_cut["ok"], &bob_cut["ok"]),
+        (&json!(true), &json!(true)),
+        "each owner stores and acks: {ada_cut} {bob_cut}"
+    );
+    redis_of_a.set_down(false);
+
+    // Bob, on B, missed Ada's message: A's notice of what it could not
+    // publish closes his socket. Ada, on A, missed Bob's: A closes its
+    // sockets once it listens again.
+    assert_eq!(bob_socket.closed().await, Some(1012), "Bob's socket is sent to catch up");
+    assert_eq!(ada_socket.closed().await, Some(1012), "Ada's socket is sent to catch up");
+
+    for (app, user, session, last_seen, missed) in
+        [(&b, &bob, &on_a, &ada_before, &ada_cut), (&a, &ada, &on_b, &bob_before, &bob_cut)]
+    {
+        let mut back = app.connect(user).await;
+        let since = &last_seen["data"]["message"]["id"];
+        let joined = back.request("join-live-session", json!({ "sessionId": session, "sinceMessageId": since })).await;
+        assert_eq!(joined["ok"], true, "{joined}");
+        let caught_up = back.take_pending();
+        let texts: Vec<&Value> = caught_up
+            .iter()
+            .filter(|frame| frame["event"] == "new-message")
+            .map(|frame| &frame["data"]["message"]["id"])
+            .collect();
+        assert_eq!(
+            texts,
+            [&missed["data"]["message"]["id"]],
+            "{} gets exactly what it missed: {caught_up:?}",
+            user.email
+        );
     }
 }

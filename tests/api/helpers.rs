@@ -532,3 +532,44 @@ pub async fn spawn_switchable_app(adjust: impl FnOnce(&mut Config)) -> (TestApp,
     .await;
     (app, source)
 }
+
+/// A TCP proxy in front of a server (PostgreSQL, Redis) that the test can
+/// cut: while down it closes the connections it carries and refuses new
+/// ones, as a stopped server or a cut network would.
+pub struct TcpProxy {
+    down: tokio::sync::watch::Sender<bool>,
+}
+
+impl TcpProxy {
+    /// Starts a proxy to the `host:port` of `url` (`scheme://[user@]host:port[/...]`)
+    /// and returns it with `url` pointed at the proxy.
+    pub async fn in_front_of(url: &str) -> (TcpProxy, String) {
+        let authority_start = url.find('@').map(|at| at + 1).or_else(|| url.find("://").map(|i| i + 3)).expect("a URL");
+        let authority_end = url[authority_start..].find('/').map_or(url.len(), |i| i + authority_start);
+        let upstream = url[authority_start..authority_end].to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy listens");
+        let port = listener.local_addr().expect("proxy address").port();
+        let (down, watch) = tokio::sync::watch::channel(false);
+        actix_web::rt::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if *watch.borrow() {
+                    continue; // dropped: refused
+                }
+                let (upstream, mut watch) = (upstream.clone(), watch.clone());
+                actix_web::rt::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watch.wait_for(|down| *down) => {}
+                    }
+                });
+            }
+        });
+        let proxied = format!("{}127.0.0.1:{port}{}", &url[..authority_start], &url[authority_end..]);
+        (TcpProxy { down }, proxied)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
+    }
+}

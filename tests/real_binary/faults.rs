@@ -17,7 +17,7 @@ use classroom::config::{backend_of, Backend};
 use classroom::db::Db;
 use classroom::seed::{seed, SeedArgs, SeedOutput};
 
-use crate::helpers::{fresh_database, test_config, Incoming, WsClient};
+use crate::helpers::{fresh_database, test_config, Incoming, TcpProxy, WsClient};
 use crate::process::{Remote, ServerProcess};
 
 /// Lets a test send as fast as it likes: rate limits are not under test here.
@@ -189,50 +189,6 @@ async fn kill_9_mid_burst_keeps_every_acknowledged_message_exactly_once() {
     assert!(server.exited_within(Duration::from_secs(30)).await.success());
 }
 
-/// A TCP proxy in front of PostgreSQL that the test can cut: while down it
-/// closes the connections it carries and refuses new ones, as a stopped
-/// database server would.
-struct DbProxy {
-    port: u16,
-    down: tokio::sync::watch::Sender<bool>,
-}
-
-impl DbProxy {
-    async fn start(upstream: String) -> DbProxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy listens");
-        let port = listener.local_addr().expect("proxy address").port();
-        let (down, watch) = tokio::sync::watch::channel(false);
-        actix_web::rt::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if *watch.borrow() {
-                    continue; // dropped: refused
-                }
-                let (upstream, mut watch) = (upstream.clone(), watch.clone());
-                actix_web::rt::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = watch.wait_for(|down| *down) => {}
-                    }
-                });
-            }
-        });
-        DbProxy { port, down }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.send_replace(down);
-    }
-}
-
-/// `url` with its `host:port` replaced by the proxy's, and the original `host:port`.
-fn through_proxy(url: &str, port: u16) -> (String, String) {
-    let authority_start = url.find('@').map(|at| at + 1).expect("a user in the PostgreSQL URL");
-    let authority_end = url[authority_start..].find('/').map(|i| i + authority_start).expect("a database in the URL");
-    let upstream = url[authority_start..authority_end].to_string();
-    (format!("{}127.0.0.1:{port}{}", &url[..authority_start], &url[authority_end..]), upstream)
-}
-
 /// One chat message of the outage test: when it went out and its answer.
 struct Outcome {
     sent_at: Instant,
@@ -297,9 +253,7 @@ async fn postgresql_gone_under_load_keeps_what_it_can_refuses_the_rest_clearly_a
         eprintln!("postgresql_gone_under_load: runs on PostgreSQL (an embedded SQLite file cannot go away)");
         return;
     }
-    let (_, upstream) = through_proxy(&database.url, 0);
-    let proxy = DbProxy::start(upstream).await;
-    let (url, _) = through_proxy(&database.url, proxy.port);
+    let (proxy, url) = TcpProxy::in_front_of(&database.url).await;
     let env = [UNLIMITED[0], UNLIMITED[1], ("PERSIST_QUEUE_CAPACITY", "500"), ("PERSIST_RETRY_MAX_MS", "500")];
     let mut server = ServerProcess::start_with(&url, &env);
     let remote = Remote::new(server.port().await);

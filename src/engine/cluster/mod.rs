@@ -22,6 +22,7 @@
 
 pub mod broker;
 pub mod calls;
+pub mod missed;
 pub mod remote_socket;
 pub mod wire;
 
@@ -42,7 +43,9 @@ use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
 use crate::engine::metrics::Metrics;
 use crate::engine::registry::Registry;
 use crate::engine::room::calls::{self as room_calls, RoomRef};
+use crate::engine::DisconnectReason;
 use crate::error::{AppError, AppResult};
+use missed::MissedFrames;
 use wire::{NodeMessage, Publication, PREFIX};
 
 /// Publications queued for Redis at most; past it they are dropped and
@@ -52,6 +55,8 @@ const OUTBOX_CAPACITY: usize = 100_000;
 const PUBLISH_BATCH: usize = 512;
 /// How long a call to another node may take before the caller gives up.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a node cut off from Redis retries telling the others what they missed.
+const MISSED_RETRY: Duration = Duration::from_millis(500);
 
 /// Takes a lease for this node unless a live node holds it; answers the holder.
 const ACQUIRE_LEASE: &str = r"
@@ -123,6 +128,9 @@ pub struct Cluster {
     /// Set when this node leaves (a graceful stop): it renews nothing and
     /// takes no lease any more.
     left: AtomicBool,
+    /// Publications that never reached Redis, owed to the other nodes as a
+    /// `Missed` notice once it is back.
+    missed: Mutex<MissedFrames>,
 }
 
 impl Cluster {
@@ -163,6 +171,7 @@ impl Cluster {
             node_timeout,
             last_heartbeat: Mutex::new(Instant::now()),
             left: AtomicBool::new(false),
+            missed: Mutex::new(MissedFrames::default()),
         }))
     }
 
@@ -194,8 +203,12 @@ impl Cluster {
     fn publish_raw(&self, channel: String, payload: Vec<u8>) -> bool {
         match self.outbox.try_send((channel, payload)) {
             Ok(()) => true,
-            Err(_) => {
+            Err(
+                mpsc::error::TrySendError::Full((channel, payload))
+                | mpsc::error::TrySendError::Closed((channel, payload)),
+            ) => {
                 self.metrics.broker_dropped.fetch_add(1, Ordering::Relaxed);
+                self.owed().note(&channel, &payload);
                 false
             }
         }
@@ -556,7 +569,7 @@ impl Cluster {
             }
             let Some(room_id) = key.strip_prefix("room:").and_then(|id| Uuid::parse_str(id).ok()) else { continue };
             for subscription in self.hub.subscribers(Topic::Room(room_id)) {
-                subscription.socket.close(crate::engine::DisconnectReason::ServerShutdown);
+                subscription.socket.close(DisconnectReason::ServerShutdown);
             }
         }
     }
@@ -683,7 +696,7 @@ impl Cluster {
                     fenced = true;
                     log::error!("node {}: cut off from Redis too long; giving up its rooms", self.node_id);
                     self.owners.retain(|_, owner| *owner != self.node_id);
-                    registry.disconnect_all(crate::engine::DisconnectReason::ServerShutdown);
+                    registry.disconnect_all(DisconnectReason::ServerShutdown);
                 }
                 continue;
             }
@@ -727,12 +740,27 @@ impl Cluster {
 }
 
 impl Cluster {
-    /// Sends what is queued for Redis, a pipeline at a time, in order.
+    /// Sends what is queued for Redis, a pipeline at a time, in order; and,
+    /// after publications were lost, first the notice of what the other
+    /// nodes missed (retried twice a second until Redis takes it).
     async fn publish_loop(self: Arc<Self>, mut outbox: mpsc::Receiver<Outgoing>) {
         let mut redis = self.redis.clone();
         let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-        while outbox.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        loop {
+            if self.owed().is_empty() {
+                if outbox.recv_many(&mut batch, PUBLISH_BATCH).await == 0 {
+                    return;
+                }
+            } else if let Ok(0) = tokio::time::timeout(MISSED_RETRY, outbox.recv_many(&mut batch, PUBLISH_BATCH)).await
+            {
+                return;
+            }
+            let missed = std::mem::take(&mut *self.owed());
             let mut pipe = redis::pipe();
+            if !missed.is_empty() {
+                let notice = NodeMessage::Missed { origin: self.node_id, missed: missed.clone() };
+                pipe.publish(wire::all_nodes_channel(), notice.encode()).ignore();
+            }
             for (channel, payload) in &batch {
                 pipe.publish(channel, payload).ignore();
             }
@@ -744,13 +772,48 @@ impl Cluster {
                         .broker_publish_micros
                         .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                     self.metrics.broker_publish_batches.fetch_add(1, Ordering::Relaxed);
+                    if !missed.is_empty() {
+                        log::warn!(
+                            "node {}: told the other nodes what they missed ({}); their sockets concerned reconnect",
+                            self.node_id,
+                            missed.summary()
+                        );
+                    }
                 }
                 Err(err) => {
                     self.metrics.broker_dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
                     log::error!("node {}: {} publications lost, Redis: {err}", self.node_id, batch.len());
+                    let mut owed = self.owed();
+                    owed.merge(missed);
+                    for (channel, payload) in &batch {
+                        owed.note(channel, payload);
+                    }
                 }
             }
             batch.clear();
+        }
+    }
+
+    fn owed(&self) -> std::sync::MutexGuard<'_, MissedFrames> {
+        self.missed.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Closes this node's sockets that missed frames of another node (1012):
+    /// they reconnect and catch up.
+    fn close_what_missed(&self, registry: &Registry, missed: &MissedFrames) {
+        if missed.everything {
+            registry.disconnect_all(DisconnectReason::MissedFrames);
+            return;
+        }
+        for topic in &missed.topics {
+            for subscription in self.hub.subscribers(*topic) {
+                subscription.socket.close(DisconnectReason::MissedFrames);
+            }
+        }
+        for socket in &missed.sockets {
+            if let Some(socket) = self.local_socket(*socket) {
+                socket.close(DisconnectReason::MissedFrames);
+            }
         }
     }
 
@@ -759,6 +822,7 @@ impl Cluster {
     /// listens again to the same channels) when the connection drops.
     async fn subscribe_loop(self: Arc<Self>, mut listen: mpsc::UnboundedReceiver<Listen>, registry: Arc<Registry>) {
         let mut listening: HashSet<Topic> = HashSet::new();
+        let mut lost_once = false;
         loop {
             match self.client.get_async_pubsub().await {
                 Ok(pubsub) => {
@@ -768,6 +832,15 @@ impl Cluster {
                     if let Err(err) = sink.subscribe(&channels).await {
                         log::error!("node {}: cannot subscribe in Redis: {err}", self.node_id);
                     } else {
+                        if lost_once {
+                            // What other nodes published meanwhile never came:
+                            // every socket here reconnects and catches up.
+                            let closed = registry.disconnect_all(DisconnectReason::MissedFrames);
+                            log::warn!(
+                                "node {}: listening again; {closed} sockets reconnect to catch up",
+                                self.node_id
+                            );
+                        }
                         loop {
                             tokio::select! {
                                 message = stream.next() => match message {
@@ -802,6 +875,7 @@ impl Cluster {
                 }
                 Err(err) => log::error!("node {}: cannot reach Redis to subscribe: {err}", self.node_id),
             }
+            lost_once = true;
             log::warn!("node {}: Redis subscription lost; reconnecting", self.node_id);
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -853,6 +927,9 @@ impl Cluster {
                     let _ = answer.send(body.to_string());
                 }
             }
+            // Its own sockets had every frame: delivered here when made.
+            NodeMessage::Missed { origin, .. } if origin == self.node_id => {}
+            NodeMessage::Missed { missed, .. } => self.close_what_missed(registry, &missed),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 use uuid::Uuid;
 
+use super::missed::MissedFrames;
 use crate::engine::hub::{Audience, Topic};
 use crate::engine::DisconnectReason;
 
@@ -138,9 +139,15 @@ pub enum NodeMessage<'a> {
         token_fingerprint: u128,
         reason: DisconnectReason,
     },
+    /// What the other nodes' sockets missed of `origin`'s publications
+    /// while it could not reach Redis: close those sockets (1012). Sent to every node.
+    Missed {
+        origin: Uuid,
+        missed: MissedFrames,
+    },
 }
 
-const REASONS: [DisconnectReason; 7] = [
+const REASONS: [DisconnectReason; 8] = [
     DisconnectReason::ServerShutdown,
     DisconnectReason::FrameTooLarge,
     DisconnectReason::HeartbeatTimeout,
@@ -148,6 +155,7 @@ const REASONS: [DisconnectReason; 7] = [
     DisconnectReason::TokenRevoked,
     DisconnectReason::TokenExpired,
     DisconnectReason::BadFrames,
+    DisconnectReason::MissedFrames,
 ];
 
 impl NodeMessage<'_> {
@@ -196,6 +204,20 @@ impl NodeMessage<'_> {
                 out.extend_from_slice(&token_fingerprint.to_be_bytes());
                 out.push(REASONS.iter().position(|known| known == reason).unwrap_or(0) as u8);
             }
+            NodeMessage::Missed { origin, missed } => {
+                out.push(b'M');
+                out.extend_from_slice(origin.as_bytes());
+                out.push(u8::from(missed.everything));
+                out.extend_from_slice(&(missed.topics.len() as u32).to_be_bytes());
+                for topic in &missed.topics {
+                    let (kind, id) = topic_parts(*topic);
+                    out.push(kind);
+                    out.extend_from_slice(id.as_bytes());
+                }
+                for socket in &missed.sockets {
+                    out.extend_from_slice(socket.as_bytes());
+                }
+            }
         }
         out
     }
@@ -221,6 +243,19 @@ impl NodeMessage<'_> {
                 token_fingerprint: u128::from_be_bytes(reader.take(16)?.try_into().ok()?),
                 reason: *REASONS.get(reader.byte()? as usize)?,
             },
+            b'M' => {
+                let origin = reader.uuid()?;
+                let everything = reader.byte()? == 1;
+                let count = u32::from_be_bytes(reader.take(4)?.try_into().ok()?);
+                let mut missed = MissedFrames { everything, ..MissedFrames::default() };
+                for _ in 0..count {
+                    missed.topics.insert(topic_from_parts(reader.byte()?, reader.uuid()?)?);
+                }
+                while !reader.0.is_empty() {
+                    missed.sockets.insert(reader.uuid()?);
+                }
+                NodeMessage::Missed { origin, missed }
+            }
             _ => return None,
         })
     }
@@ -292,6 +327,16 @@ mod tests {
                 token_fingerprint: u128::MAX - 5,
                 reason: DisconnectReason::TokenRevoked,
             },
+            NodeMessage::Close { socket, reason: DisconnectReason::MissedFrames },
+            NodeMessage::Missed {
+                origin: node,
+                missed: MissedFrames {
+                    everything: false,
+                    topics: [Topic::Room(room), Topic::User(socket)].into(),
+                    sockets: [socket, node].into(),
+                },
+            },
+            NodeMessage::Missed { origin: node, missed: MissedFrames { everything: true, ..MissedFrames::default() } },
         ];
         for message in messages {
             assert_eq!(NodeMessage::decode(&message.encode()), Some(message));
