@@ -142,6 +142,18 @@ impl Drop for ServerProcess {
     }
 }
 
+/// `REDIS_URL` (a `redis://host:port` one) with the Redis database `db`
+/// (1 to 15): one test's nodes a cluster of their own. The tests of this
+/// binary run side by side, each cluster on a database of its own; on one
+/// node list, a test's node would take the other test's leases, and handle
+/// its deaths, with none of its people in its database. (Publish and
+/// subscribe ignore the database: their channels are named by random ids.)
+pub fn redis_of_own(url: &str, db: u8) -> String {
+    let authority_start = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[authority_start..].find(['/', '?']).map_or(url.len(), |at| at + authority_start);
+    format!("{}/{db}", &url[..authority_end])
+}
+
 /// POSTs JSON; `None` if no answer came (refused, reset, timed out).
 pub async fn post(client: &awc::Client, url: &str, token: Option<&str>, body: Value) -> Option<(u16, Value)> {
     let mut request = client.post(url);
