@@ -15,7 +15,8 @@ use crate::faults::in_session;
 use crate::helpers::fresh_database;
 use crate::process::{redis_of_own, Remote, ServerProcess};
 
-fn chat(session: &str, text: &str) -> Value {
+/// A `session-message` whose `clientMsgId` is its text.
+pub fn chat(session: &str, text: &str) -> Value {
     json!({ "sessionId": session, "message": text, "clientMsgId": text })
 }
 
@@ -105,7 +106,8 @@ async fn a_node_killed_under_a_live_session_leaves_no_ghost_and_loses_nothing() 
     assert_eq!(stored, acked);
 }
 
-async fn user_id(remote: &Remote, token: &str) -> String {
+/// The id of the user whose token this is.
+pub async fn user_id(remote: &Remote, token: &str) -> String {
     let (status, me) = remote.get("/api/me", token).await;
     assert_eq!(status, 200, "{me}");
     me["id"].as_str().or(me["user"]["id"].as_str()).expect("my id").to_string()
