@@ -357,7 +357,7 @@ async fn drain(socket: &mut WsClient) -> Vec<Value> {
 }
 
 /// The server's `classroom_ws_connections` gauge.
-async fn open_sockets(remote: &Remote) -> u64 {
+pub async fn open_sockets(remote: &Remote) -> u64 {
     let mut response = remote.client.get(remote.url("/metrics")).send().await.expect("metrics answered");
     let body = response.body().limit(1 << 20).await.expect("metrics body");
     String::from_utf8_lossy(&body)

@@ -1,6 +1,7 @@
 //! Tests of the real server binary as a child process: SIGTERM and
 //! `kill -9`, the database cut off under load, a reconnect storm of a
-//! thousand sockets, memory under a thousand sign-ins at once. A test binary of their own, because cargo runs test
+//! thousand sockets, memory under a thousand sign-ins at once, two nodes behind
+//! HAProxy. A test binary of their own, because cargo runs test
 //! binaries one after another: their bursts of CPU and sockets do not
 //! starve the timing of the `api` suite's tests.
 
@@ -10,6 +11,7 @@
 mod helpers;
 
 mod abuse;
+mod balanced;
 mod faults;
 mod nodes;
 mod process;

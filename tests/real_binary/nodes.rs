@@ -13,9 +13,10 @@ use classroom::config::{backend_of, Backend};
 
 use crate::faults::in_session;
 use crate::helpers::fresh_database;
-use crate::process::{Remote, ServerProcess};
+use crate::process::{redis_of_own, Remote, ServerProcess};
 
-fn chat(session: &str, text: &str) -> Value {
+/// A `session-message` whose `clientMsgId` is its text.
+pub fn chat(session: &str, text: &str) -> Value {
     json!({ "sessionId": session, "message": text, "clientMsgId": text })
 }
 
@@ -24,6 +25,7 @@ async fn a_node_killed_under_a_live_session_leaves_no_ghost_and_loses_nothing() 
     let Some(redis) = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty()) else {
         return eprintln!("two nodes: REDIS_URL is not set");
     };
+    let redis = redis_of_own(&redis, 1);
     let database = fresh_database();
     if backend_of(&database.url) != Backend::Postgres {
         return eprintln!("two nodes: several nodes share a PostgreSQL database, not a SQLite file");
@@ -104,8 +106,50 @@ async fn a_node_killed_under_a_live_session_leaves_no_ghost_and_loses_nothing() 
     assert_eq!(stored, acked);
 }
 
-async fn user_id(remote: &Remote, token: &str) -> String {
+/// The id of the user whose token this is.
+pub async fn user_id(remote: &Remote, token: &str) -> String {
     let (status, me) = remote.get("/api/me", token).await;
     assert_eq!(status, 200, "{me}");
     me["id"].as_str().or(me["user"]["id"].as_str()).expect("my id").to_string()
+}
+
+/// A death is every live node's business (its rooms may hold the dead
+/// node's sockets, its presences count them), not only the first's to see
+/// it. Struck off the node list by the first, a dead node once went
+/// unnoticed by the others: with three nodes, the survivor that did not see
+/// it first kept the dead node's people in its rooms, and online.
+#[actix_web::test]
+async fn every_live_node_handles_a_death_not_only_the_first_to_see_it() {
+    let Some(redis_url) = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty()) else {
+        return eprintln!("two nodes: REDIS_URL is not set");
+    };
+    let redis_url = redis_of_own(&redis_url, 2);
+    let database = fresh_database();
+    if backend_of(&database.url) != Backend::Postgres {
+        return eprintln!("two nodes: several nodes share a PostgreSQL database, not a SQLite file");
+    }
+    let env = [("REDIS_URL", redis_url.as_str()), ("NODE_TIMEOUT_SECS", "3")];
+    let mut nodes = [ServerProcess::start_with(&database.url, &env), ServerProcess::start_with(&database.url, &env)];
+    for node in nodes.iter_mut() {
+        node.port().await;
+    }
+    // A node listed in the cluster with no heartbeat: dead, as a node
+    // killed a timeout ago.
+    let dead = uuid::Uuid::new_v4();
+    let mut redis = redis::Client::open(redis_url.as_str())
+        .expect("REDIS_URL")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers");
+    let _: () =
+        redis::cmd("SADD").arg("classroom:nodes").arg(dead.to_string()).query_async(&mut redis).await.expect("SADD");
+    // Each node says so in its log when it handles the death; nothing else
+    // tells, so the logs are read until both said it (a heartbeat is a second).
+    let said = format!("node {dead} stopped answering");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !nodes.iter().all(|node| node.log_text().contains(&said)) {
+        let handled: Vec<bool> = nodes.iter().map(|node| node.log_text().contains(&said)).collect();
+        assert!(std::time::Instant::now() < deadline, "the death handled by {handled:?} of the two nodes in 10 s");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }

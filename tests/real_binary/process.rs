@@ -142,6 +142,18 @@ impl Drop for ServerProcess {
     }
 }
 
+/// `REDIS_URL` (a `redis://host:port` one) with the Redis database `db`
+/// (1 to 15): one test's nodes a cluster of their own. The tests of this
+/// binary run side by side, each cluster on a database of its own; on one
+/// node list, a test's node would take the other test's leases, and handle
+/// its deaths, with none of its people in its database. (Publish and
+/// subscribe ignore the database: their channels are named by random ids.)
+pub fn redis_of_own(url: &str, db: u8) -> String {
+    let authority_start = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[authority_start..].find(['/', '?']).map_or(url.len(), |at| at + authority_start);
+    format!("{}/{db}", &url[..authority_end])
+}
+
 /// POSTs JSON; `None` if no answer came (refused, reset, timed out).
 pub async fn post(client: &awc::Client, url: &str, token: Option<&str>, body: Value) -> Option<(u16, Value)> {
     let mut request = client.post(url);
@@ -193,9 +205,8 @@ impl Remote {
         body["token"].as_str().expect("token").to_string()
     }
 
-    /// A course of `instructor` with `students` enrolled and a live session
-    /// in it, started; the session's id.
-    pub async fn started_session(&self, instructor: &str, students: &[String]) -> String {
+    /// A course of `instructor` with `students` enrolled; the course's id.
+    pub async fn course_with(&self, instructor: &str, students: &[String]) -> String {
         let (status, course) = self.post("/api/courses", Some(instructor), json!({ "title": "Rust" })).await;
         assert_eq!(status, 201, "{course}");
         let course = course["id"].as_str().expect("course").to_string();
@@ -203,9 +214,27 @@ impl Remote {
             let (status, body) = self.post(&format!("/api/courses/{course}/enroll"), Some(student), json!({})).await;
             assert!(status < 300, "enroll: {status} {body}");
         }
+        course
+    }
+
+    /// A course of `instructor` with `students` enrolled and a live session
+    /// in it, started; the session's id.
+    pub async fn started_session(&self, instructor: &str, students: &[String]) -> String {
+        self.started_session_for(instructor, students, None).await
+    }
+
+    /// As [`Self::started_session`], the session with room for at most
+    /// `max_attendees` people (`maxAttendees`) when given.
+    pub async fn started_session_for(
+        &self,
+        instructor: &str,
+        students: &[String],
+        max_attendees: Option<u32>,
+    ) -> String {
+        let course = self.course_with(instructor, students).await;
         let start = chrono::Utc::now();
         let session = json!({ "courseId": course, "title": "Crash course", "scheduledStartTime": start,
-            "scheduledEndTime": start + chrono::Duration::hours(1) });
+            "scheduledEndTime": start + chrono::Duration::hours(1), "maxAttendees": max_attendees });
         let (status, session) = self.post("/api/live-sessions", Some(instructor), session).await;
         assert_eq!(status, 201, "{session}");
         let session = session["id"].as_str().expect("session").to_string();

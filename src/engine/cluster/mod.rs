@@ -26,7 +26,7 @@ pub mod missed;
 pub mod remote_socket;
 pub mod wire;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -125,6 +125,9 @@ pub struct Cluster {
     pub node_timeout: Duration,
     /// When this node last renewed its heartbeat.
     last_heartbeat: Mutex<Instant>,
+    /// The dead nodes still on the node list that this node has handled,
+    /// and since when (see [`Cluster::dead_nodes`]).
+    dead_handled: Mutex<HashMap<String, Instant>>,
     /// Set when this node leaves (a graceful stop): it renews nothing and
     /// takes no lease any more.
     left: AtomicBool,
@@ -170,6 +173,7 @@ impl Cluster {
             remote_members: DashMap::new(),
             node_timeout,
             last_heartbeat: Mutex::new(Instant::now()),
+            dead_handled: Mutex::new(HashMap::new()),
             left: AtomicBool::new(false),
             missed: Mutex::new(MissedFrames::default()),
         }))
@@ -507,7 +511,14 @@ impl Cluster {
         Ok(others.into_iter().zip(alive).filter(|(_, alive)| *alive).map(|(node, _)| node).collect())
     }
 
-    /// The nodes whose heartbeat has lapsed; they are struck off the list.
+    /// The nodes whose heartbeat has lapsed that this node has not handled
+    /// yet. Every live node must handle each death (its rooms hold the dead
+    /// node's sockets, its presences count them), so a dead node stays on
+    /// the list for twice the node timeout after this node first saw it
+    /// dead, six heartbeats of every live node, before it is struck off.
+    /// (Struck off at once by the first node that saw it dead, it was never
+    /// known dead to the others: with three nodes, a survivor's rooms kept
+    /// the dead node's people, and its presences their sockets.)
     async fn dead_nodes(&self) -> redis::RedisResult<Vec<Uuid>> {
         let mut redis = self.redis.clone();
         let nodes: Vec<String> = redis::cmd("SMEMBERS").arg(format!("{PREFIX}:nodes")).query_async(&mut redis).await?;
@@ -516,12 +527,35 @@ impl Cluster {
             alive.exists(Self::node_key(Uuid::parse_str(node).unwrap_or_default()));
         }
         let alive: Vec<bool> = alive.query_async(&mut redis).await?;
-        let dead: Vec<String> =
+        let dead: HashSet<String> =
             nodes.into_iter().zip(alive).filter(|(_, alive)| !alive).map(|(node, _)| node).collect();
-        if !dead.is_empty() {
-            redis::cmd("SREM").arg(format!("{PREFIX}:nodes")).arg(&dead).query_async::<()>(&mut redis).await?;
+        let now = Instant::now();
+        let (new, done) = {
+            let mut handled = self.dead_handled.lock().unwrap_or_else(PoisonError::into_inner);
+            // Forgotten once off the list, or alive again (a node restarted with its NODE_ID).
+            handled.retain(|node, _| dead.contains(node));
+            let (mut new, mut done) = (Vec::new(), Vec::new());
+            for node in dead {
+                match handled.get(&node) {
+                    None => {
+                        handled.insert(node.clone(), now);
+                        new.push(node);
+                    }
+                    Some(since) if now.duration_since(*since) >= 2 * self.node_timeout => done.push(node),
+                    Some(_) => {}
+                }
+            }
+            (new, done)
+        };
+        if !done.is_empty() {
+            // The new ones are handled whatever happens here: the next heartbeat strikes these off.
+            let mut strike = redis::cmd("SREM");
+            strike.arg(format!("{PREFIX}:nodes")).arg(&done);
+            if let Err(err) = strike.query_async::<()>(&mut redis).await {
+                log::warn!("node {}: cannot strike dead nodes off the list: {err}", self.node_id);
+            }
         }
-        Ok(dead.iter().filter_map(|node| Uuid::parse_str(node).ok()).collect())
+        Ok(new.iter().filter_map(|node| Uuid::parse_str(node).ok()).collect())
     }
 
     /// Holds on to this node's leases. Redis keeps nothing across a restart,
