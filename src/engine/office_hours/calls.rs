@@ -19,7 +19,7 @@ use super::{
 use crate::engine::cluster::calls::{answer_from_owner, as_owner, body_of, raw, Answer, Outcome, Request};
 use crate::engine::cluster::remote_socket::{RemoteSocket, SocketStub};
 use crate::engine::cluster::Cluster;
-use crate::engine::hub::SocketRef;
+use crate::engine::hub::{SocketRef, Topic};
 use crate::engine::registry::Registry;
 use crate::error::{AppError, AppResult};
 use crate::protocol::office_hours::{AnnouncementView, EntryView, QueueView, StatusView};
@@ -155,8 +155,13 @@ pub async fn watch(registry: &Arc<Registry>, socket: SocketRef, instructor_id: U
     match route(registry, instructor_id).await? {
         Route::Here => ask_here(registry, instructor_id, Watch { socket }).await?,
         Route::Owner(cluster, owner) => {
-            let data = forward(&cluster, owner, instructor_id, Some(&socket), OfficeCall::Watch).await?;
-            serde_json::from_str(data.get()).map_err(AppError::internal)
+            // Listening before the watch goes: a status change right after
+            // the answer is pushed on the channel at once.
+            let topic = Topic::OfficeHours(instructor_id);
+            cluster.expect_topic(topic).await;
+            let answer = forward(&cluster, owner, instructor_id, Some(&socket), OfficeCall::Watch).await;
+            cluster.expected_topic_settled(topic);
+            serde_json::from_str(answer?.get()).map_err(AppError::internal)
         }
     }
 }
