@@ -659,6 +659,12 @@ impl Presence {
         Some(view)
     }
 
+    /// Watchers may have been told anything (the presence moved from a dead
+    /// node's actor): the next view is published whatever it is.
+    pub fn forget_published(&mut self) {
+        self.published = None;
+    }
+
     /// The next instant after `now` at which the status may change with no call
     /// in between (turning idle, manual status expiring), for one timer instead of
     /// polling. `None` when nothing will change on its own. Recompute after every
@@ -914,6 +920,18 @@ mod tests {
         p.set_activity(Some("Viewing course: X".into()), at(10)).unwrap();
         let back = p.watcher_view_changed(at(10)).expect("back, with an activity");
         assert_eq!((back.status, back.activity.as_deref()), (Online, Some("Viewing course: X")));
+    }
+
+
+    #[test]
+    fn a_presence_taken_over_publishes_its_view_even_if_unchanged() {
+        let (mut p, a) = connected();
+        p.disconnect(a, at(1));
+        assert_eq!(p.watcher_view_changed(at(1)).map(|v| v.status), Some(Offline));
+        assert!(!p.watcher_view_pending(at(2)), "offline, and watchers were told so");
+        p.forget_published();
+        assert!(p.watcher_view_pending(at(2)), "what watchers were told is unknown: told again");
+        assert_eq!(p.watcher_view_changed(at(2)).map(|v| v.status), Some(Offline));
     }
 
     #[test]

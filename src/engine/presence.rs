@@ -590,6 +590,22 @@ impl Handler<Disconnected> for PresenceActor {
     }
 }
 
+/// This node took the presence over from a dead node, whose actor may have
+/// told watchers the user was on without ever storing it: they hear the
+/// view again, whatever it is.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct TakenOver;
+
+impl Handler<TakenOver> for PresenceActor {
+    type Result = ();
+
+    fn handle(&mut self, _: TakenOver, ctx: &mut Context<Self>) {
+        self.presence.forget_published();
+        self.after_change(ctx);
+    }
+}
+
 /// A node died: the user's sockets there are gone.
 #[derive(Message, Clone, Copy)]
 #[rtype(result = "()")]

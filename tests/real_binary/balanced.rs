@@ -642,9 +642,8 @@ async fn a_node_killed_behind_the_balancer_loses_nothing_and_its_people_come_bac
     }
     cluster.assert_split(&members).await;
     // Everyone is online as the others see them before the chat, and so
-    // before the kill. (Not tried here: a node killed within milliseconds
-    // of someone's presence coming online, before that is stored; the new
-    // holder then reads them as offline, and tells nobody.)
+    // before the kill. (A node killed before it stored someone's presence
+    // is tried in nodes.rs.)
     for member in &members {
         reads_online(&cluster.front, &members[0].token, member, &SERVERS).await;
     }

@@ -60,6 +60,11 @@ async fn a_node_killed_under_a_live_session_leaves_no_ghost_and_loses_nothing() 
     let (status, seen) = b.get(&presence_of_ada, &grace).await;
     assert_eq!((status, seen["status"].as_str()), (200, Some("online")), "{seen}");
 
+    // As if A died before it stored her presence (it writes the row a
+    // moment after the change): B, taking her presence over, must still
+    // tell her classmates, who heard from A that she was on.
+    forget_stored_presence(&database.url, &ada_id);
+
     doomed.kill();
     // B sees A's heartbeat lapse (3 s), takes the room over, and its people
     // hear that Ada, who was on A, is gone.
@@ -152,4 +157,14 @@ async fn every_live_node_handles_a_death_not_only_the_first_to_see_it() {
         assert!(std::time::Instant::now() < deadline, "the death handled by {handled:?} of the two nodes in 10 s");
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Deletes a user's stored presence row.
+fn forget_stored_presence(database_url: &str, user_id: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let mut conn = diesel::PgConnection::establish(database_url).expect("the test database");
+    let deleted = diesel::sql_query(format!("DELETE FROM user_presence WHERE user_id = '{user_id}'"))
+        .execute(&mut conn)
+        .expect("delete the row");
+    assert_eq!(deleted, 1, "her presence was stored");
 }

@@ -625,7 +625,8 @@ impl Cluster {
                     continue;
                 };
                 if cluster.owner(&key).await.ok() == Some(cluster.node_id) {
-                    registry.presence(user_id);
+                    // Handled after the actor has read the stored row (it loads in `started`).
+                    registry.presence(user_id).do_send(crate::engine::presence::TakenOver);
                 }
             }
         });
