@@ -922,7 +922,6 @@ mod tests {
         assert_eq!((back.status, back.activity.as_deref()), (Online, Some("Viewing course: X")));
     }
 
-
     #[test]
     fn a_presence_taken_over_publishes_its_view_even_if_unchanged() {
         let (mut p, a) = connected();

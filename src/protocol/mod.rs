@@ -15,6 +15,7 @@ use crate::error::{AppError, ErrorBody};
 pub mod live_sessions;
 pub mod office_hours;
 pub mod rooms;
+pub mod socket_io;
 pub mod study_groups;
 
 use live_sessions::{AskQuestionData, JoinLiveSession, PinQuestionData, QuestionRef, SessionMessage, SessionRef};
