@@ -196,6 +196,28 @@ struct Member {
 }
 
 impl Cluster {
+    /// An instructor and five students in a started live session, their
+    /// sockets split over both nodes; the session's id.
+    async fn six_in_a_session(&self) -> (Vec<Member>, String) {
+        let people = [
+            ("Grace", "instructor"),
+            ("Ada", "student"),
+            ("Bob", "student"),
+            ("Cleo", "student"),
+            ("Dan", "student"),
+            ("Eve", "student"),
+        ];
+        let mut members = self.members(&people).await;
+        let students: Vec<String> = members[1..].iter().map(|m| m.token.clone()).collect();
+        let session = self.front.started_session(&members[0].token, &students).await;
+        for member in members.iter_mut() {
+            let joined = join_session(member, &session).await;
+            assert_eq!(joined["ok"], true, "{} (on {}): {joined}", member.name, SERVERS[member.node]);
+        }
+        self.assert_split(&members).await;
+        (members, session)
+    }
+
     /// Each node's `classroom_ws_connections`, read on the node itself.
     async fn sockets_open(&self) -> [u64; 2] {
         [open_sockets(&self.direct[0]).await, open_sockets(&self.direct[1]).await]
@@ -360,22 +382,7 @@ async fn reads_online(front: &Remote, reader: &str, user: &Member, servers: &[&s
 #[actix_web::test]
 async fn a_live_session_split_by_the_balancer_has_one_chat_in_one_order() {
     let Some(cluster) = behind_haproxy("balanced live session", 3).await else { return };
-    let people = [
-        ("Grace", "instructor"),
-        ("Ada", "student"),
-        ("Bob", "student"),
-        ("Cleo", "student"),
-        ("Dan", "student"),
-        ("Eve", "student"),
-    ];
-    let mut members = cluster.members(&people).await;
-    let students: Vec<String> = members[1..].iter().map(|m| m.token.clone()).collect();
-    let session = cluster.front.started_session(&members[0].token, &students).await;
-    for member in members.iter_mut() {
-        let joined = join_session(member, &session).await;
-        assert_eq!(joined["ok"], true, "{} (on {}): {joined}", member.name, SERVERS[member.node]);
-    }
-    cluster.assert_split(&members).await;
+    let (mut members, session) = cluster.six_in_a_session().await;
 
     // Everyone talks at once, five messages each.
     let acked = everyone_says(&mut members, 5, |m, n| ("session-message", chat(&session, &format!("m{m}-{n}")))).await;
@@ -625,22 +632,7 @@ async fn a_study_group_split_by_the_balancer_has_one_chat_in_one_order() {
 #[actix_web::test]
 async fn a_node_killed_behind_the_balancer_loses_nothing_and_its_people_come_back_through_it() {
     let Some(mut cluster) = behind_haproxy("balanced kill -9", 7).await else { return };
-    let people = [
-        ("Grace", "instructor"),
-        ("Ada", "student"),
-        ("Bob", "student"),
-        ("Cleo", "student"),
-        ("Dan", "student"),
-        ("Eve", "student"),
-    ];
-    let mut members = cluster.members(&people).await;
-    let students: Vec<String> = members[1..].iter().map(|m| m.token.clone()).collect();
-    let session = cluster.front.started_session(&members[0].token, &students).await;
-    for member in members.iter_mut() {
-        let joined = join_session(member, &session).await;
-        assert_eq!(joined["ok"], true, "{} (on {}): {joined}", member.name, SERVERS[member.node]);
-    }
-    cluster.assert_split(&members).await;
+    let (mut members, session) = cluster.six_in_a_session().await;
     // Everyone is online as the others see them before the chat, and so
     // before the kill. (A node killed before it stored someone's presence
     // is tried in nodes.rs.)
