@@ -3,6 +3,7 @@
 // on a phone they sit in the page's flow under the header (see `.toasts` in
 // styles.css).
 import { h } from '../dom.js';
+import { icon } from './icons.js';
 
 /** How many show at once: fewer on a phone, where each takes a whole row. */
 export function maxToasts() {
@@ -17,7 +18,7 @@ export function toast(message, { kind = 'info', ms = 5000 } = {}) {
   if (same) same.remove();
   const el = h('div', { class: `toast ${kind}`, role: kind === 'error' ? 'alert' : 'status', dataset: text ? { text } : {} },
     h('div', { class: 'toast-text' }, message),
-    h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', title: 'Dismiss', onclick: () => el.remove() }, '×'));
+    h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss', title: 'Dismiss', onclick: () => el.remove() }, icon('close')));
   box.append(el);
   while (box.children.length > maxToasts()) box.firstElementChild.remove();
   setTimeout(() => el.remove(), ms);
