@@ -3,7 +3,7 @@
 // serious or critical violation. Office hours are scanned as they are in
 // use too: the queue open with a student waiting, the student called in,
 // and the private room on both sides; so are a newcomer's pages, all empty
-// states.
+// states, and the account menu of the header at phone width.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -62,6 +62,13 @@ test('axe-core finds no serious or critical violation on any page', { timeout: 1
     await page.locator('#status-panel').waitFor();
     found.push(...await scan(page, `${role} status menu`));
     await page.keyboard.press('Escape');
+    // On a phone, name and Sign out are in a menu of their own.
+    await page.setViewportSize({ width: 390, height: 900 });
+    await page.locator('#account-toggle').click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    found.push(...await scan(page, `${role} account menu @390`));
+    await page.keyboard.press('Escape');
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto('/#/sessions');
     await page.locator('article', { hasText: 'Ownership' }).first().waitFor();
     await scanBoth(page, `${role} sessions`, found);

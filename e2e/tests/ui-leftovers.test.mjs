@@ -97,3 +97,104 @@ test('an empty office-hours queue says so and what happens next; an instructor w
   assert.deepEqual(grace.problems, []);
   await grace.context.close();
 });
+
+/** Presses Tab until `reached` holds in the page; fails after `max` presses. */
+async function tabTo(page, reached, max = 40) {
+  for (let i = 0; i < max; i += 1) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(reached)) return;
+  }
+  throw new Error(`not reached with Tab: ${reached}`);
+}
+
+/** The header's visible controls, grouped into the rows they sit in; and the header's own box and padding. */
+const headerLayout = (page) => page.evaluate(() => {
+  const topbar = document.getElementById('topbar');
+  const items = [...topbar.querySelectorAll('a, button, .conn')]
+    .filter((el) => !el.closest('.menu-panel') && !el.closest('.account.open .account-panel'))
+    .map((el) => ({ name: el.getAttribute('aria-label') || el.textContent.trim(), box: el.getBoundingClientRect().toJSON() }))
+    .filter(({ box }) => box.width > 0 && box.height > 0)
+    .sort((a, b) => a.box.top - b.box.top);
+  const rows = [];
+  for (const item of items) {
+    const row = rows.find((r) => item.box.top < r.bottom - 2 && r.top < item.box.bottom - 2);
+    if (row) {
+      row.items.push(item.name);
+      row.top = Math.min(row.top, item.box.top);
+      row.bottom = Math.max(row.bottom, item.box.bottom);
+    } else {
+      rows.push({ top: item.box.top, bottom: item.box.bottom, items: [item.name] });
+    }
+  }
+  const style = getComputedStyle(topbar);
+  return {
+    rows,
+    height: topbar.getBoundingClientRect().height,
+    tallest: Math.max(...items.map(({ box }) => box.height)),
+    chrome: parseFloat(style.paddingTop) + parseFloat(style.paddingBottom) + parseFloat(style.borderBottomWidth) + (parseFloat(style.rowGap) || 0),
+    items: items.map(({ name, box }) => ({ name, width: box.width, height: box.height, right: box.right })),
+  };
+});
+
+test('the header keeps to two rows at 390 px, with name and Sign out in a menu that works by keyboard', { timeout: 90000 }, async () => {
+  const ada = await person('Ada Lovelace-Byron');
+  await signUp(ada, 'student');
+  const { page } = ada;
+
+  // A desktop: one row, everything in sight.
+  let layout = await headerLayout(page);
+  assert.equal(layout.rows.length, 1, `one row at 1280 px: ${JSON.stringify(layout.rows)}`);
+  assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), true);
+  assert.equal(await page.locator('#account-toggle').isVisible(), false, 'no menu button on a desktop');
+
+  await page.setViewportSize({ width: 390, height: 800 });
+  // Reconnecting is the longest word the connection may show: still two rows.
+  for (const state of ['open', 'reconnecting']) {
+    await page.evaluate((s) => { const el = document.getElementById('connection-state'); el.dataset.state = s; el.textContent = s === 'open' ? 'Connected' : 'Reconnecting…'; }, state);
+    layout = await headerLayout(page);
+    assert.ok(layout.rows.length <= 2, `at most two rows at 390 px (${state}): ${JSON.stringify(layout.rows)}`);
+    assert.ok(layout.height <= 2 * layout.tallest + layout.chrome + 1,
+      `the header is no taller than two rows: ${layout.height} > 2 × ${layout.tallest} + ${layout.chrome}`);
+    assert.ok(layout.items.every((item) => item.right <= 390), `nothing off the screen: ${JSON.stringify(layout.items)}`);
+  }
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling');
+  for (const link of ['Dashboard', 'Sessions', 'Groups', 'Office hours']) {
+    assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link }).isVisible(), true, `${link} in sight`);
+  }
+  const signOut = page.getByRole('button', { name: 'Sign out' });
+  assert.equal(await signOut.isVisible(), false, 'Sign out is in the menu');
+  const toggle = page.getByRole('button', { name: 'Account: Ada Lovelace-Byron' });
+  const toggleBox = await toggle.boundingBox();
+  assert.ok(toggleBox.width >= 44 && toggleBox.height >= 44, `the menu button is big enough to touch: ${JSON.stringify(toggleBox)}`);
+  const statusBox = await page.locator('#status-toggle').boundingBox();
+  assert.ok(statusBox.width >= 44 && statusBox.height >= 44, `my status too: ${JSON.stringify(statusBox)}`);
+  await shot(page, '50-header-phone.png');
+
+  // By keyboard: to the menu button, open, Sign out has focus; Escape closes and gives focus back.
+  await page.locator('.skip-link').focus();
+  await tabTo(page, () => document.activeElement.id === 'account-toggle');
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+  await page.keyboard.press('Enter');
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'true');
+  await signOut.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent.trim()), 'Sign out', 'focus on the first item');
+  assert.equal(await page.getByText('Ada Lovelace-Byron', { exact: true }).isVisible(), true, 'who I am, in the menu');
+  const panel = await page.locator('#account-panel').boundingBox();
+  assert.ok(panel.x >= 0 && panel.x + panel.width <= 390, `the menu fits the screen: ${JSON.stringify(panel)}`);
+  assert.ok((await headerLayout(page)).rows.length <= 2, 'an open menu adds no row to the header');
+  await shot(page, '51-header-phone-menu.png');
+  await page.keyboard.press('Escape');
+  assert.equal(await signOut.isVisible(), false, 'Escape closes');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'account-toggle', 'focus back on the menu button');
+  // A click outside closes it too; and Sign out works from it.
+  await toggle.click();
+  await signOut.waitFor();
+  await page.getByRole('heading', { name: 'Hello, Ada Lovelace-Byron' }).click({ position: { x: 5, y: 5 } });
+  assert.equal(await signOut.isVisible(), false, 'a click outside closes');
+  await toggle.click();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+
+  assert.deepEqual(ada.problems, []);
+  await ada.context.close();
+});
