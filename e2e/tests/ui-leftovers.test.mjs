@@ -198,3 +198,65 @@ test('the header keeps to two rows at 390 px, with name and Sign out in a menu t
   assert.deepEqual(ada.problems, []);
   await ada.context.close();
 });
+
+test('an ended session\'s room lists who attended, not who is here, and says why chat and questions are closed', { timeout: 120000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  const bob = await person('Bob');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await signUp(bob, 'student');
+  await courseWith(grace, 'Rust 101', [ada, bob]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  for (const who of [grace, ada, bob]) {
+    await who.page.goto(`/#/sessions/${session.id}`);
+    await who.page.locator('ul[aria-label="Participants"] .person', { hasText: who.name }).waitFor();
+  }
+  await grace.page.getByRole('button', { name: 'Start session' }).click();
+  await ada.page.locator('.status.active').first().waitFor();
+  // Bob leaves before the end.
+  await ada.page.locator('ul[aria-label="Participants"] .person', { hasText: 'Bob' }).waitFor();
+  await bob.page.getByRole('button', { name: 'Leave' }).click();
+  await ada.page.locator('ul[aria-label="Left the session"] .person', { hasText: 'Bob' }).waitFor();
+
+  await grace.page.getByRole('button', { name: 'End session' }).click();
+  const { page } = ada;
+  const section = page.getByRole('region', { name: 'Participants' });
+  await section.getByRole('heading', { name: /^Attended/ }).waitFor();
+  await section.getByText(/^The session ended at .*: nobody is in the room now\./).waitFor();
+  assert.equal(await page.locator('ul[aria-label="Participants"]').count(), 0, 'no list of who is here');
+  const attended = section.getByRole('list', { name: 'Attended' });
+  const line = (name) => attended.locator('li', { has: page.locator('.person-name', { hasText: name }) });
+  assert.match(await line('Ada').textContent(), /joined .* · stayed to the end/);
+  assert.match(await line('Grace').textContent(), /stayed to the end/);
+  assert.match(await line('Bob').textContent(), /joined .* · left /, 'Bob left before the end');
+  assert.match(await section.getByRole('heading', { level: 2 }).textContent(), /Attended \(3\)/);
+  // Chat and questions are closed, and say so.
+  assert.equal(await page.getByRole('textbox', { name: 'Chat message' }).isDisabled(), true);
+  assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), true);
+  await page.getByText('The chat closed when the session ended.').waitFor();
+  assert.equal(await page.getByRole('textbox', { name: 'Your question' }).isDisabled(), true);
+  assert.equal(await page.getByRole('button', { name: 'Ask' }).isDisabled(), true);
+  await page.getByText('Questions closed when the session ended.').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Leave' }).count(), 0, 'nothing to leave');
+  await shot(page, '52-room-ended.png');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, '53-room-ended-phone.png');
+
+  // The instructor, opening the room again: the attendance, from the server.
+  await grace.page.reload();
+  const hers = grace.page.getByRole('region', { name: 'Participants' });
+  await hers.getByRole('heading', { name: 'Attended (3)' }).waitFor();
+  const herLine = (name) => hers.getByRole('list', { name: 'Attended' }).locator('li', { has: grace.page.locator('.person-name', { hasText: name }) });
+  assert.match(await herLine('Bob').textContent(), /left /);
+  assert.match(await herLine('Ada').textContent(), /stayed to the end/);
+  assert.equal(await herLine('Grace').locator('.badge.instructor').count(), 1);
+  // A student opening it again: it ended, nobody is here; no list of people he cannot know.
+  await bob.page.goto(`/#/sessions/${session.id}`);
+  const his = bob.page.getByRole('region', { name: 'Participants' });
+  await his.getByText(/The session ended at .*: nobody is in the room now\. The full attendance is with your instructor\./).waitFor();
+  assert.equal(await bob.page.locator('ul[aria-label="Participants"]').count(), 0);
+
+  assert.deepEqual([...grace.problems, ...ada.problems, ...bob.problems], []);
+  for (const who of [grace, ada, bob]) await who.context.close();
+});
