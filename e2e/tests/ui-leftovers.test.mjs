@@ -260,3 +260,43 @@ test('an ended session\'s room lists who attended, not who is here, and says why
   assert.deepEqual([...grace.problems, ...ada.problems, ...bob.problems], []);
   for (const who of [grace, ada, bob]) await who.context.close();
 });
+
+const overlaps = (a, b) => a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+
+test('touch targets: a notification\'s "Open session" and "Mark read" are 44 px and apart at 390 px', { timeout: 90000 }, async () => {
+  const grace = await person('Grace');
+  const ada = await person('Ada');
+  await signUp(grace, 'instructor');
+  await signUp(ada, 'student');
+  await courseWith(grace, 'Rust 101', [ada]);
+  const session = await schedule(grace.page, 'Ownership', 2);
+  await grace.page.goto(`/#/sessions/${session.id}`);
+  await grace.page.getByRole('button', { name: 'Start session' }).click();
+
+  const { page } = ada;
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto('/#/dashboard');
+  const notifications = page.getByRole('region', { name: 'Notifications' });
+  const item = notifications.locator('.notification', { hasText: 'Ownership has started' });
+  await item.waitFor();
+  const open = item.getByRole('link', { name: 'Open session' });
+  const read = item.getByRole('button', { name: 'Mark read' });
+  const [a, b] = [await open.boundingBox(), await read.boundingBox()];
+  for (const [name, box] of [['Open session', a], ['Mark read', b]]) {
+    assert.ok(box.width >= 44 && box.height >= 44, `${name} is at least 44 × 44 px: ${JSON.stringify(box)}`);
+  }
+  assert.ok(!overlaps(a, b), `apart: ${JSON.stringify([a, b])}`);
+  const gap = Math.max(b.x - (a.x + a.width), a.x - (b.x + b.width), b.y - (a.y + a.height), a.y - (b.y + b.height));
+  assert.ok(gap >= 8, `at least 8 px between them: ${gap}`);
+  await shot(page, '58-notification-targets-phone.png');
+  await read.click();
+  await item.getByRole('button', { name: 'Mark read' }).waitFor({ state: 'detached' });
+  assert.equal(await open.isVisible(), true, 'the link stays');
+  // On a desktop, the same two stay apart.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  assert.equal(await notifications.getByRole('link', { name: 'Open session' }).first().isVisible(), true);
+
+  assert.deepEqual([...grace.problems, ...ada.problems], []);
+  await grace.context.close();
+  await ada.context.close();
+});

@@ -137,12 +137,16 @@ export async function dashboardPage(main, { cleanup }) {
   async function loadNotifications() {
     try {
       const list = await api.get('/api/notifications?limit=10');
-      mount(notifications, list.length ? list.map((n) => h('div', { class: `notification${n.readAt ? ' muted' : ''}` },
-        h('strong', {}, n.title), h('div', { class: 'muted' }, formatTime(n.createdAt)),
-        n.data && n.data.groupId ? h('a', { href: `#/groups/${n.data.groupId}` }, 'Open group')
-          : n.data && n.data.sessionId ? h('a', { href: `#/sessions/${n.data.sessionId}` }, 'Open session')
-            : n.data && n.data.queueId ? h('a', { href: '#/office-hours' }, 'Open office hours') : null,
-        n.readAt ? null : h('button', { onclick: async (e) => withBusy(e.currentTarget, async () => { await api.post(`/api/notifications/${n.id}/read`); await loadNotifications(); }) }, 'Mark read')))
+      mount(notifications, list.length ? list.map((n) => {
+        const open = n.data && n.data.groupId ? h('a', { class: 'button', href: `#/groups/${n.data.groupId}` }, 'Open group')
+          : n.data && n.data.sessionId ? h('a', { class: 'button', href: `#/sessions/${n.data.sessionId}` }, 'Open session')
+            : n.data && n.data.queueId ? h('a', { class: 'button', href: '#/office-hours' }, 'Open office hours') : null;
+        const markRead = n.readAt ? null : h('button', { onclick: async (e) => withBusy(e.currentTarget, async () => { await api.post(`/api/notifications/${n.id}/read`); await loadNotifications(); }) }, 'Mark read');
+        // The two actions sit apart in a row of their own, each big enough for a finger (see `.notification-actions`).
+        return h('div', { class: `notification${n.readAt ? ' read' : ''}` },
+          h('strong', {}, n.title), h('div', { class: 'muted' }, formatTime(n.createdAt)),
+          open || markRead ? h('div', { class: 'notification-actions' }, open, markRead) : null);
+      })
         : emptyState({ icon: 'bell', title: 'No notifications.', hint: 'Reminders before your sessions and invitations to study groups will show here.' }));
     } catch (error) {
       mount(notifications, h('p', { class: 'error-text' }, `Could not load notifications: ${error.message}`));
