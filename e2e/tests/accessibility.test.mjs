@@ -2,7 +2,8 @@
 // out, as an instructor and as a student, at desktop and phone width: no
 // serious or critical violation. Office hours are scanned as they are in
 // use too: the queue open with a student waiting, the student called in,
-// and the private room on both sides.
+// and the private room on both sides; so are a newcomer's pages, all empty
+// states, and the account menu of the header at phone width.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -61,6 +62,13 @@ test('axe-core finds no serious or critical violation on any page', { timeout: 1
     await page.locator('#status-panel').waitFor();
     found.push(...await scan(page, `${role} status menu`));
     await page.keyboard.press('Escape');
+    // On a phone, name and Sign out are in a menu of their own.
+    await page.setViewportSize({ width: 390, height: 900 });
+    await page.locator('#account-toggle').click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    found.push(...await scan(page, `${role} account menu @390`));
+    await page.keyboard.press('Escape');
+    await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto('/#/sessions');
     await page.locator('article', { hasText: 'Ownership' }).first().waitFor();
     await scanBoth(page, `${role} sessions`, found);
@@ -80,6 +88,17 @@ test('axe-core finds no serious or critical violation on any page', { timeout: 1
     await page.getByRole('heading', { level: 1 }).first().waitFor();
     await scanBoth(page, `${role} office hours`, found);
   }
+
+  // A newcomer's pages: empty states everywhere.
+  const cleo = await person('Cleo');
+  await signUp(cleo, 'student');
+  await cleo.page.locator('section[aria-label="My courses"] .empty-state').waitFor();
+  await scanBoth(cleo.page, 'newcomer dashboard', found);
+  await cleo.page.goto('/#/groups');
+  await cleo.page.locator('#my-groups .empty-state').waitFor();
+  await scanBoth(cleo.page, 'newcomer groups', found);
+  assert.deepEqual(cleo.problems, []);
+  await cleo.context.close();
 
   // Office hours in use.
   await grace.page.goto('/#/office-hours');

@@ -164,7 +164,7 @@ test('a student queues, is admitted, talks privately and is completed', { timeou
   await shot(ada.page, 'office-hours-04-student-completed.png');
 
   // Back on her page, Bob and Cleo wait; she admits them together.
-  await grace.page.getByRole('link', { name: '← Back to my queue' }).first().click();
+  await grace.page.getByRole('link', { name: 'Back to my queue' }).first().click();
   await queue.locator('li', { hasText: 'Bob' }).waitFor();
   await queue.locator('li', { hasText: 'Cleo' }).waitFor();
   assert.equal(await queue.locator('li', { hasText: 'Ada' }).count(), 0);

@@ -1,8 +1,8 @@
 // Issue 15, third batch, in a real browser: keyboard-only use with focus at
 // the top after signing in, page titles and the favicon, safe links in chat,
-// toasts that stay few and off the controls on a phone, the calendar's month
-// view in the viewer's time zone, and desktop notifications asked for only
-// after a click.
+// toasts that stay few, move nothing and cover no control on a phone, the
+// calendar's month view in the viewer's time zone, and desktop
+// notifications asked for only after a click.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -153,7 +153,19 @@ test('links in chat: http(s) addresses become safe links, nothing else does, and
   await ada.context.close();
 });
 
-test('toasts: a few at a time, closable, gone by themselves, and off the controls at 390 px', { timeout: 90000 }, async () => {
+/** The controls on screen (in the page or the header) that a box lies over. */
+const controlsUnder = (page, box) => page.evaluate((b) => [...document.querySelectorAll('main a[href], main button, main input, main textarea, main select, #topbar a, #topbar button')]
+  .map((el) => [el, el.getBoundingClientRect()])
+  .filter(([, r]) => r.width && r.height && r.left < b.x + b.width && b.x < r.right && r.top < b.y + b.height && b.y < r.bottom)
+  .map(([el]) => el.getAttribute('aria-label') || el.textContent.trim() || el.tagName), box);
+
+/** The toasts' box on screen (viewport coordinates). */
+const stackBox = (page) => page.evaluate(() => {
+  const r = document.getElementById('toasts').getBoundingClientRect();
+  return { x: r.x, y: r.y, width: r.width, height: r.height };
+});
+
+test('toasts: a few at a time, closable, gone by themselves at desktop and 390 px; on a phone they move nothing and cover no control in use', { timeout: 90000 }, async () => {
   const grace = await person('Grace');
   const ada = await person('Ada');
   await signUp(grace, 'instructor');
@@ -169,36 +181,50 @@ test('toasts: a few at a time, closable, gone by themselves, and off the control
     for (let i = 1; i <= count; i += 1) toast(`Something happened (${i} of ${count}).`);
   }, n);
   const toasts = page.locator('.toast');
+  const goneByThemselves = () => page.waitForFunction(() => document.querySelectorAll('.toast').length === 0, null, { timeout: 10000 });
 
   await burst(5);
   assert.equal(await toasts.count(), 3, 'three at most on a desktop');
   assert.match(await toasts.last().textContent(), /5 of 5/, 'the newest kept');
   await toasts.first().getByRole('button', { name: 'Dismiss' }).click();
   assert.equal(await toasts.count(), 2, 'closed by hand');
-  await page.waitForFunction(() => document.querySelectorAll('.toast').length === 0, null, { timeout: 10000 });
+  await goneByThemselves();
 
   await page.setViewportSize({ width: 390, height: 800 });
-  // At the top of the page, they push it down: nothing of the page is under them.
+  // At the top of the page: nothing moves when they come (no control jumps
+  // away from a finger about to press it), and they cover no control.
   await page.evaluate(() => window.scrollTo(0, 0));
+  const leave = page.getByRole('button', { name: 'Leave' });
+  const before = await leave.boundingBox();
   await burst(5);
   assert.equal(await toasts.count(), 2, 'two at most on a phone');
-  const stack = await page.locator('#toasts').boundingBox();
-  const main = await page.locator('#main').boundingBox();
-  assert.ok(stack.y + stack.height <= main.y + 1, `the toasts are above the page, not over it: ${JSON.stringify([stack, main])}`);
+  assert.deepEqual(await leave.boundingBox(), before, 'the page did not move under the toasts');
+  assert.deepEqual(await controlsUnder(page, await stackBox(page)), [], 'no control under the toasts at the top of the page');
   await shot(page, '42-toasts-phone-top.png');
-  // Scrolled down to the chat box: the box and Send stay clear.
-  await page.getByRole('textbox', { name: 'Chat message' }).evaluate((el) => el.scrollIntoView({ block: 'end' }));
+
+  // Scrolled so that Leave is at the top of the screen: not covered.
+  await leave.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+  await burst(3);
+  const atLeave = await controlsUnder(page, await stackBox(page));
+  assert.ok(!atLeave.includes('Leave'), `the toasts cover Leave: ${JSON.stringify(atLeave)}`);
+  assert.deepEqual(atLeave, [], 'no control under the toasts');
+
+  // Typing in the chat box at the bottom of the screen: the box and Send stay clear.
+  const box = page.getByRole('textbox', { name: 'Chat message' });
+  await box.evaluate((el) => el.scrollIntoView({ block: 'end' }));
+  await box.focus();
   await burst(4);
   assert.equal(await toasts.count(), 2);
-  for (const control of [page.getByRole('textbox', { name: 'Chat message' }), page.getByRole('button', { name: 'Send' })]) {
-    const box = await control.boundingBox();
+  for (const control of [box, page.getByRole('button', { name: 'Send' })]) {
+    const b = await control.boundingBox();
     for (const t of await toasts.all()) {
       const tb = await t.boundingBox();
-      assert.ok(!overlaps(tb, box), `a toast covers a control: ${JSON.stringify([tb, box])}`);
+      assert.ok(!overlaps(tb, b), `a toast covers a control: ${JSON.stringify([tb, b])}`);
     }
   }
+  assert.deepEqual(await controlsUnder(page, await stackBox(page)), [], 'no control under the toasts');
   await shot(page, '43-toasts-phone-scrolled.png');
-  await page.waitForFunction(() => document.querySelectorAll('.toast').length === 0, null, { timeout: 10000 });
+  await goneByThemselves();
 
   assert.deepEqual([...grace.problems, ...ada.problems], []);
   await grace.context.close();

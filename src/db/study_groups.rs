@@ -332,6 +332,24 @@ pub fn sessions_of(
         .load(conn)
 }
 
+/// The sessions of the active groups `user_id` is a member of, ending at
+/// or after `ends_after`, soonest first, with their group's name (for the
+/// calendar feed).
+pub fn sessions_of_member(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    ends_after: NaiveDateTime,
+) -> QueryResult<Vec<(StudyGroupSessionRow, String)>> {
+    study_group_sessions::table
+        .inner_join(study_groups::table.inner_join(study_group_members::table))
+        .filter(study_group_members::user_id.eq(user_id))
+        .filter(study_groups::is_active.eq(true))
+        .filter(study_group_sessions::scheduled_end_time.ge(ends_after))
+        .order((study_group_sessions::scheduled_start_time, study_group_sessions::id))
+        .select((StudyGroupSessionRow::as_select(), study_groups::name))
+        .load(conn)
+}
+
 /// Sessions of active groups starting within `[from, to)`, for reminders,
 /// with their group's room.
 pub fn sessions_starting(

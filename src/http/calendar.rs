@@ -1,7 +1,9 @@
 //! A private iCalendar feed per user (added, issue 15): an `.ics` address
 //! that Google Calendar, Outlook or Apple Calendar subscribe to without a
 //! login, listing the live sessions of the courses the user teaches or is
-//! enrolled in. The address holds a random token; only its digest is
+//! enrolled in, the sessions of the study groups they are a member of, and
+//! office hours: an instructor's own weekly slots, a student's instructors'.
+//! The address holds a random token; only its digest is
 //! stored, so the address is shown once, when made. Making a new one
 //! replaces the old (which stops working), and the feed can be turned off.
 
@@ -11,8 +13,9 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use crate::auth::{new_token, token_digest, AuthUser};
-use crate::db::models::{CalendarFeedRow, LiveSessionRow};
+use crate::db::models::{CalendarFeedRow, LiveSessionRow, StudyGroupSessionRow};
 use crate::db::{self, from_db_time, to_db_time};
+use crate::domain::office_hours::schedule::{Occurrence, Schedule, Slot, SlotMode};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -25,6 +28,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Sessions that started this long ago or later are in the feed (and all to come).
 const FEED_PAST_DAYS: i64 = 90;
+/// Office hours are weekly slots in the instructor's time zone; the feed
+/// lists each week's occurrence in UTC, like everything else in it (no
+/// recurrence rule, so no time-zone definitions a calendar app might read
+/// differently), from a week back to this far ahead. Calendar apps read the
+/// feed again every hour, so the window moves on by itself.
+const OFFICE_HOURS_AHEAD_DAYS: i64 = 56;
+const OFFICE_HOURS_PAST_DAYS: i64 = 7;
 
 /// Whether I have a feed, and since when (its address is not kept: see `POST`).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -80,7 +90,7 @@ pub async fn revoke_feed(state: web::Data<AppState>, user: AuthUser) -> AppResul
 /// The feed itself, for a calendar app: no login, the token is the key. An
 /// unknown, replaced or revoked token is a 404.
 #[utoipa::path(get, path = "/api/calendar/feeds/{token}.ics", params(("token" = String, Path, description = "The feed's private token")),
-    responses((status = 200, description = "text/calendar (RFC 5545): one VEVENT per live session", content_type = "text/calendar", body = String),
+    responses((status = 200, description = "text/calendar (RFC 5545): one VEVENT per live session, study group session and week's office hours", content_type = "text/calendar", body = String),
         (status = 404, body = crate::error::ErrorEnvelope)))]
 pub async fn feed(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> AppResult<HttpResponse> {
     let token = path.into_inner();
@@ -89,7 +99,8 @@ pub async fn feed(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
         return Err(AppError::not_found("calendar feed"));
     }
     let digest = token_digest(&token.to_ascii_lowercase());
-    let since = to_db_time(state.clock.now() - Duration::days(FEED_PAST_DAYS));
+    let now = state.clock.now();
+    let since = to_db_time(now - Duration::days(FEED_PAST_DAYS));
     let found = state
         .db
         .read(move |conn| {
@@ -101,8 +112,31 @@ pub async fn feed(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             let mut events = Vec::with_capacity(sessions.len());
             for session in sessions {
                 let course = db::courses::find(conn, &session.course_id)?.map(|c| c.title).unwrap_or_default();
-                events.push((session, course));
+                events.push(Event::live_session(&session, &course));
             }
+            for (session, group) in db::study_groups::sessions_of_member(conn, &owner.id, since)? {
+                events.push(Event::group_session(&session, &group));
+            }
+            // My own slots (if I teach), then those of the instructors whose
+            // courses I take (never mine twice).
+            let mut instructors = vec![(owner.id.clone(), None)];
+            for (id, name) in db::office_hours::instructors_of(conn, &owner.id)? {
+                if id != owner.id {
+                    instructors.push((id, Some(name)));
+                }
+            }
+            let from = now - Duration::days(OFFICE_HOURS_PAST_DAYS);
+            for (instructor_id, name) in instructors {
+                let slots: Vec<Slot> = db::office_hours::slots(conn, &instructor_id)?
+                    .iter()
+                    .filter_map(db::office_hours::to_slot)
+                    .collect();
+                let schedule = Schedule::new(slots);
+                for (slot, occurrence) in schedule.occurrences(from, OFFICE_HOURS_PAST_DAYS + OFFICE_HOURS_AHEAD_DAYS) {
+                    events.push(Event::office_hours(slot.mode, &occurrence, name.as_deref()));
+                }
+            }
+            events.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.uid.cmp(&b.uid)));
             Ok(Some((owner.name, events)))
         })
         .await?;
@@ -119,8 +153,82 @@ pub async fn feed(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
         .body(body))
 }
 
+/// One VEVENT: what a live session, a group's session or an occurrence of
+/// office hours comes to in the feed.
+#[derive(Debug)]
+struct Event {
+    uid: String,
+    start: NaiveDateTime,
+    end: NaiveDateTime,
+    /// When the entry last changed, if that is known.
+    modified: Option<NaiveDateTime>,
+    summary: String,
+    description: String,
+    /// The page it opens, after the site's address (`/#/sessions/<id>`).
+    page: String,
+    cancelled: bool,
+}
+
+impl Event {
+    fn live_session(session: &LiveSessionRow, course: &str) -> Event {
+        let description = match &session.description {
+            Some(text) if !text.trim().is_empty() => format!("{course}\n\n{text}"),
+            _ => course.to_string(),
+        };
+        Event {
+            uid: format!("{}@classroom", session.id),
+            start: session.scheduled_start_time,
+            end: session.scheduled_end_time,
+            modified: Some(session.updated_at),
+            summary: session.title.clone(),
+            description,
+            page: format!("/#/sessions/{}", session.id),
+            cancelled: session.status == "cancelled",
+        }
+    }
+
+    fn group_session(session: &StudyGroupSessionRow, group: &str) -> Event {
+        Event {
+            uid: format!("{}@classroom", session.id),
+            start: session.scheduled_start_time,
+            end: session.scheduled_end_time,
+            // A group's session is not edited after it is made.
+            modified: Some(session.created_at),
+            summary: session.title.clone(),
+            description: format!("Study group: {group}"),
+            page: format!("/#/groups/{}", session.group_id),
+            cancelled: false,
+        }
+    }
+
+    /// One occurrence of a weekly slot; `instructor` is None in the
+    /// instructor's own feed. Its UID names the slot and the start, so an
+    /// occurrence keeps its UID from one reading of the feed to the next.
+    fn office_hours(mode: SlotMode, occurrence: &Occurrence, instructor: Option<&str>) -> Event {
+        let start = to_db_time(occurrence.start);
+        let how = match mode {
+            SlotMode::Queue => "Queue: students join the line with a question and are admitted one by one.",
+            SlotMode::DropIn => "Drop-in: one open room for every student.",
+        };
+        let (summary, page) = match instructor {
+            Some(name) => (format!("Office hours: {name}"), "/#/office-hours"),
+            None => ("My office hours".to_string(), "/#/office-hours/manage"),
+        };
+        Event {
+            uid: format!("office-hours-{}-{}@classroom", occurrence.slot_id, stamp(start)),
+            start,
+            end: to_db_time(occurrence.end),
+            modified: None,
+            summary,
+            description: how.to_string(),
+            page: page.to_string(),
+            cancelled: false,
+        }
+    }
+}
+
 /// The calendar: CRLF line ends, long lines folded, text escaped (RFC 5545).
-fn render(owner: &str, events: &[(LiveSessionRow, String)], base: &str, now: NaiveDateTime) -> String {
+fn render(owner: &str, events: &[Event], base: &str, now: NaiveDateTime) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&fold(&text));
@@ -134,21 +242,19 @@ fn render(owner: &str, events: &[(LiveSessionRow, String)], base: &str, now: Nai
     line(format!("X-WR-CALNAME:{}", escape(&format!("Classroom: {owner}"))));
     line("REFRESH-INTERVAL;VALUE=DURATION:PT1H".into());
     line("X-PUBLISHED-TTL:PT1H".into());
-    for (session, course) in events {
+    for event in events {
         line("BEGIN:VEVENT".into());
-        line(format!("UID:{}@classroom", session.id));
+        line(format!("UID:{}", event.uid));
         line(format!("DTSTAMP:{}", stamp(now)));
-        line(format!("LAST-MODIFIED:{}", stamp(session.updated_at)));
-        line(format!("DTSTART:{}", stamp(session.scheduled_start_time)));
-        line(format!("DTEND:{}", stamp(session.scheduled_end_time)));
-        line(format!("SUMMARY:{}", escape(&session.title)));
-        let description = match &session.description {
-            Some(text) if !text.trim().is_empty() => format!("{course}\n\n{text}"),
-            _ => course.clone(),
-        };
-        line(format!("DESCRIPTION:{}", escape(&description)));
-        line(format!("URL:{base}/#/sessions/{}", session.id));
-        line(format!("STATUS:{}", if session.status == "cancelled" { "CANCELLED" } else { "CONFIRMED" }));
+        if let Some(modified) = event.modified {
+            line(format!("LAST-MODIFIED:{}", stamp(modified)));
+        }
+        line(format!("DTSTART:{}", stamp(event.start)));
+        line(format!("DTEND:{}", stamp(event.end)));
+        line(format!("SUMMARY:{}", escape(&event.summary)));
+        line(format!("DESCRIPTION:{}", escape(&event.description)));
+        line(format!("URL:{base}{}", event.page));
+        line(format!("STATUS:{}", if event.cancelled { "CANCELLED" } else { "CONFIRMED" }));
         line("END:VEVENT".into());
     }
     line("END:VCALENDAR".into());

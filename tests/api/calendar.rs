@@ -146,3 +146,80 @@ async fn a_wrong_replaced_or_revoked_address_is_a_404_and_only_the_owner_manages
     assert!(ics["responses"]["200"]["content"]["text/calendar"].is_object(), "{ics}");
     assert!(ics["security"].as_array().is_none_or(|s| s.is_empty()), "the feed needs no login: {ics}");
 }
+
+/// The events of a feed whose SUMMARY is `summary`, their lines unfolded.
+fn events_named(body: &str, summary: &str) -> Vec<String> {
+    let unfolded = body.replace("\r\n ", "");
+    unfolded
+        .split("BEGIN:VEVENT")
+        .skip(1)
+        .filter(|event| event.contains(&format!("\r\nSUMMARY:{summary}\r\n")))
+        .map(str::to_string)
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_feed_lists_my_groups_sessions_and_office_hours_but_not_a_group_i_am_not_in() {
+    let app = spawn_app().await;
+    let grace = app.register("Grace", "instructor").await;
+    let hopper = app.register("Hopper", "instructor").await;
+    let ada = app.register("Ada", "student").await;
+    let bob = app.register("Bob", "student").await;
+    let cleo = app.register("Cleo", "student").await;
+    app.course_with(&grace, &[&ada, &bob]).await;
+    app.course_with(&hopper, &[&cleo]).await;
+
+    // Ada's group, and Bob's own without Ada (both private: no one else in them).
+    let group = |name: &'static str| json!({ "name": name });
+    let (status, mine) = app.post("/api/study-groups", &ada.token, group("Exam prep")).await;
+    assert_eq!(status, 201, "{mine}");
+    let mine = mine["id"].as_str().unwrap().to_string();
+    let (status, theirs) = app.post("/api/study-groups", &bob.token, group("Bob's corner")).await;
+    assert_eq!(status, 201, "{theirs}");
+    let theirs = theirs["id"].as_str().unwrap().to_string();
+    let start = classroom::clock::Clock::now(&app.clock) + chrono::Duration::days(1);
+    let end = start + chrono::Duration::hours(2);
+    for (group_id, by, title) in [(&mine, &ada, "Mock exam"), (&theirs, &bob, "Bob alone")] {
+        let body = json!({ "title": title, "scheduledStartTime": start, "scheduledEndTime": end });
+        let (status, session) = app.post(&format!("/api/study-groups/{group_id}/sessions"), &by.token, body).await;
+        assert_eq!(status, 201, "{session}");
+    }
+    // Grace's weekly office hours, 14:00-15:00 UTC on Wednesdays, and a paused slot.
+    let slot = json!({ "dayOfWeek": 3, "startTime": "14:00", "endTime": "15:00", "timeZone": "UTC" });
+    let (status, made) = app.post("/api/office-hours/schedule", &grace.token, slot).await;
+    assert_eq!(status, 201, "{made}");
+    let paused =
+        json!({ "dayOfWeek": 4, "startTime": "09:00", "endTime": "10:00", "timeZone": "UTC", "isActive": false });
+    let (status, made) = app.post("/api/office-hours/schedule", &grace.token, paused).await;
+    assert_eq!(status, 201, "{made}");
+
+    let (_, _, body) = fetch(&app, &new_feed(&app, &ada).await).await;
+    let exam = events_named(&body, "Mock exam");
+    assert_eq!(exam.len(), 1, "a session of my group is in my feed: {body}");
+    assert!(exam[0].contains("DESCRIPTION:Study group: Exam prep\r\n"), "{}", exam[0]);
+    assert!(exam[0].contains(&format!("URL:{}/#/groups/{mine}\r\n", app.address)), "{}", exam[0]);
+    assert!(exam[0].contains(&format!("DTSTART:{}\r\n", start.format("%Y%m%dT%H%M%SZ"))), "{}", exam[0]);
+    assert!(!body.contains("Bob alone"), "not a session of a group I am not in: {body}");
+    // My instructor's office hours, every week, at their time; not the paused slot.
+    let office = events_named(&body, "Office hours: Grace");
+    assert!(office.len() >= 8, "eight weeks and more: {body}");
+    for event in &office {
+        assert!(event.contains("T140000Z\r\nDTEND:") && event.contains("T150000Z\r\n"), "{event}");
+        assert!(event.contains(&format!("URL:{}/#/office-hours\r\n", app.address)), "{event}");
+    }
+    assert!(!body.contains("T090000Z\r\nDTEND:"), "a paused slot is not listed: {body}");
+    let uids: std::collections::HashSet<_> =
+        office.iter().filter_map(|e| e.split("UID:").nth(1)?.split("\r\n").next()).collect();
+    assert_eq!(uids.len(), office.len(), "each week its own UID");
+
+    // Bob sees his group's session only; Grace her own office hours and no group's session.
+    let (_, _, his) = fetch(&app, &new_feed(&app, &bob).await).await;
+    assert_eq!((events_named(&his, "Mock exam").len(), events_named(&his, "Bob alone").len()), (0, 1), "{his}");
+    let (_, _, hers) = fetch(&app, &new_feed(&app, &grace).await).await;
+    assert_eq!(events_named(&hers, "My office hours").len(), office.len(), "{hers}");
+    assert!(events_named(&hers, "My office hours")[0].contains("/#/office-hours/manage\r\n"), "{hers}");
+    assert!(!hers.contains("Mock exam") && !hers.contains("Office hours: Grace"), "{hers}");
+    // Cleo takes Hopper's course only: no group session, none of Grace's office hours.
+    let (_, _, hers) = fetch(&app, &new_feed(&app, &cleo).await).await;
+    assert!(!hers.contains("BEGIN:VEVENT"), "{hers}");
+}

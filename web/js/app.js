@@ -6,6 +6,8 @@ import { realtime } from './socket.js';
 import { toast } from './components/toasts.js';
 import { statusMenu } from './components/status-menu.js';
 import { desktopNotify } from './components/desktop-notify.js';
+import { menu } from './components/menu.js';
+import { icon } from './components/icons.js';
 import { loginPage, registerPage } from './pages/auth.js';
 import { dashboardPage } from './pages/dashboard.js';
 import { sessionsPage } from './pages/sessions.js';
@@ -58,8 +60,29 @@ function renderHeader() {
       .map(([href, text]) => h('a', { href, onclick: reloadIfHere }, text))),
     conn,
     statusMenu(),
-    h('span', { class: 'muted' }, store.me.name),
-    h('button', { onclick: signOut }, 'Sign out'));
+    accountMenu());
+}
+
+/**
+ * My name and Sign out: in the header's row on a desktop; on a phone behind
+ * one button, so that the header keeps to two rows (styles.css, `.account`).
+ */
+function accountMenu() {
+  const panel = h('div', { class: 'account-panel', id: 'account-panel' },
+    h('span', { class: 'muted account-name' }, store.me.name),
+    h('button', { type: 'button', onclick: signOut }, 'Sign out'));
+  const toggle = h('button', {
+    type: 'button', class: 'account-toggle icon-button', id: 'account-toggle',
+    'aria-expanded': 'false', 'aria-controls': 'account-panel', 'aria-label': `Account: ${store.me.name}`,
+  }, icon('menu'));
+  const element = h('div', { class: 'account' }, toggle, panel);
+  const account = menu({ element, toggle, show: (open) => element.classList.toggle('open', open) });
+  toggle.addEventListener('click', () => {
+    if (account.isOpen()) { account.close(false); return; }
+    account.open();
+    panel.querySelector('button').focus();
+  });
+  return element;
 }
 
 /** A link to the page already shown reloads it (no hash change would). */

@@ -179,6 +179,19 @@ impl Schedule {
             .min()
     }
 
+    /// The occurrences of the active slots that end after `from` and start
+    /// less than `days` days after it, by start (a calendar's view).
+    pub fn occurrences(&self, from: DateTime<Utc>, days: i64) -> Vec<(&Slot, Occurrence)> {
+        let until = from + Duration::days(days);
+        let mut all: Vec<(&Slot, Occurrence)> = self
+            .active()
+            .flat_map(|slot| slot.occurrences(from, days).map(move |o| (slot, o)))
+            .filter(|(_, o)| o.start < until)
+            .collect();
+        all.sort_by_key(|(slot, o)| (o.start, slot.id));
+        all
+    }
+
     /// The first other active slot that `candidate` would overlap at any
     /// moment of the coming year, if any.
     pub fn overlapping(&self, candidate: &Slot, now: DateTime<Utc>) -> Option<Uuid> {
@@ -325,6 +338,36 @@ mod tests {
         let opened = manual_change(&none, true, monday_noon);
         assert_eq!(opened.until, None);
         assert!(queue_open(&none, Some(opened), at("2027-06-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn a_calendar_sees_each_active_slot_once_a_week_in_order_and_across_the_change() {
+        let monday = slot(1, "14:00", "16:00", "America/New_York");
+        let mut tuesday = slot(2, "09:00", "10:00", "UTC");
+        let mut paused = slot(3, "09:00", "10:00", "UTC");
+        paused.active = false;
+        tuesday.mode = SlotMode::DropIn;
+        let schedule = Schedule::new(vec![paused, tuesday.clone(), monday.clone()]);
+        // Two weeks from Tuesday 2026-10-27 10:00 UTC: that Tuesday's slot is
+        // over (not listed), the one two weeks on starts within the window;
+        // New York's Mondays move to 19:00 UTC after the change.
+        let seen: Vec<_> = schedule
+            .occurrences(at("2026-10-27T10:00:00Z"), 14)
+            .into_iter()
+            .map(|(slot, o)| (slot.id, o.start))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (monday.id, at("2026-11-02T19:00:00Z")),
+                (tuesday.id, at("2026-11-03T09:00:00Z")),
+                (monday.id, at("2026-11-09T19:00:00Z")),
+                (tuesday.id, at("2026-11-10T09:00:00Z")),
+            ]
+        );
+        // One running now is listed (it ends after `from`).
+        let running = schedule.occurrences(at("2026-11-03T09:30:00Z"), 1);
+        assert_eq!(running.first().map(|(slot, o)| (slot.id, o.start)), Some((tuesday.id, at("2026-11-03T09:00:00Z"))));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 // instructor answer, pin and dismiss. The list arrives whole and ordered.
 import { h, mount } from '../dom.js';
 import { toast, withBusy } from './toasts.js';
+import { icon } from './icons.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 /** A pin drawn in SVG: an emoji would show as a box where no emoji font is installed. */
@@ -66,7 +67,7 @@ export function qaPanel({ isLeader, onAsk, onVote, onModerate, me, sessionId }) 
         title: done ? 'You upvoted this question' : mine ? 'You cannot upvote your own question' : 'Upvote',
         disabled: done || mine,
         onclick: (e) => vote(e.currentTarget, q.id),
-      }, `▲ ${votes}${done ? ' · voted' : ''}`),
+      }, icon('chevron-up'), ` ${votes}${done ? ' · voted' : ''}`),
     ];
     if (isLeader) {
       if (q.status !== 'answered') buttons.push(h('button', { class: 'answer', onclick: (e) => withBusy(e.currentTarget, () => onModerate('answer', q.id)) }, 'Answered'));

@@ -11,6 +11,7 @@ import { toast, withBusy } from './toasts.js';
 import { rememberPresence } from './presence.js';
 import { realtime } from '../socket.js';
 import { store } from '../store.js';
+import { menu as menuBehaviour } from './menu.js';
 
 export const STATUS_WORDS = { online: 'Available', away: 'Away', busy: 'Busy', dnd: 'Do not disturb', offline: 'Offline' };
 
@@ -49,22 +50,13 @@ function statusText(view) {
   return `${STATUS_WORDS[view.status] || view.status} (automatic)`;
 }
 
-let openMenu = null;
-function closeOpenMenu(returnFocus = false) { if (openMenu) openMenu.close(returnFocus); }
-document.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape' && openMenu) { event.preventDefault(); closeOpenMenu(true); }
-});
-document.addEventListener('pointerdown', (event) => {
-  if (openMenu && !openMenu.element.contains(event.target)) closeOpenMenu(false);
-});
-window.addEventListener('hashchange', () => closeOpenMenu(false));
-
 export function statusMenu() {
   const panel = h('div', { class: 'menu-panel', hidden: true, id: 'status-panel', role: 'group', 'aria-label': 'My status' });
   const dot = h('span', { class: 'status-dot', 'aria-hidden': 'true' });
   const label = h('span', { id: 'my-status-label' });
+  // On a phone only the dot shows; the words stay the button's name (see `.status-words`).
   const toggle = h('button', { 'aria-expanded': 'false', 'aria-controls': 'status-panel', class: 'status-toggle', id: 'status-toggle' },
-    dot, 'My status: ', label);
+    dot, h('span', { class: 'status-words' }, 'My status: ', label));
   function renderToggle() {
     // The dot says what the label says: a status I set shows even in the
     // moment after a reload when the server has not seen my new socket yet
@@ -171,22 +163,11 @@ export function statusMenu() {
     row(privacy.appearOffline, 'Appear offline'));
   fillForm();
 
-  const element = h('div', { class: 'menu' }, toggle, panel);
-  const menu = {
-    element,
-    close(returnFocus) {
-      panel.hidden = true;
-      toggle.setAttribute('aria-expanded', 'false');
-      if (openMenu === menu) openMenu = null;
-      if (returnFocus) toggle.focus();
-    },
-  };
+  const element = h('div', { class: 'menu status-menu' }, toggle, panel);
+  const menu = menuBehaviour({ element, toggle, show: (open) => { panel.hidden = !open; } });
   toggle.addEventListener('click', async () => {
-    if (!panel.hidden) { menu.close(false); return; }
-    closeOpenMenu(false);
-    panel.hidden = false;
-    toggle.setAttribute('aria-expanded', 'true');
-    openMenu = menu;
+    if (menu.isOpen()) { menu.close(false); return; }
+    menu.open();
     // Until the server's view is in, the form is not mine to change: a
     // choice made before it arrives would be overwritten by it (and a save
     // would then send nothing).

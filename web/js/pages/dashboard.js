@@ -11,6 +11,7 @@ import { toast, withBusy } from '../components/toasts.js';
 import { unreadBadge } from '../components/group-card.js';
 import { formatWait, nextOpenText, openBadge, watchStatuses } from '../components/office-hours.js';
 import { desktopNotifyControl } from '../components/desktop-notify.js';
+import { emptyState, focusButton, pageLink } from '../components/empty-state.js';
 
 export async function dashboardPage(main, { cleanup }) {
   const courses = h('div', { class: 'stack' }, h('p', { class: 'loading' }, 'Loading courses'));
@@ -39,7 +40,9 @@ export async function dashboardPage(main, { cleanup }) {
         list.length ? list.map((c) => h('div', {},
           h('strong', {}, c.title),
           store.isInstructor() && c.joinCode ? h('div', { class: 'muted' }, 'Join code: ', h('code', { class: 'course-code', title: 'Students type this code (or read it out in class) to enroll' }, c.joinCode)) : null))
-          : h('p', { class: 'empty' }, store.isInstructor() ? 'No courses yet.' : 'You are not enrolled in a course yet.'),
+          : store.isInstructor()
+            ? emptyState({ icon: 'book', title: 'No courses yet.', hint: 'Create your first course below: its join code is what your students type to enroll.' })
+            : emptyState({ icon: 'book', title: 'You are not enrolled in a course yet.', hint: 'Ask your instructor for the course code and type it below.' }),
         store.isInstructor() ? createCourseForm() : enrollForm());
     } catch (error) {
       mount(courses, h('p', { class: 'error-text' }, `Could not load courses: ${error.message}`));
@@ -85,7 +88,9 @@ export async function dashboardPage(main, { cleanup }) {
             return;
           }
           toast('Enrolled.');
-          await Promise.all([loadCourses(), loadSessions(), loadOfficeHours()]);
+          // The sessions' empty state depends on whether I take a course: courses first.
+          await loadCourses();
+          await Promise.all([loadSessions(), loadOfficeHours()]);
         });
       },
     }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, problem, button);
@@ -99,13 +104,23 @@ export async function dashboardPage(main, { cleanup }) {
     clearTimeout(joinTimer);
     mount(upcoming, sessionList.length
       ? sessionList.map((s) => sessionCard(s, { courseTitle: courseTitles.get(s.courseId), isLeader: s.instructorId === store.me.id }))
-      : h('p', { class: 'empty' }, 'Nothing scheduled. ', h('a', { href: '#/sessions' }, 'See the calendar')));
+      : noSessions());
     const now = Date.now();
     const next = Math.min(...sessionList.filter((s) => s.status === 'scheduled')
       .map((s) => new Date(s.scheduledStartTime).getTime() - JOIN_EARLY_MS)
       .filter((at) => at > now));
     // Timers longer than about 24 days fire at once; such a card waits for a later redraw.
     if (Number.isFinite(next) && next - now < 2 ** 31 - 1) joinTimer = setTimeout(() => keepFocus(upcoming, renderSessions), next - now + 50);
+  }
+  /** Nothing coming: what to do about it depends on who I am and whether I take a course. */
+  function noSessions() {
+    if (store.isInstructor()) {
+      return emptyState({ icon: 'calendar', title: 'Nothing scheduled.', hint: 'Plan a live session: your students see it here and get reminders.', action: pageLink('Schedule a session', '#/sessions') });
+    }
+    if (!courseTitles.size) {
+      return emptyState({ icon: 'calendar', title: 'Nothing scheduled.', hint: 'Enroll in a course to see its live sessions here.', action: focusButton('Type a course code', '#course-code') });
+    }
+    return emptyState({ icon: 'calendar', title: 'Nothing scheduled.', hint: 'Your instructors\' next sessions will show here.', action: pageLink('See the calendar', '#/sessions') });
   }
   async function loadSessions() {
     try {
@@ -122,13 +137,17 @@ export async function dashboardPage(main, { cleanup }) {
   async function loadNotifications() {
     try {
       const list = await api.get('/api/notifications?limit=10');
-      mount(notifications, list.length ? list.map((n) => h('div', { class: `notification${n.readAt ? ' muted' : ''}` },
-        h('strong', {}, n.title), h('div', { class: 'muted' }, formatTime(n.createdAt)),
-        n.data && n.data.groupId ? h('a', { href: `#/groups/${n.data.groupId}` }, 'Open group')
-          : n.data && n.data.sessionId ? h('a', { href: `#/sessions/${n.data.sessionId}` }, 'Open session')
-            : n.data && n.data.queueId ? h('a', { href: '#/office-hours' }, 'Open office hours') : null,
-        n.readAt ? null : h('button', { onclick: async (e) => withBusy(e.currentTarget, async () => { await api.post(`/api/notifications/${n.id}/read`); await loadNotifications(); }) }, 'Mark read')))
-        : h('p', { class: 'empty' }, 'No notifications.'));
+      mount(notifications, list.length ? list.map((n) => {
+        const open = n.data && n.data.groupId ? h('a', { class: 'button', href: `#/groups/${n.data.groupId}` }, 'Open group')
+          : n.data && n.data.sessionId ? h('a', { class: 'button', href: `#/sessions/${n.data.sessionId}` }, 'Open session')
+            : n.data && n.data.queueId ? h('a', { class: 'button', href: '#/office-hours' }, 'Open office hours') : null;
+        const markRead = n.readAt ? null : h('button', { onclick: async (e) => withBusy(e.currentTarget, async () => { await api.post(`/api/notifications/${n.id}/read`); await loadNotifications(); }) }, 'Mark read');
+        // The two actions sit apart in a row of their own, each big enough for a finger (see `.notification-actions`).
+        return h('div', { class: `notification${n.readAt ? ' read' : ''}` },
+          h('strong', {}, n.title), h('div', { class: 'muted' }, formatTime(n.createdAt)),
+          open || markRead ? h('div', { class: 'notification-actions' }, open, markRead) : null);
+      })
+        : emptyState({ icon: 'bell', title: 'No notifications.', hint: 'Reminders before your sessions and invitations to study groups will show here.' }));
     } catch (error) {
       mount(notifications, h('p', { class: 'error-text' }, `Could not load notifications: ${error.message}`));
     }
@@ -144,6 +163,10 @@ export async function dashboardPage(main, { cleanup }) {
       const line = (p) => h('li', { dataset: { userId: p.userId } }, person(p.userId, p.name,
         p.status !== 'offline' ? (p.activity ? h('span', { class: 'muted activity' }, p.activity) : null)
           : h('span', { class: 'muted last-seen' }, p.lastSeenAt ? `last seen ${since(p.lastSeenAt)}` : 'offline')));
+      if (!list.length) {
+        mount(online, emptyState({ icon: 'users', title: 'No classmates yet.', hint: 'People who share a course with you show here, and whether they are online.' }));
+        return;
+      }
       mount(online,
         h('h3', { class: 'sub' }, `Online now (${on.length})`),
         on.length ? h('ul', { class: 'plain', 'aria-label': 'Online now' }, on.map(line)) : h('p', { class: 'empty' }, 'Nobody else is online.'),
@@ -166,7 +189,7 @@ export async function dashboardPage(main, { cleanup }) {
           h('a', { href: `#/groups/${g.id}` }, g.name),
           unreadBadge(g.unreadCount),
           h('div', { class: 'muted' }, `${g.onlineCount || 0} online · active ${since(g.lastActivityAt)}`))))
-          : h('p', { class: 'empty' }, 'No study group yet. ', h('a', { href: '#/groups' }, 'Find or create one')));
+          : emptyState({ icon: 'users', title: 'No study group yet.', hint: 'Study with classmates: create a group, or join a public one.', action: pageLink('Find or create a group', '#/groups') }));
     } catch (error) {
       mount(groups, h('p', { class: 'error-text' }, `Could not load your groups: ${error.message}`));
     }
@@ -181,7 +204,8 @@ export async function dashboardPage(main, { cleanup }) {
       mount(officeHours, mine ? [
         h('div', { class: 'row' }, openBadge(mine), h('span', {}, `${mine.waitingCount} waiting`)),
         mine.isOpen ? null : h('div', { class: 'muted' }, nextOpenText(mine)),
-        h('a', { href: '#/office-hours' }, 'Manage my queue and schedule')] : h('p', { class: 'empty' }, 'Not available.'));
+        h('a', { href: '#/office-hours' }, 'Manage my queue and schedule')]
+        : emptyState({ icon: 'clock', title: 'Office hours are not available.', hint: 'Open your office hours page to set a weekly schedule.', action: pageLink('Go to office hours', '#/office-hours') }));
       return;
     }
     mount(officeHours, officeStatuses.length ? [
@@ -191,7 +215,7 @@ export async function dashboardPage(main, { cleanup }) {
           ? s.myEntry.status === 'admitted' ? 'Ready for you now' : `You are number ${s.myEntry.position} in line`
           : s.isOpen ? `${s.waitingCount} waiting · wait ${formatWait(s.estimatedWaitSec)}` : nextOpenText(s))))),
       h('a', { href: '#/office-hours' }, 'Go to office hours')]
-      : h('p', { class: 'empty' }, 'Enroll in a course to see its instructor\'s office hours.'));
+      : emptyState({ icon: 'clock', title: 'No office hours to show.', hint: 'Enroll in a course to see when its instructor can help you.', action: focusButton('Type a course code', '#course-code') }));
   }
   async function loadOfficeHours() {
     try {

@@ -10,6 +10,8 @@ import { realtime } from '../socket.js';
 import { chatPanel } from '../components/chat-panel.js';
 import { person, rememberPresence, isOnline } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
+import { icon } from '../components/icons.js';
+import { emptyState } from '../components/empty-state.js';
 
 const MARK_READ_DELAY_MS = 600;
 
@@ -292,7 +294,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
           h('div', {}, h('strong', {}, s.title), live ? h('span', { class: 'status active' }, 'now') : null),
           h('div', { class: 'muted' }, formatTime(s.scheduledStartTime), ' – ', formatClock(s.scheduledEndTime)),
           s.createdByName ? h('div', { class: 'muted' }, `planned by ${s.createdByName}`) : null);
-      }) : h('li', { class: 'empty' }, 'No group session planned.'));
+      }) : emptyState({ tag: 'li', icon: 'calendar', title: 'No group session planned.', hint: 'Plan one below: every member gets a reminder before it starts.' }));
     } catch (error) {
       mount(sessionList, h('li', { class: 'error-text' }, `Could not load the sessions: ${error.message}`));
     }
@@ -398,7 +400,7 @@ export async function groupRoomPage(main, { params, cleanup }) {
       chat.element,
       h('section', { class: 'card stack', 'aria-labelledby': 'group-sessions-title' },
         h('h2', { id: 'group-sessions-title' }, 'Upcoming sessions'), sessionList, sessionForm())),
-    h('p', {}, h('a', { href: '#/groups' }, '← All my groups')));
+    h('p', {}, h('a', { href: '#/groups', class: 'back-link' }, icon('arrow-left'), 'All my groups')));
   renderHeader();
 
   // History first (with the unread count as it was when I came in), then

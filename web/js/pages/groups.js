@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { realtime } from '../socket.js';
 import { groupCard } from '../components/group-card.js';
 import { toast, withBusy } from '../components/toasts.js';
+import { emptyState, focusButton } from '../components/empty-state.js';
 
 export async function groupsPage(main, { cleanup }) {
   const mine = h('div', { class: 'grid group-grid', id: 'my-groups' }, h('p', { class: 'loading' }, 'Loading your groups'));
@@ -33,7 +34,10 @@ export async function groupsPage(main, { cleanup }) {
       const groups = await api.get('/api/study-groups');
       mount(mine, groups.length
         ? groups.map((g) => groupCard(g, { courseTitle: courseTitle(g.courseId) }))
-        : h('p', { class: 'empty' }, 'You are in no study group yet. Create one, or find one below.'));
+        : emptyState({
+          icon: 'users', title: 'You are in no study group yet.', hint: 'Make one for your classmates, or find a public group to join.',
+          action: [focusButton('Create a group', '#group-name'), focusButton('Find a group', '#group-search')],
+        }));
     } catch (error) {
       mount(mine, h('p', { class: 'error-text' }, `Could not load your groups: ${error.message}`));
     }
@@ -42,7 +46,8 @@ export async function groupsPage(main, { cleanup }) {
   async function loadInvites() {
     try {
       const list = await api.get('/api/study-groups/invites');
-      mount(invites, list.length ? list.map(inviteItem) : h('p', { class: 'empty' }, 'No invitations.'));
+      mount(invites, list.length ? list.map(inviteItem)
+        : emptyState({ icon: 'mail', title: 'No invitations.', hint: 'When a classmate invites you to a private group, it shows here.' }));
     } catch (error) {
       mount(invites, h('p', { class: 'error-text' }, `Could not load invitations: ${error.message}`));
     }
@@ -126,7 +131,8 @@ export async function groupsPage(main, { cleanup }) {
       if (course.value) params.set('courseId', course.value);
       try {
         const found = await api.get(`/api/study-groups/search?${params}`);
-        mount(results, found.length ? found.map(resultItem) : h('p', { class: 'empty' }, 'No public group to join matches.'));
+        mount(results, found.length ? found.map(resultItem)
+          : emptyState({ icon: 'search', title: 'No public group to join matches.', hint: 'Try another name or course, or create the group yourself.', action: focusButton('Create a group', '#group-name') }));
       } catch (error) {
         mount(results, h('p', { class: 'error-text' }, `Search failed: ${error.message}`));
       }

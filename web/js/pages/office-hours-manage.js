@@ -7,6 +7,7 @@ import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
 import { toast, withBusy } from '../components/toasts.js';
+import { emptyState } from '../components/empty-state.js';
 import {
   DAYS, formatWait, formatSpan, slotLabel, waitingFor, friendly, openBadge, nextOpenText, announcementBox, watchStatuses,
 } from '../components/office-hours.js';
@@ -98,7 +99,9 @@ export async function officeHoursManagePage(main, { cleanup }) {
       h('div', { class: 'row oh-entry-actions' },
         h('button', { class: 'primary', 'aria-label': `Admit ${entry.studentName}`, onclick: (e) => withBusy(e.currentTarget, () => admitOne(entry)) }, 'Admit'),
         h('button', { 'aria-label': `Skip ${entry.studentName}`, onclick: (e) => withBusy(e.currentTarget, () => skip(entry)) }, 'Skip'))))
-      : h('li', { class: 'empty' }, queue.isOpen ? 'Nobody is waiting.' : 'The queue is closed.')));
+      : emptyState(queue.isOpen
+        ? { tag: 'li', icon: 'queue', title: 'Nobody is waiting.', hint: 'Students of your courses join from their Office hours page; they show here as they do.' }
+        : { tag: 'li', icon: 'queue', title: 'The queue is closed.', hint: 'Open it above, or let your weekly slots open it.' })));
     renderRooms();
   }
 
@@ -141,7 +144,7 @@ export async function officeHoursManagePage(main, { cleanup }) {
           h('span', { class: 'oh-student' }, entry.studentName),
           h('button', { class: 'small', 'aria-label': `Complete ${entry.studentName}`, onclick: (e) => withBusy(e.currentTarget, () => complete(entry)) }, 'Complete'),
           h('button', { class: 'small', 'aria-label': `No-show: ${entry.studentName} did not come`, title: 'Did not show up', onclick: (e) => withBusy(e.currentTarget, () => skip(entry)) }, 'No-show')))));
-    }) : h('p', { class: 'empty' }, 'No private room is open.')));
+    }) : emptyState({ icon: 'chat', title: 'No private room is open.', hint: 'Admit a student from the queue to talk in private.' })));
   }
 
   // Waiting times keep telling the truth without redrawing the buttons.
@@ -200,7 +203,7 @@ export async function officeHoursManagePage(main, { cleanup }) {
           await refreshStatus.now();
         }),
       }, 'Delete')))
-      : h('li', { class: 'empty' }, 'No weekly slot yet: open the queue by hand, or add a slot.')));
+      : emptyState({ tag: 'li', icon: 'calendar', title: 'No weekly slot yet.', hint: 'Add a slot below, or open the queue by hand.' })));
   }
 
   function slotForm() {

@@ -12,12 +12,13 @@ import { participantList } from '../components/participant-list.js';
 import { rememberPresence } from '../components/presence.js';
 import { toast, withBusy } from '../components/toasts.js';
 import { friendly } from '../components/office-hours.js';
+import { icon } from '../components/icons.js';
 
 export async function officeHoursRoomPage(main, { params, cleanup }) {
   const roomId = params.id;
   const me = store.me.id;
   const isInstructor = store.isInstructor();
-  const back = isInstructor ? h('a', { href: '#/office-hours' }, '← Back to my queue') : h('a', { href: '#/office-hours' }, '← Back to office hours');
+  const back = h('a', { href: '#/office-hours', class: 'back-link' }, icon('arrow-left'), isInstructor ? 'Back to my queue' : 'Back to office hours');
   const title = h('h1', {}, 'Office hours');
   const subtitle = h('p', { class: 'muted' });
   const banner = h('div', { role: 'status', 'aria-live': 'polite', class: 'card banner', id: 'oh-room-banner', hidden: true });

@@ -9,6 +9,7 @@ import { api } from '../api.js';
 import { store } from '../store.js';
 import { realtime } from '../socket.js';
 import { toast, withBusy } from '../components/toasts.js';
+import { emptyState, pageLink } from '../components/empty-state.js';
 import {
   formatWait, slotLabel, friendly, openBadge, nextOpenText, announcementBox, watchStatuses,
 } from '../components/office-hours.js';
@@ -34,8 +35,7 @@ async function studentPage(main, { cleanup }) {
   }
   if (!statuses.length) {
     mount(main, h('h1', {}, 'Office hours'),
-      h('p', { class: 'empty' }, 'You take no course yet, so there is no instructor to see. Enroll in a course from the ',
-        h('a', { href: '#/dashboard' }, 'dashboard'), '.'));
+      emptyState({ icon: 'clock', title: 'No instructor to see yet.', hint: 'Office hours are your instructors\'. Enroll in a course with its code, on your dashboard.', action: pageLink('Go to my dashboard', '#/dashboard') }));
     return;
   }
 

@@ -92,6 +92,7 @@ export async function roomPage(main, { params, cleanup }) {
     const ended = over ? `This session has ${session.status === 'ended' ? 'ended' : 'been cancelled'}.` : '';
     // Controls that cannot work are off, with the reason in words.
     if (over) {
+      closeParticipants();
       const when = session.status === 'ended' ? 'the session ended' : 'the session was cancelled';
       chat.setEnabled(false, `The chat closed when ${when}.`);
       qa.setEnabled(false, `Questions closed when ${when}.`);
@@ -108,6 +109,33 @@ export async function roomPage(main, { params, cleanup }) {
     waiting.textContent = isLeader
       ? 'Not started yet. Students in the room can already chat and ask questions; start the session when you are ready.'
       : `Not started yet: ${session.instructorName || 'your instructor'} will start the session. You can chat and ask questions while you wait.`;
+  }
+
+  /**
+   * Once the session is over the list says who attended, not who is here:
+   * its instructor reads the attendance; anyone else keeps whom they saw.
+   */
+  let participantsClosed = false;
+  async function closeParticipants() {
+    if (participantsClosed) return;
+    participantsClosed = true;
+    const endedAt = session.actualEndTime || null;
+    if (session.status === 'cancelled') {
+      participants.close({ endedAt, cancelled: true });
+      return;
+    }
+    if (isLeader) {
+      try {
+        const attendees = await api.get(`/api/live-sessions/${sessionId}/attendees`);
+        participants.close({
+          endedAt,
+          attendees: attendees.map((a) => ({ ...a, role: a.userId === session.instructorId ? 'instructor' : 'student' })),
+          why: attendees.length ? 'Everyone who came:' : 'Nobody came.',
+        });
+        return;
+      } catch { /* as anyone else: those this page saw */ }
+    }
+    participants.close({ endedAt, why: 'The full attendance is with your instructor.' });
   }
 
   mount(main,

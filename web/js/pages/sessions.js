@@ -7,6 +7,8 @@ import { store } from '../store.js';
 import { realtime } from '../socket.js';
 import { sessionCard } from '../components/session-card.js';
 import { toast, withBusy } from '../components/toasts.js';
+import { emptyState } from '../components/empty-state.js';
+import { icon } from '../components/icons.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -52,9 +54,9 @@ export async function sessionsPage(main, { cleanup }) {
     h('option', { value: '' }, 'Any status'), ['scheduled', 'active', 'ended', 'cancelled'].map((s) => h('option', { value: s }, s)));
   const dialog = sessionDialog(() => refresh());
 
-  const prev = h('button', { onclick: () => step(-1), 'aria-label': 'Previous week' }, '‹');
+  const prev = h('button', { class: 'icon-button', onclick: () => step(-1), 'aria-label': 'Previous week' }, icon('chevron-left'));
   const current = h('button', { onclick: () => step(0) }, 'This week');
-  const next = h('button', { onclick: () => step(1), 'aria-label': 'Next week' }, '›');
+  const next = h('button', { class: 'icon-button', onclick: () => step(1), 'aria-label': 'Next week' }, icon('chevron-right'));
 
   mount(main,
     h('div', { class: 'row' }, h('h1', {}, 'Live sessions'),
@@ -126,7 +128,11 @@ export async function sessionsPage(main, { cleanup }) {
           isLeader: s.instructorId === store.me.id || store.me.role === 'admin',
           onEdit: (session) => dialog.open(session, courses),
         }))
-        : h('p', { class: 'empty' }, 'No sessions match.'));
+        : emptyState(courseFilter.value || statusFilter.value
+          ? { icon: 'calendar', title: 'No sessions match.', hint: 'Try another course or status.' }
+          : store.isInstructor()
+            ? { icon: 'calendar', title: 'No sessions yet.', hint: 'Schedule a live session with New session: your students get reminders.' }
+            : { icon: 'calendar', title: 'No sessions yet.', hint: courses.length ? 'Your instructors\' sessions will show here.' : 'Enroll in a course on your dashboard to see its sessions.' }));
     } catch (error) {
       mount(list, h('p', { class: 'error-text' }, `Could not load sessions: ${error.message}`));
     }
@@ -163,7 +169,7 @@ function calendarFeed() {
   const actions = h('div', { class: 'row' });
   const section = h('section', { class: 'card stack feed', 'aria-labelledby': 'feed-heading', style: 'margin-top:1.5rem' },
     h('h2', { id: 'feed-heading' }, 'Subscribe in your calendar app'),
-    h('p', { class: 'hint' }, 'Google Calendar, Outlook or Apple Calendar can follow your sessions through a private address. Anyone with the address sees your sessions: keep it to yourself; make a new one if it got out.'),
+    h('p', { class: 'hint' }, 'Google Calendar, Outlook or Apple Calendar can follow your live sessions, your study groups\' sessions and office hours through a private address. Anyone with the address sees them: keep it to yourself; make a new one if it got out.'),
     state, shown, actions);
 
   function render(feed, made) {
