@@ -40,10 +40,13 @@ use crate::engine::room::Catchup;
 use crate::engine::socket::{FrameReader, FrameWriter};
 use crate::engine::{Disconnect, DisconnectReason};
 use crate::error::{AppError, AppResult};
-use crate::protocol::{self, events, ClientEvent};
+use crate::protocol::socket_io::{self, EnginePacket, Inbound};
+use crate::protocol::{self, events, ClientEvent, ClientFrame, FrameError};
 
 pub struct ConnectionActor {
     id: Uuid,
+    /// Our frames as they are, or wrapped in Socket.IO packets.
+    wire: Wire,
     user: Arc<AuthUser>,
     /// This socket as the hub and the rooms see it (a [`SocketRef`]).
     socket: Arc<ConnectionSocket>,
@@ -74,6 +77,16 @@ pub struct ConnectionActor {
     /// When the token the socket was opened with expires: the heartbeat
     /// closes the socket then (no timer of its own per socket).
     token_expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a client speaks on its socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// `/ws`: our JSON frames as they are.
+    Native,
+    /// `/socket.io/`: the same frames inside Engine.IO v4 / Socket.IO v5
+    /// packets (`protocol::socket_io`), the handshake already done.
+    SocketIo,
 }
 
 /// How long a closing socket may take to accept its close frame.
@@ -177,16 +190,16 @@ impl Socket for ConnectionSocket {
 impl ConnectionActor {
     /// Starts the actor for a socket whose handshake has been answered, on
     /// the current thread's arbiter. `already_read`: bytes that came with
-    /// the handshake request.
+    /// the handshake request (or after the Socket.IO handshake).
     pub fn start_on(
-        socket: tokio::net::TcpStream,
+        stream: Rc<tokio::net::TcpStream>,
         already_read: BytesMut,
+        wire: Wire,
         user: AuthUser,
         token: SocketToken,
         registry: Arc<Registry>,
     ) {
         // TCP_NODELAY is already set, at accept (startup.rs).
-        let stream = Rc::new(socket);
         let reader = FrameReader::new(Rc::clone(&stream), registry.deps.config.ws_max_frame_bytes, already_read);
         let writer = FrameWriter::new(stream);
         ConnectionActor::create(move |ctx| {
@@ -205,6 +218,7 @@ impl ConnectionActor {
             });
             Self {
                 id,
+                wire,
                 user,
                 socket,
                 registry,
@@ -265,6 +279,13 @@ impl ConnectionActor {
     }
 
     fn send(&mut self, ctx: &mut Context<Self>, frame: ByteString) {
+        let frame = match self.wire {
+            Wire::Native => frame,
+            Wire::SocketIo => match socket_io::from_native(&frame) {
+                Some(packet) => ByteString::from(packet),
+                None => return log::error!("connection {}: a frame of no known shape: {frame}", self.id),
+            },
+        };
         self.registry.deps.metrics.frames_out.fetch_add(1, Ordering::Relaxed);
         self.queue(ctx, ws::Message::Text(frame));
     }
@@ -290,6 +311,17 @@ impl ConnectionActor {
     }
 
     fn close_for(&mut self, ctx: &mut Context<Self>, reason: DisconnectReason) {
+        if self.wire == Wire::SocketIo && !self.closing {
+            // Socket.IO clients never see the close code: say it in an event.
+            let closing = json!({ "code": reason.code(), "reason": reason.as_str() });
+            self.send(ctx, protocol::event_frame(events::CLOSING, &closing));
+            // `41` ends the namespace: the client does not reconnect by itself
+            // (it needs a new token, or must stop sending garbage); without
+            // it, a closed transport is reconnected at once.
+            if !reason.worth_reconnecting() {
+                self.queue(ctx, ws::Message::Text(ByteString::from_static(socket_io::DISCONNECT)));
+            }
+        }
         let reason = CloseReason { code: CloseCode::from(reason.code()), description: Some(reason.as_str().into()) };
         self.close(ctx, Some(reason));
     }
@@ -326,7 +358,14 @@ impl ConnectionActor {
         // throttled to one Touch a second, so it costs nearly nothing.
         self.presence_touch.touch(&self.registry, self.user.id, self.id);
         // Parsed even when over the rate: a frame with an ack id gets its one answer.
-        let frame = match protocol::parse_client_frame(text) {
+        let parsed = match self.wire {
+            Wire::Native => protocol::parse_client_frame(text),
+            Wire::SocketIo => match self.read_socket_io(text, ctx) {
+                Some(parsed) => parsed,
+                None => return,
+            },
+        };
+        let frame = match parsed {
             Ok(frame) => frame,
             Err(bad) => return self.refuse(ctx, bad.ack, bad.error),
         };
@@ -337,6 +376,40 @@ impl ConnectionActor {
         }
         self.strikes = 0;
         self.dispatch(frame.event, frame.ack, ctx);
+    }
+
+    /// An Engine.IO packet: an event is handed on as our frame; the
+    /// transport's own packets (pings, pongs, disconnects) are handled here.
+    fn read_socket_io(&mut self, text: &str, ctx: &mut Context<Self>) -> Option<Result<ClientFrame, FrameError>> {
+        let refused = |error: AppError| Some(Err(FrameError { ack: None, error }));
+        match EnginePacket::parse(text) {
+            Some(EnginePacket::Message(packet)) => match socket_io::parse_packet(packet) {
+                Ok(Inbound::Event(parsed)) => Some(parsed),
+                Ok(Inbound::Connect { .. }) => {
+                    refused(AppError::bad_request("already_connected", "This socket is already connected."))
+                }
+                // We never ask the client for an ack.
+                Ok(Inbound::Ack) => None,
+                Ok(Inbound::Disconnect) => {
+                    self.close(ctx, Some(CloseCode::Normal.into()));
+                    None
+                }
+                Err(refusal) => refused(refusal.error()),
+            },
+            Some(EnginePacket::Ping(payload)) => {
+                self.queue(ctx, ws::Message::Text(ByteString::from(format!("3{payload}"))));
+                None
+            }
+            Some(EnginePacket::Pong(_) | EnginePacket::Noop | EnginePacket::Upgrade) => None,
+            Some(EnginePacket::Close) => {
+                self.close(ctx, Some(CloseCode::Normal.into()));
+                None
+            }
+            Some(EnginePacket::Open) | None => refused(AppError::bad_request(
+                "invalid_frame",
+                "Not an Engine.IO packet a client sends (4 for a message, 3 for a pong).",
+            )),
+        }
     }
 
     /// A fragment of a message: a whole text message goes on as one frame,
@@ -612,6 +685,9 @@ impl Actor for ConnectionActor {
         let metrics = &self.registry.deps.metrics;
         metrics.connections_open.fetch_add(1, Ordering::Relaxed);
         metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+        if self.wire == Wire::SocketIo {
+            metrics.socket_io_connections_open.fetch_add(1, Ordering::Relaxed);
+        }
         let timeout = config.ws_client_timeout();
         ctx.run_interval(config.ws_ping_interval(), move |act, ctx| {
             // A socket lives no longer than the token it was opened with.
@@ -620,10 +696,16 @@ impl Actor for ConnectionActor {
             } else if act.last_heard.elapsed() > timeout {
                 log::info!("connection {} of {} timed out", act.id, act.user.id);
                 act.close_for(ctx, DisconnectReason::HeartbeatTimeout);
+            } else if act.wire == Wire::SocketIo {
+                // Engine.IO pings in its own packets; the client answers `3`.
+                act.queue(ctx, ws::Message::Text(ByteString::from_static(socket_io::PING)));
             } else {
                 act.queue(ctx, ws::Message::Ping(Bytes::new()));
             }
         });
+        if self.wire == Wire::SocketIo {
+            self.queue(ctx, ws::Message::Text(ByteString::from(socket_io::connected(&self.id.to_string()))));
+        }
         let hello =
             protocol::event_frame(events::CONNECTED, &json!({ "userId": self.user.id, "connectionId": self.id }));
         self.send(ctx, hello);
@@ -636,6 +718,9 @@ impl Actor for ConnectionActor {
         }
         crate::engine::presence::disconnected(&self.registry, self.user.id, self.id);
         self.registry.deps.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+        if self.wire == Wire::SocketIo {
+            self.registry.deps.metrics.socket_io_connections_open.fetch_sub(1, Ordering::Relaxed);
+        }
         for (room_id, room_type) in std::mem::take(&mut self.rooms) {
             // Handed to the room now; nobody waits for the answer.
             actix::spawn(self.leave_room(RoomRef { room_type, room_id }));

@@ -9,6 +9,8 @@ use std::time::Duration;
 pub struct Metrics {
     /// WebSocket connections open now.
     pub connections_open: AtomicU64,
+    /// Of `connections_open`, those speaking Socket.IO (`/socket.io/`).
+    pub socket_io_connections_open: AtomicU64,
     /// WebSocket connections accepted since start.
     pub connections_total: AtomicU64,
     /// Frames received from clients.
@@ -162,6 +164,15 @@ impl Metrics {
         for (name, kind, help, value) in rows {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
+        let (open, socket_io) = (get(&self.connections_open), get(&self.socket_io_connections_open));
+        let _ = writeln!(
+            out,
+            "# HELP classroom_ws_connections_by_protocol WebSocket connections open now, by what they speak.\n\
+             # TYPE classroom_ws_connections_by_protocol gauge\n\
+             classroom_ws_connections_by_protocol{{protocol=\"native\"}} {}\n\
+             classroom_ws_connections_by_protocol{{protocol=\"socket.io\"}} {socket_io}",
+            open.saturating_sub(socket_io)
+        );
         let _ = writeln!(out, "# HELP classroom_actors Live actors by kind.\n# TYPE classroom_actors gauge");
         for (kind, count) in &gauges.actors_by_kind {
             let _ = writeln!(out, "classroom_actors{{kind=\"{kind}\"}} {count}");

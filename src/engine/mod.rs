@@ -80,6 +80,16 @@ impl DisconnectReason {
             DisconnectReason::MissedFrames => "missed_frames",
         }
     }
+
+    /// Whether a client should come back at once by itself. Not after a
+    /// revoked or expired token (it needs a new one) or a stream of refused
+    /// frames (it would send them again).
+    pub fn worth_reconnecting(self) -> bool {
+        !matches!(
+            self,
+            DisconnectReason::TokenRevoked | DisconnectReason::TokenExpired | DisconnectReason::BadFrames
+        )
+    }
 }
 
 #[derive(Message, Clone, Copy)]

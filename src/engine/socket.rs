@@ -60,6 +60,12 @@ impl FrameReader {
         })
     }
 
+    /// Bytes read past the last frame taken, for whoever reads this
+    /// stream next (the connection actor, after the Socket.IO handshake).
+    pub fn into_unread(self) -> BytesMut {
+        self.partial
+    }
+
     fn fail(&mut self, err: ProtocolError) -> Poll<Option<Result<Frame, ProtocolError>>> {
         self.finished = true;
         Poll::Ready(Some(Err(err)))

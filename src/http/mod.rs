@@ -9,6 +9,7 @@ pub mod notifications;
 pub mod office_hours;
 pub mod ops;
 pub mod presence;
+pub mod socket_io;
 pub mod study_groups;
 pub mod ui;
 pub mod ws;
@@ -43,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .configure(ops::configure)
     .configure(ws::configure)
+    .configure(socket_io::configure)
     .service(
         web::scope("/api")
             .configure(auth::configure)

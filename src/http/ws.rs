@@ -16,9 +16,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::auth::{token_fingerprint, token_of, AuthUser};
-use crate::engine::connection::{ConnectionActor, SocketToken};
+use std::rc::Rc;
+
+use crate::engine::connection::{ConnectionActor, SocketToken, Wire};
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::state::AppState;
+
+use super::socket_io;
 
 pub const PATH: &str = "/ws";
 
@@ -37,7 +41,12 @@ async fn plain_get(state: web::Data<AppState>, req: HttpRequest) -> AppResult<Ht
 async fn admit(state: &AppState, headers: &HeaderMap, query: &str) -> AppResult<(AuthUser, SocketToken)> {
     let token = token_of(headers, query)
         .ok_or_else(|| AppError::unauthorized("Pass your token as ?token=... or an Authorization: Bearer header."))?;
-    let (user, expires_at) = state.auth.authenticate_until(&token).await?;
+    admit_token(state, &token).await
+}
+
+/// `admit` for a token the client already handed over (Socket.IO's `auth`).
+pub(super) async fn admit_token(state: &AppState, token: &str) -> AppResult<(AuthUser, SocketToken)> {
+    let (user, expires_at) = state.auth.authenticate_until(token).await?;
     let limit = state.config.max_connections_per_user;
     if state.registry.hub.count(crate::engine::hub::Topic::User(user.id)) >= limit {
         return Err(AppError::new(
@@ -46,23 +55,42 @@ async fn admit(state: &AppState, headers: &HeaderMap, query: &str) -> AppResult<
             format!("At most {limit} open connections per user; close a tab and retry."),
         ));
     }
-    Ok((user, SocketToken { fingerprint: token_fingerprint(&token), expires_at }))
+    Ok((user, SocketToken { fingerprint: token_fingerprint(token), expires_at }))
 }
 
-fn not_a_websocket(why: impl std::fmt::Display) -> AppError {
+pub(super) fn not_a_websocket(why: impl std::fmt::Display) -> AppError {
     AppError::bad_request("not_a_websocket", format!("WebSocket handshake failed: {why}."))
 }
 
-/// Checks an upgrade request; on success the user and the `Sec-WebSocket-Accept` value.
-async fn accept(state: &AppState, head: &RequestHead) -> AppResult<(AuthUser, SocketToken, String)> {
-    if head.uri.path() != PATH {
-        return Err(AppError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "Only /ws takes upgrades."));
-    }
-    let (user, token) = admit(state, &head.headers, head.uri.query().unwrap_or("")).await?;
+/// What an accepted upgrade goes on to.
+enum Upgrade {
+    /// `/ws`: the token was checked, the connection actor starts at once.
+    Native(AuthUser, SocketToken),
+    /// `/socket.io/`: the token comes in the Socket.IO connect packet.
+    SocketIo,
+}
+
+/// Checks an upgrade request; on success what it is for and the
+/// `Sec-WebSocket-Accept` value.
+async fn accept(state: &AppState, head: &RequestHead) -> AppResult<(Upgrade, String)> {
+    let query = head.uri.query().unwrap_or("");
+    let upgrade = if head.uri.path() == PATH {
+        let (user, token) = admit(state, &head.headers, query).await?;
+        Upgrade::Native(user, token)
+    } else if socket_io::is_path(head.uri.path()) {
+        socket_io::check_websocket_query(query)?;
+        Upgrade::SocketIo
+    } else {
+        return Err(AppError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "Only /ws and /socket.io/ take upgrades.",
+        ));
+    };
     wsproto::verify_handshake(head).map_err(not_a_websocket)?;
     let key = head.headers.get(SEC_WEBSOCKET_KEY).ok_or_else(|| not_a_websocket("no Sec-WebSocket-Key"))?;
     let accept = wsproto::hash_key(key.as_bytes());
-    Ok((user, token, String::from_utf8_lossy(&accept).into_owned()))
+    Ok((upgrade, String::from_utf8_lossy(&accept).into_owned()))
 }
 
 /// actix-http's upgrade service: answers the handshake on the raw stream and
@@ -75,17 +103,23 @@ pub async fn serve_upgrade(
     let parts = framed.into_parts();
     let mut socket = parts.io;
     match accept(&state, req.head()).await {
-        Ok((user, token, accept_key)) => {
+        Ok((upgrade, accept_key)) => {
             let response = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept_key}\r\n\r\n"
             );
             if let Err(err) = socket.write_all(response.as_bytes()).await {
-                log::debug!("websocket handshake of {} not delivered: {err}", user.id);
+                log::debug!("websocket handshake not delivered: {err}");
                 return Ok(());
             }
-            log::info!("websocket opened by {}", user.id);
             // Bytes the client sent right behind its request are its first frames.
-            ConnectionActor::start_on(socket, parts.read_buf, user, token, state.registry.clone());
+            match upgrade {
+                Upgrade::Native(user, token) => {
+                    log::info!("websocket opened by {}", user.id);
+                    let registry = state.registry.clone();
+                    ConnectionActor::start_on(Rc::new(socket), parts.read_buf, Wire::Native, user, token, registry);
+                }
+                Upgrade::SocketIo => socket_io::serve_websocket(&state, Rc::new(socket), parts.read_buf).await,
+            }
         }
         Err(err) => {
             let body = serde_json::to_vec(&ErrorEnvelope { error: err.body.clone() }).unwrap_or_default();

@@ -51,6 +51,9 @@ pub mod events {
     pub const REMOVED_FROM_QUEUE: &str = "removed-from-queue";
     pub const OFFICE_HOURS_COMPLETED: &str = "office-hours-completed";
     pub const OFFICE_HOURS_ANNOUNCEMENT: &str = "office-hours-announcement";
+    /// Socket.IO only: the server is closing this socket, `{code, reason}`
+    /// (a Socket.IO client never sees the WebSocket close code).
+    pub const CLOSING: &str = "closing";
 }
 
 /// The envelope as it arrives, before the event name is looked at.

@@ -180,15 +180,27 @@ fn event(ack: Option<u64>, payload: &str) -> Result<ClientFrame, FrameError> {
     Ok(ClientFrame { event, ack })
 }
 
+/// The server's ping; the client answers `3`.
+pub const PING: &str = "2";
+
+/// `41`: the server ends the main namespace; the client stays away until
+/// told to connect again.
+pub const DISCONNECT: &str = "41";
+
 /// `40{"sid"}`: connected to the main namespace.
 pub fn connected(sid: &str) -> String {
     format!("40{}", serde_json::json!({ "sid": sid }))
 }
 
 /// `44{"message", "data"}`: the connection to the namespace is refused,
-/// with our error body as its data.
-pub fn connect_error(error: &AppError) -> String {
-    format!("44{}", serde_json::json!({ "message": error.body.message, "data": error.body }))
+/// with our error body as its data. `namespace`: the one the client asked
+/// for (`/` needs no prefix).
+pub fn connect_error(namespace: &str, error: &AppError) -> String {
+    let body = serde_json::json!({ "message": error.body.message, "data": error.body });
+    match namespace {
+        "/" => format!("44{body}"),
+        other => format!("44{other},{body}"),
+    }
 }
 
 /// Our frame as an Engine.IO message: a push becomes `42["name",data]`, an
@@ -315,9 +327,12 @@ mod tests {
     #[test]
     fn server_messages_are_engine_messages_of_the_main_namespace() {
         assert_eq!(connected("s1"), r#"40{"sid":"s1"}"#);
-        let refused = connect_error(&AppError::unauthorized("Bad token."));
+        let refused = connect_error("/", &AppError::unauthorized("Bad token."));
         let body: Value = serde_json::from_str(refused.strip_prefix("44").expect("connect_error")).unwrap();
         assert_eq!(body["message"], "Bad token.");
         assert_eq!(body["data"]["code"], AppError::unauthorized("Bad token.").code());
+        let elsewhere = connect_error("/admin", &Refusal::Namespace("/admin".into()).error());
+        let body: Value = serde_json::from_str(elsewhere.strip_prefix("44/admin,").expect("its namespace")).unwrap();
+        assert_eq!(body["data"]["code"], "unknown_namespace");
     }
 }

@@ -16,6 +16,7 @@ mod persistence;
 mod presence;
 mod rooms;
 mod sessions;
+mod socket_io;
 mod study_groups;
 mod ui;
 mod ws;

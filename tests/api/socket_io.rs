@@ -1,0 +1,225 @@
+//! Socket.IO at `/socket.io/` (issue 17), read frame by frame: the
+//! handshake and its refusals, Engine.IO's heartbeat, the `closing` event
+//! and `41` that say why a socket ends, and the limits `/ws` has. The main
+//! flow through the official client is `e2e/tests/socket-io.test.mjs`.
+
+use std::time::Duration;
+
+use actix_codec::Framed;
+use awc::ws::{Codec, Frame, Message};
+use awc::BoxedSocket;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestUser, WAIT};
+
+/// A Socket.IO client spoken by hand: Engine.IO packets as text frames.
+struct SioClient {
+    framed: Framed<BoxedSocket, Codec>,
+}
+
+enum Packet {
+    Text(String),
+    Closed(Option<u16>),
+}
+
+impl SioClient {
+    async fn open(app: &TestApp) -> (SioClient, Value) {
+        let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket", app.port);
+        let (_, framed) = awc::Client::new().ws(url).connect().await.expect("the upgrade is taken");
+        let mut client = SioClient { framed };
+        let Packet::Text(open) = client.next().await else { panic!("no open packet") };
+        let open: Value = serde_json::from_str(open.strip_prefix('0').expect("an open packet")).unwrap();
+        (client, open)
+    }
+
+    /// Opens and connects to the main namespace; the `40` and `connected` are read.
+    async fn connected(app: &TestApp, user: &TestUser) -> SioClient {
+        let (mut client, _) = Self::open(app).await;
+        client.send(&format!(r#"40{{"token":"{}"}}"#, user.token)).await;
+        let answer = client.text().await;
+        assert!(answer.starts_with(r#"40{"sid":""#), "{answer}");
+        let hello = client.text().await;
+        assert!(hello.starts_with(r#"42["connected",{"#), "{hello}");
+        client
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.framed.send(Message::Text(text.to_string().into())).await.expect("send");
+    }
+
+    /// The next text frame or the close; WebSocket pings are answered.
+    async fn next(&mut self) -> Packet {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.framed.next()).await.expect("a frame in time");
+            match frame {
+                None | Some(Err(_)) => return Packet::Closed(None),
+                Some(Ok(Frame::Text(bytes))) => return Packet::Text(String::from_utf8(bytes.to_vec()).unwrap()),
+                Some(Ok(Frame::Close(reason))) => return Packet::Closed(reason.map(|r| u16::from(r.code))),
+                Some(Ok(Frame::Ping(payload))) => {
+                    let _ = self.framed.send(Message::Pong(payload)).await;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn text(&mut self) -> String {
+        match self.next().await {
+            Packet::Text(text) => text,
+            Packet::Closed(code) => panic!("closed ({code:?}) while a packet was expected"),
+        }
+    }
+
+    /// Every text packet until the close, and the close code.
+    async fn until_closed(&mut self) -> (Vec<String>, Option<u16>) {
+        let mut texts = Vec::new();
+        loop {
+            match self.next().await {
+                Packet::Text(text) => texts.push(text),
+                Packet::Closed(code) => return (texts, code),
+            }
+        }
+    }
+}
+
+/// The data of a `44` connect_error.
+fn connect_error(packet: &str) -> Value {
+    let body: Value = serde_json::from_str(packet.strip_prefix("44").expect("a connect_error")).unwrap();
+    body["data"].clone()
+}
+
+#[actix_web::test]
+async fn the_handshake_gives_the_heartbeat_and_the_connect_takes_the_token() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let (mut client, open) = SioClient::open(&app).await;
+    let config = &app.state.config;
+    assert_eq!(open["pingInterval"], json!(config.ws_ping_interval_ms));
+    assert_eq!(open["pingTimeout"], json!(config.ws_client_timeout_ms - config.ws_ping_interval_ms));
+    assert_eq!(open["maxPayload"], json!(config.ws_max_frame_bytes));
+    assert_eq!(open["upgrades"], json!([]));
+
+    client.send(&format!(r#"40{{"token":"{}"}}"#, ada.token)).await;
+    let connected: Value = serde_json::from_str(client.text().await.strip_prefix("40").unwrap()).unwrap();
+    let hello = client.text().await;
+    let hello: Value = serde_json::from_str(hello.strip_prefix("42").unwrap()).unwrap();
+    assert_eq!(hello[0], "connected");
+    assert_eq!(hello[1]["userId"], json!(ada.id));
+    assert_eq!(connected["sid"], hello[1]["connectionId"], "the Socket.IO id is our connection id");
+
+    // An event with an ack id is answered as `43<id>[ack body]`.
+    client.send(r#"427["update-presence",{"activity":"Reading"}]"#).await;
+    let mut ack = client.text().await;
+    while ack.starts_with("42") {
+        ack = client.text().await; // pushes (her own presence) may come first
+    }
+    let body: Value = serde_json::from_str(ack.strip_prefix("437").unwrap_or_else(|| panic!("ack 7: {ack}"))).unwrap();
+    assert_eq!((body[0]["ok"].as_bool(), body[0]["data"]["presence"]["activity"].as_str()), (Some(true), Some("Reading")));
+}
+
+#[actix_web::test]
+async fn a_connect_is_refused_with_our_error_and_a_close() {
+    let app = spawn_app_with(|config| config.max_connections_per_user = 1, None).await;
+    let ada = app.register("Ada", "student").await;
+    let cases = [
+        (r#"40{"token":"forged"}"#.to_string(), "unauthorized"),
+        ("40".to_string(), "unauthorized"),
+        (r#"42["join-room",{}]"#.to_string(), "not_connected"),
+        ("hello".to_string(), "invalid_frame"),
+    ];
+    for (packet, code) in cases {
+        let (mut client, _) = SioClient::open(&app).await;
+        client.send(&packet).await;
+        let (texts, close) = client.until_closed().await;
+        assert_eq!(texts.len(), 1, "{packet}: {texts:?}");
+        assert_eq!(connect_error(&texts[0])["code"], code, "{packet}");
+        assert_eq!(close, Some(1008), "{packet}");
+    }
+
+    // Another namespace is refused on its own; the main one still connects.
+    let (mut client, _) = SioClient::open(&app).await;
+    client.send(r#"40/admin,{"token":"x"}"#).await;
+    let refused = client.text().await;
+    let body: Value = serde_json::from_str(refused.strip_prefix("44/admin,").expect("its namespace")).unwrap();
+    assert_eq!(body["data"]["code"], "unknown_namespace");
+    client.send(&format!(r#"40{{"token":"{}"}}"#, ada.token)).await;
+    assert!(client.text().await.starts_with("40{"));
+
+    // The per-user limit of /ws counts these sockets too.
+    let (mut second, _) = SioClient::open(&app).await;
+    second.send(&format!(r#"40{{"token":"{}"}}"#, ada.token)).await;
+    assert_eq!(connect_error(&second.text().await)["code"], "too_many_connections");
+
+    // Polling is not served yet: a clear 400, as a plain GET of the upgrade is.
+    let (status, body) = app.request("GET", "/socket.io/?EIO=4&transport=polling", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("unsupported_transport")));
+    let (status, body) = app.request("GET", "/socket.io/?EIO=3&transport=websocket", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("unsupported_protocol_version")));
+}
+
+#[actix_web::test]
+async fn a_socket_that_never_connects_is_closed_after_the_client_timeout() {
+    let app = spawn_app_with(|config| config.ws_client_timeout_ms = 300, None).await;
+    let (mut client, _) = SioClient::open(&app).await;
+    let started = std::time::Instant::now();
+    let (texts, close) = client.until_closed().await;
+    assert_eq!(connect_error(&texts[0])["code"], "unauthorized", "{texts:?}");
+    assert_eq!(close, Some(1008));
+    assert!(started.elapsed() < Duration::from_secs(5), "closed after {:?}", started.elapsed());
+}
+
+#[actix_web::test]
+async fn engine_io_pings_keep_a_socket_and_silence_ends_it_with_a_reconnect() {
+    let app = spawn_app_with(
+        |config| {
+            config.ws_ping_interval_ms = 50;
+            config.ws_client_timeout_ms = 300;
+        },
+        None,
+    )
+    .await;
+    let ada = app.register("Ada", "student").await;
+    let mut client = SioClient::connected(&app, &ada).await;
+    // Answering `2` with `3` keeps it open past the timeout.
+    let deadline = std::time::Instant::now() + Duration::from_millis(700);
+    while std::time::Instant::now() < deadline {
+        assert_eq!(client.text().await, "2", "only pings on an idle socket");
+        client.send("3").await;
+    }
+    // Silence: the `closing` event says why, and without `41` the client reconnects by itself.
+    let (texts, close) = client.until_closed().await;
+    assert_eq!(close, Some(4001));
+    let closing = texts.iter().find(|t| t.starts_with(r#"42["closing""#)).expect("a closing event");
+    let closing: Value = serde_json::from_str(&closing[2..]).unwrap();
+    assert_eq!(closing[1], json!({ "code": 4001, "reason": "heartbeat_timeout" }));
+    assert!(!texts.iter().any(|t| t == "41"), "{texts:?}");
+}
+
+#[actix_web::test]
+async fn a_logout_ends_the_namespace_so_the_client_does_not_come_back_with_that_token() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let mut client = SioClient::connected(&app, &ada).await;
+    let (status, _) = app.request("POST", "/api/auth/logout", Some(&ada.token), None).await;
+    assert_eq!(status, 204);
+    let (texts, close) = client.until_closed().await;
+    assert_eq!(close, Some(4003));
+    let closing = texts.iter().position(|t| t.starts_with(r#"42["closing",{"code":4003"#)).expect("closing");
+    assert_eq!(texts.get(closing + 1).map(String::as_str), Some("41"), "{texts:?}");
+}
+
+#[actix_web::test]
+async fn socket_io_sockets_have_the_frame_limit_and_are_counted_apart() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let mut client = SioClient::connected(&app, &ada).await;
+    let (_, _, metrics) = app.get_text("/metrics", &ada.token).await;
+    assert!(metrics.contains("classroom_ws_connections_by_protocol{protocol=\"socket.io\"} 1"), "{metrics}");
+
+    let limit = app.state.config.ws_max_frame_bytes;
+    client.send(&format!(r#"42["session-message",{{"message":"{}"}}]"#, "x".repeat(limit))).await;
+    let (texts, close) = client.until_closed().await;
+    assert_eq!(close, Some(1009));
+    assert!(texts.iter().any(|t| t.starts_with(r#"42["error",{"code":"too_large""#)), "{texts:?}");
+}
