@@ -204,6 +204,36 @@ test('socket.io-client goes through a live session beside a native client', asyn
     await back.pushes.next('new-message', (data) => data.message.id === missed.message.id);
     assert.ok(back.pushes.seen.some((p) => p.event === 'new-message' && p.data.message.id === reply.data.message.id));
     edsger.ws.close();
+
+    // Office hours: a queue joined, an admission and its room, through Socket.IO.
+    assert.equal((await call(url, 'POST', '/api/office-hours/open', teacher.token))[0], 200);
+    const { entry } = await ok(alan, 'join-office-hours-queue', { instructorId: teacher.id, question: 'Left recursion?' });
+    await grace.pushes.next('student-joined-queue', (data) => data.entry.id === entry.id);
+    const admission = await ok(grace, 'admit-student', { queueId: entry.id });
+    const admitted = await alan.pushes.next('admitted-to-office-hours', (data) => data.queueId === entry.id);
+    assert.equal(admitted.roomId, admission.roomId);
+    await ok(grace, 'join-room', { roomId: admission.roomId });
+    await ok(alan, 'join-room', { roomId: admission.roomId });
+    const help = await ok(grace, 'room-message', { roomId: admission.roomId, message: 'Rewrite it as a loop.' });
+    await alan.pushes.next('new-message', (data) => data.message.id === help.message.id);
+    await ok(grace, 'complete-office-hours', { queueId: entry.id });
+    await alan.pushes.next('office-hours-completed');
+
+    // A study group's room: chat with acks, then edit, read by a classmate.
+    const [madeGroup, group] = await call(url, 'POST', '/api/study-groups', students[0].token,
+      { name: 'Parser club', courseId: course.id });
+    assert.equal(madeGroup, 201, JSON.stringify(group));
+    assert.equal((await call(url, 'POST', `/api/study-groups/${group.id}/join`, students[1].token))[0], 200);
+    const inGroup = await ok(back, 'join-room', { roomId: group.chatRoomId });
+    assert.equal(inGroup.room.type, 'study_group');
+    await ok(alan, 'join-room', { roomId: group.chatRoomId });
+    const note = await ok(back, 'room-message', { roomId: group.chatRoomId, message: 'Meet at 5?' });
+    await alan.pushes.next('new-message', (data) => data.message.id === note.message.id);
+    await ok(back, 'edit-message', { roomId: group.chatRoomId, messageId: note.message.id, message: 'Meet at 6?' });
+    const edited = await alan.pushes.next('message-edited', (data) => data.message.id === note.message.id);
+    assert.equal(edited.message.message, 'Meet at 6?');
+    const stranger = await ask(grace, 'room-message', { roomId: group.chatRoomId, message: 'hi' });
+    assert.equal(stranger.error.code, 'forbidden');
   } finally {
     for (const client of clients) client.socket.disconnect();
     await server.stop();
