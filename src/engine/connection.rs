@@ -89,6 +89,43 @@ pub enum Wire {
     SocketIo,
 }
 
+/// The Socket.IO packets of the frames this thread's sockets sent last. A
+/// push goes to every member of a room as one shared frame; its packet is
+/// made once per thread and shared the same way, not once per member.
+struct RecentPackets {
+    /// (our frame, its packet), newest last. Holding the frame keeps its
+    /// bytes alive, so a pointer match cannot be a new frame at the same address.
+    entries: std::collections::VecDeque<(ByteString, ByteString)>,
+}
+
+/// Frames remembered per thread: a burst of a few rooms' pushes.
+const RECENT_PACKETS: usize = 32;
+/// Larger frames are made each time (they are rare: join answers).
+const RECENT_PACKET_MAX_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    static SOCKET_IO_PACKETS: std::cell::RefCell<RecentPackets> =
+        std::cell::RefCell::new(RecentPackets { entries: std::collections::VecDeque::new() });
+}
+
+impl RecentPackets {
+    fn of(&mut self, frame: &ByteString) -> Option<ByteString> {
+        let same = |known: &ByteString| known.as_ptr() == frame.as_ptr() && known.len() == frame.len();
+        if let Some((_, packet)) = self.entries.iter().find(|(known, _)| same(known)) {
+            return Some(packet.clone());
+        }
+        let packet = ByteString::from(socket_io::from_native(frame)?);
+        // An ack goes to one socket only: not worth a place.
+        if frame.len() <= RECENT_PACKET_MAX_BYTES && !frame.starts_with(r#"{"ack":"#) {
+            if self.entries.len() == RECENT_PACKETS {
+                self.entries.pop_front();
+            }
+            self.entries.push_back((frame.clone(), packet.clone()));
+        }
+        Some(packet)
+    }
+}
+
 /// How long a closing socket may take to accept its close frame.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
@@ -281,8 +318,8 @@ impl ConnectionActor {
     fn send(&mut self, ctx: &mut Context<Self>, frame: ByteString) {
         let frame = match self.wire {
             Wire::Native => frame,
-            Wire::SocketIo => match socket_io::from_native(&frame) {
-                Some(packet) => ByteString::from(packet),
+            Wire::SocketIo => match SOCKET_IO_PACKETS.with(|packets| packets.borrow_mut().of(&frame)) {
+                Some(packet) => packet,
                 None => return log::error!("connection {}: a frame of no known shape: {frame}", self.id),
             },
         };
@@ -818,5 +855,33 @@ impl Handler<Disconnect> for ConnectionActor {
 
     fn handle(&mut self, Disconnect(reason): Disconnect, ctx: &mut Self::Context) {
         self.close_for(ctx, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_frame_is_made_a_packet_once_and_acks_are_not_kept() {
+        let mut recent = RecentPackets { entries: Default::default() };
+        let push = protocol::event_frame(events::NEW_MESSAGE, &json!({ "text": "hi" }));
+        let first = recent.of(&push).expect("a packet");
+        let again = recent.of(&push.clone()).expect("a packet");
+        assert_eq!(first, r#"42["new-message",{"text":"hi"}]"#);
+        assert_eq!(first.as_ptr(), again.as_ptr(), "the same frame shares its packet");
+
+        // The same text in other bytes is another frame: translated, not mistaken.
+        let twin = ByteString::from(push.to_string());
+        assert_eq!(recent.of(&twin).expect("a packet"), first);
+
+        let ack = protocol::ack_ok(3, &json!({}));
+        assert_eq!(recent.of(&ack).expect("a packet"), r#"433[{"ok":true,"data":{}}]"#);
+        assert_eq!(recent.entries.len(), 2, "the push and its twin, not the ack");
+
+        for n in 0..2 * RECENT_PACKETS {
+            recent.of(&protocol::event_frame(events::NEW_MESSAGE, &json!({ "n": n })));
+        }
+        assert_eq!(recent.entries.len(), RECENT_PACKETS, "bounded");
     }
 }

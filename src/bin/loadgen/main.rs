@@ -197,6 +197,11 @@ struct Args {
     /// office-hours: milliseconds between an admission's ack and the completion.
     #[arg(long, default_value_t = 0)]
     help_ms: u64,
+    /// Speak Socket.IO at /socket.io/ (its WebSocket transport) instead of
+    /// our frames at /ws: the same events, wrapped in Socket.IO packets
+    /// (the seed-shaped scenarios: seed, room-100, hot-room, custom, ...).
+    #[arg(long)]
+    socket_io: bool,
     /// (internal) idle-worker: first user index.
     #[arg(long, default_value_t = 0, hide = true)]
     offset: usize,
@@ -233,6 +238,41 @@ struct Shared {
     padding: String,
     /// Sockets open now (joined and not closed by the server).
     live_sockets: AtomicU64,
+    wire: Wire,
+}
+
+/// What the harness speaks: our frames at `/ws`, or the same events in
+/// Socket.IO packets at `/socket.io/` (`--socket-io`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Native,
+    SocketIo,
+}
+
+impl Wire {
+    /// How a `new-message` push starts.
+    fn new_message(self) -> &'static [u8] {
+        match self {
+            Wire::Native => br#"{"event":"new-message""#,
+            Wire::SocketIo => br#"42["new-message""#,
+        }
+    }
+
+    /// How an ack starts, before its id.
+    fn ack(self) -> &'static [u8] {
+        match self {
+            Wire::Native => br#"{"ack":"#,
+            Wire::SocketIo => b"43",
+        }
+    }
+
+    /// Appends an event with an ack id; `data` is a JSON object's text.
+    fn event(self, out: &mut Vec<u8>, event: &str, data: std::fmt::Arguments<'_>, ack: u64) {
+        let _ = match self {
+            Wire::Native => write!(FmtVec(out), r#"{{"event":"{event}","data":{data},"ack":{ack}}}"#),
+            Wire::SocketIo => write!(FmtVec(out), r#"42{ack}["{event}",{data}]"#),
+        };
+    }
 }
 
 impl Shared {
@@ -289,6 +329,14 @@ fn main() -> std::process::ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     now_micros();
     let target = Target::parse(&args.url)?;
+    if args.socket_io
+        && matches!(
+            args.scenario,
+            Scenario::Idle | Scenario::IdleWorker | Scenario::Soak | Scenario::StudyGroups | Scenario::OfficeHours
+        )
+    {
+        return Err("--socket-io is for the fixed-rate scenarios (seed, room-100, hot-room, throughput-1000, custom)".into());
+    }
     match args.scenario {
         Scenario::Idle => return idle(&args, &target).await,
         Scenario::IdleWorker => return idle_worker(&args, &target).await,
@@ -296,6 +344,9 @@ async fn run(args: Args) -> Result<(), String> {
         Scenario::StudyGroups => return groups::run(&args, &target).await,
         Scenario::OfficeHours => return office_hours::run(&args, &target).await,
         _ => {}
+    }
+    if args.socket_io && matches!(args.scenario, Scenario::MaxThroughput) {
+        return Err("--socket-io is for the fixed-rate scenarios (seed, room-100, hot-room, throughput-1000, custom)".into());
     }
     let shape = Shape::of(&args);
     let tokens = load_tokens(&args, &target, shape.sessions * shape.per_session, shape.sessions).await?;
@@ -520,6 +571,7 @@ impl Room {
             connect_gate: Semaphore::new(args.connect_concurrency.max(1)),
             padding: "x".repeat(args.message_bytes),
             live_sockets: AtomicU64::new(0),
+            wire: if args.socket_io { Wire::SocketIo } else { Wire::Native },
         });
         let (control, watcher) = watch::channel(Control { step: 0, rate: 0.0, stop: false });
         let started = Instant::now();
@@ -832,10 +884,12 @@ async fn connection(shared: Arc<Shared>, plan: Plan, mut control: watch::Receive
                     break;
                 }
                 let step = shared.step.load(Ordering::Relaxed);
+                let mut engine_pings = 0;
                 let outcome = with_tally(|tally| {
                     let now = now_micros();
                     conn.read_ready(&mut |frame| match frame {
-                        Frame::Text(payload) => on_text(payload, now, step, tally, &mut pending),
+                        Frame::Text(b"2") if shared.wire == Wire::SocketIo => engine_pings += 1,
+                        Frame::Text(payload) => on_text(shared.wire, payload, now, step, tally, &mut pending),
                         Frame::Ping(payload) => pongs.push(payload.to_vec()),
                         Frame::Close(code) => closed = Some(code),
                         Frame::Other => {}
@@ -843,6 +897,11 @@ async fn connection(shared: Arc<Shared>, plan: Plan, mut control: watch::Receive
                 });
                 for payload in pongs.drain(..) {
                     if conn.pong(&payload).await.is_err() {
+                        closed = Some(None);
+                    }
+                }
+                for _ in 0..engine_pings {
+                    if conn.send_text(b"3").await.is_err() {
                         closed = Some(None);
                     }
                 }
@@ -861,10 +920,14 @@ async fn connection(shared: Arc<Shared>, plan: Plan, mut control: watch::Receive
                 text.clear();
                 let ack = next_ack;
                 next_ack += 1;
-                let _ = write!(
-                    FmtVec(&mut text),
-                    r#"{{"event":"session-message","data":{{"sessionId":"{session_id}","message":"~lg~{}~{sent_at}~ {}"}},"ack":{ack}}}"#,
-                    current.step, shared.padding
+                shared.wire.event(
+                    &mut text,
+                    "session-message",
+                    format_args!(
+                        r#"{{"sessionId":"{session_id}","message":"~lg~{}~{sent_at}~ {}"}}"#,
+                        current.step, shared.padding
+                    ),
+                    ack,
                 );
                 if conn.send_text(&text).await.is_err() {
                     closed = Some(None);
@@ -933,15 +996,15 @@ fn schedule_next(control: &Control, previous: Option<tokio::time::Instant>) -> O
 
 /// Counts one text frame. Cheap on purpose: a prefix check and a byte scan, no JSON parsing.
 fn on_text(
+    wire: Wire,
     payload: &[u8],
     now: u64,
     step: u32,
     tally: &mut stats::Tally,
     pending: &mut std::collections::VecDeque<(u64, u64, u32, u64)>,
 ) {
-    const NEW_MESSAGE: &[u8] = br#"{"event":"new-message""#;
-    const ACK: &[u8] = br#"{"ack":"#;
-    if payload.starts_with(NEW_MESSAGE) {
+    let ack_prefix = wire.ack();
+    if payload.starts_with(wire.new_message()) {
         let Some((sent_step, sent_at)) = marker(payload) else {
             tally.other_frames += 1;
             return;
@@ -952,8 +1015,8 @@ fn on_text(
         } else if sent_step != 0 {
             tally.late += 1;
         }
-    } else if payload.starts_with(ACK) {
-        let digits = &payload[ACK.len()..];
+    } else if payload.starts_with(ack_prefix) {
+        let digits = &payload[ack_prefix.len()..];
         let id = leading_number(digits);
         while let Some(&(ack, sent_at, sent_step, room_size)) = pending.front() {
             if ack > id {
@@ -994,12 +1057,33 @@ fn leading_number(bytes: &[u8]) -> u64 {
 
 /// Opens the WebSocket of `plan` (30 s at most; the caller holds a `connect_gate` permit).
 async fn dial(shared: &Shared, plan: &Plan) -> Result<WsConn, String> {
-    let path = format!("/ws?token={}", plan.token);
+    let path = match shared.wire {
+        Wire::Native => format!("/ws?token={}", plan.token),
+        Wire::SocketIo => "/socket.io/?EIO=4&transport=websocket".to_string(),
+    };
     let node = &shared.nodes[plan.index % shared.nodes.len()];
-    let connected = tokio::time::timeout(
-        Duration::from_secs(30),
-        ws::connect(node.addr, plan.source, &node.host, &path, plan.index as u32),
-    )
+    let connected = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut conn = ws::connect(node.addr, plan.source, &node.host, &path, plan.index as u32)
+            .await
+            .map_err(|err| err.to_string())?;
+        if shared.wire == Wire::SocketIo {
+            // Socket.IO's handshake: the open packet, then our connect with the token.
+            await_text(&mut conn, shared.wire, |text| text.starts_with(b"0").then_some(Ok(()))).await?;
+            let connect = format!(r#"40{{"token":"{}"}}"#, plan.token);
+            conn.send_text(connect.as_bytes()).await.map_err(|err| err.to_string())?;
+            await_text(&mut conn, shared.wire, |text| {
+                if text.starts_with(b"40") {
+                    Some(Ok(()))
+                } else if text.starts_with(b"44") {
+                    Some(Err(String::from_utf8_lossy(&text[..text.len().min(300)]).into_owned()))
+                } else {
+                    None
+                }
+            })
+            .await?;
+        }
+        Ok::<_, String>(conn)
+    })
     .await;
     match connected {
         Ok(Ok(conn)) => Ok(conn),
@@ -1024,15 +1108,16 @@ async fn open(shared: &Shared, plan: &Plan) -> Option<WsConn> {
         return Some(conn);
     };
     let join_started = now_micros();
-    let join = if plan.room_join {
-        format!(r#"{{"event":"join-room","data":{{"roomId":"{session_id}"}},"ack":1}}"#)
+    let mut join = Vec::new();
+    if plan.room_join {
+        shared.wire.event(&mut join, "join-room", format_args!(r#"{{"roomId":"{session_id}"}}"#), 1);
     } else {
-        format!(r#"{{"event":"join-live-session","data":{{"sessionId":"{session_id}"}},"ack":1}}"#)
-    };
-    if let Err(err) = conn.send_text(join.as_bytes()).await {
+        shared.wire.event(&mut join, "join-live-session", format_args!(r#"{{"sessionId":"{session_id}"}}"#), 1);
+    }
+    if let Err(err) = conn.send_text(&join).await {
         return fail(shared, format!("socket {}: join not sent: {err}", plan.index));
     }
-    let answer = tokio::time::timeout(Duration::from_secs(60), join_ack(&mut conn)).await;
+    let answer = tokio::time::timeout(Duration::from_secs(60), join_ack(&mut conn, shared.wire)).await;
     match answer {
         Ok(Ok(())) => {
             let _ = stats::lock(&shared.join_hist).record(now_micros().saturating_sub(join_started).max(1));
@@ -1051,33 +1136,60 @@ fn fail(shared: &Shared, message: String) -> Option<WsConn> {
     None
 }
 
-/// Reads until the ack of the join (id 1), answering pings; other frames are counted.
-async fn join_ack(conn: &mut WsConn) -> Result<(), String> {
-    let mut outcome: Option<Result<(), String>> = None;
-    let mut pongs = Vec::new();
-    let handle = |frame: Frame<'_>, outcome: &mut Option<Result<(), String>>, pongs: &mut Vec<Vec<u8>>| match frame {
-        Frame::Text(payload) if payload.starts_with(br#"{"ack":1,"#) => {
-            *outcome = Some(if payload.starts_with(br#"{"ack":1,"ok":true"#) {
+/// Reads until the ack of the join (id 1).
+async fn join_ack(conn: &mut WsConn, wire: Wire) -> Result<(), String> {
+    let (answer, ok): (&[u8], &[u8]) = match wire {
+        Wire::Native => (br#"{"ack":1,"#, br#"{"ack":1,"ok":true"#),
+        Wire::SocketIo => (b"431[", br#"431[{"ok":true"#),
+    };
+    await_text(conn, wire, |text| {
+        text.starts_with(answer).then(|| {
+            if text.starts_with(ok) {
                 Ok(())
             } else {
-                Err(String::from_utf8_lossy(&payload[..payload.len().min(300)]).into_owned())
-            });
+                Err(String::from_utf8_lossy(&text[..text.len().min(300)]).into_owned())
+            }
+        })
+    })
+    .await
+}
+
+/// Reads until `accept` decides on a text frame, answering pings (Engine.IO's
+/// too); the other frames are counted.
+async fn await_text(
+    conn: &mut WsConn,
+    wire: Wire,
+    mut accept: impl FnMut(&[u8]) -> Option<Result<(), String>>,
+) -> Result<(), String> {
+    let mut outcome: Option<Result<(), String>> = None;
+    // (WebSocket pings to answer, Engine.IO pings to answer)
+    let mut owed: (Vec<Vec<u8>>, usize) = (Vec::new(), 0);
+    let mut handle = |frame: Frame<'_>, outcome: &mut Option<Result<(), String>>, owed: &mut (Vec<Vec<u8>>, usize)| {
+        match frame {
+            _ if outcome.is_some() => {}
+            Frame::Text(b"2") if wire == Wire::SocketIo => owed.1 += 1,
+            Frame::Text(payload) => match accept(payload) {
+                Some(decided) => *outcome = Some(decided),
+                None => with_tally(|tally| tally.other_frames += 1),
+            },
+            Frame::Ping(payload) => owed.0.push(payload.to_vec()),
+            Frame::Close(code) => *outcome = Some(Err(format!("closed by the server ({code:?})"))),
+            Frame::Other => {}
         }
-        Frame::Text(_) => with_tally(|tally| tally.other_frames += 1),
-        Frame::Ping(payload) => pongs.push(payload.to_vec()),
-        Frame::Close(code) => *outcome = Some(Err(format!("closed by the server ({code:?})"))),
-        Frame::Other => {}
     };
-    conn.drain_buffered(&mut |frame| handle(frame, &mut outcome, &mut pongs)).map_err(|err| err.to_string())?;
+    conn.drain_buffered(&mut |frame| handle(frame, &mut outcome, &mut owed)).map_err(|err| err.to_string())?;
     loop {
         if let Some(result) = outcome.take() {
             return result;
         }
         conn.stream.readable().await.map_err(|err| err.to_string())?;
         let read =
-            conn.read_ready(&mut |frame| handle(frame, &mut outcome, &mut pongs)).map_err(|err| err.to_string())?;
-        for payload in pongs.drain(..) {
+            conn.read_ready(&mut |frame| handle(frame, &mut outcome, &mut owed)).map_err(|err| err.to_string())?;
+        for payload in owed.0.drain(..) {
             conn.pong(&payload).await.map_err(|err| err.to_string())?;
+        }
+        for _ in 0..std::mem::take(&mut owed.1) {
+            conn.send_text(b"3").await.map_err(|err| err.to_string())?;
         }
         if let ReadOutcome::Eof = read {
             return outcome.take().unwrap_or_else(|| Err("closed by the server".into()));
@@ -1470,15 +1582,36 @@ mod tests {
     fn frames_are_counted_by_step() {
         let mut tally = stats::collect(false);
         let mut pending = std::collections::VecDeque::new();
-        on_text(br#"{"event":"new-message","data":"~lg~2~10~"}"#, 30, 2, &mut tally, &mut pending);
-        on_text(br#"{"event":"new-message","data":"~lg~1~10~"}"#, 30, 2, &mut tally, &mut pending);
+        on_text(Wire::Native, br#"{"event":"new-message","data":"~lg~2~10~"}"#, 30, 2, &mut tally, &mut pending);
+        on_text(Wire::Native, br#"{"event":"new-message","data":"~lg~1~10~"}"#, 30, 2, &mut tally, &mut pending);
         assert_eq!((tally.received, tally.late), (1, 1));
         pending.push_back((5, 10, 2, 100));
         pending.push_back((6, 11, 2, 100));
         tally.expected = 200;
-        on_text(br#"{"ack":5,"ok":true,"data":{}}"#, 50, 2, &mut tally, &mut pending);
-        on_text(br#"{"ack":6,"ok":false,"error":{}}"#, 50, 2, &mut tally, &mut pending);
+        on_text(Wire::Native, br#"{"ack":5,"ok":true,"data":{}}"#, 50, 2, &mut tally, &mut pending);
+        on_text(Wire::Native, br#"{"ack":6,"ok":false,"error":{}}"#, 50, 2, &mut tally, &mut pending);
         assert_eq!((tally.acks_ok, tally.acks_err, tally.expected), (1, 1, 100));
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn socket_io_packets_are_counted_as_our_frames_are() {
+        let mut tally = stats::collect(false);
+        let mut pending = std::collections::VecDeque::new();
+        let wire = Wire::SocketIo;
+        on_text(wire, br#"42["new-message",{"message":{"message":"~lg~2~10~"}}]"#, 30, 2, &mut tally, &mut pending);
+        pending.push_back((5, 10, 2, 100));
+        pending.push_back((16, 11, 2, 100));
+        tally.expected = 200;
+        on_text(wire, br#"435[{"ok":true,"data":{}}]"#, 50, 2, &mut tally, &mut pending);
+        on_text(wire, br#"4316[{"ok":false,"error":{}}]"#, 50, 2, &mut tally, &mut pending);
+        assert_eq!((tally.received, tally.acks_ok, tally.acks_err, tally.expected), (1, 1, 1, 100));
+
+        let mut frame = Vec::new();
+        wire.event(&mut frame, "session-message", format_args!(r#"{{"sessionId":"s"}}"#), 7);
+        assert_eq!(frame, br#"427["session-message",{"sessionId":"s"}]"#);
+        frame.clear();
+        Wire::Native.event(&mut frame, "join-room", format_args!(r#"{{"roomId":"r"}}"#), 1);
+        assert_eq!(frame, br#"{"event":"join-room","data":{"roomId":"r"},"ack":1}"#);
     }
 }
