@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::helpers::{fresh_database, start_on, TcpProxy, TestApp, TestUser, WsClient};
 
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     let url = std::env::var("REDIS_URL").ok().filter(|url| !url.is_empty());
     if url.is_none() {
         eprintln!("REDIS_URL is not set: the several-node test has nothing to run on");
@@ -19,7 +19,7 @@ fn redis_url() -> Option<String> {
 }
 
 /// Two nodes of one cluster on one database.
-async fn two_nodes(url: &str) -> (TestApp, TestApp) {
+pub(crate) async fn two_nodes(url: &str) -> (TestApp, TestApp) {
     let database = fresh_database();
     let again = database.again();
     let a = start_on(database, |config| config.redis_url = Some(url.to_string()), None).await;

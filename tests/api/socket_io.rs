@@ -71,6 +71,19 @@ impl SioClient {
         }
     }
 
+    /// The next text packet that starts with `prefix`; Engine.IO pings are answered.
+    async fn until(&mut self, prefix: &str) -> String {
+        loop {
+            let text = self.text().await;
+            if text.starts_with(prefix) {
+                return text;
+            }
+            if text == "2" {
+                self.send("3").await;
+            }
+        }
+    }
+
     /// Every text packet until the close, and the close code.
     async fn until_closed(&mut self) -> (Vec<String>, Option<u16>) {
         let mut texts = Vec::new();
@@ -222,4 +235,42 @@ async fn socket_io_sockets_have_the_frame_limit_and_are_counted_apart() {
     let (texts, close) = client.until_closed().await;
     assert_eq!(close, Some(1009));
     assert!(texts.iter().any(|t| t.starts_with(r#"42["error",{"code":"too_large""#)), "{texts:?}");
+}
+
+#[actix_web::test]
+async fn socket_io_and_native_clients_share_a_room_across_two_nodes_without_sticky_sessions() {
+    let Some(url) = crate::cluster::redis_url() else { return };
+    let (a, b) = crate::cluster::two_nodes(&url).await;
+    let grace = a.register("Grace", "instructor").await;
+    let ada = b.register("Ada", "student").await;
+    let course = a.course_with(&grace, &[&ada]).await;
+    let session = a.session_in(&grace, &course, 0, None).await;
+    let (status, _) = a.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+    assert_eq!(status, 200);
+
+    // Ada speaks Socket.IO to node B; Grace our frames to node A, where the room lives.
+    let mut ada_socket = SioClient::connected(&b, &ada).await;
+    ada_socket.send(&format!(r#"421["join-live-session",{{"sessionId":"{session}"}}]"#)).await;
+    let joined = ada_socket.until("431[").await;
+    assert!(joined.starts_with(r#"431[{"ok":true"#), "{joined}");
+    let mut grace_socket = a.connect(&grace).await;
+    let ack = grace_socket.request("join-live-session", json!({ "sessionId": session })).await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    ada_socket.until(r#"42["user-joined""#).await;
+
+    ada_socket.send(&format!(r#"422["session-message",{{"sessionId":"{session}","message":"from B"}}]"#)).await;
+    let stored = ada_socket.until("432[").await;
+    let stored: Value = serde_json::from_str(&stored[3..]).unwrap();
+    let id = stored[0]["data"]["message"]["id"].as_str().expect("the stored message").to_string();
+    let seen = grace_socket.next_event("new-message").await;
+    assert_eq!(seen["data"]["message"]["id"], json!(id));
+
+    let reply = grace_socket.request("session-message", json!({ "sessionId": session, "message": "from A" })).await;
+    let reply_id = reply["data"]["message"]["id"].as_str().expect("stored").to_string();
+    loop {
+        let push = ada_socket.until(r#"42["new-message""#).await;
+        if push.contains(&reply_id) {
+            break;
+        }
+    }
 }
