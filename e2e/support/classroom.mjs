@@ -30,6 +30,8 @@ export async function courseWith(instructor, title, students) {
     await student.page.getByLabel('Enroll with a course code').fill(code);
     await student.page.getByRole('button', { name: 'Enroll' }).click();
     await student.page.locator('section[aria-label="My courses"]', { hasText: title }).waitFor();
+    // The instructor is a classmate from now on, without a reload.
+    await student.page.locator('section[aria-label="Classmates"]', { hasText: instructor.name }).waitFor();
   }
   return code;
 }
