@@ -143,9 +143,12 @@ test('an instructor and two students through a whole live session', { timeout: 1
   const red = await dot(ada.page, bobId).evaluate((el) => getComputedStyle(el).backgroundColor);
   assert.equal(red, 'rgb(197, 34, 31)', 'busy shows red');
 
-  // The instructor ends the session and sees attendance.
+  // The instructor ends the session while Bob types: the closed chat shows nobody typing.
+  await bob.page.getByRole('textbox', { name: 'Chat message' }).pressSequentially('one more');
+  await ada.page.getByText('Bob is typing…').waitFor();
   await grace.page.getByRole('button', { name: 'End session' }).click();
   await ada.page.getByText('This session has ended.').waitFor();
+  assert.equal(await ada.page.locator('.typing').textContent(), '', 'nobody types into a closed chat');
   await grace.page.getByRole('link', { name: 'See attendance' }).click();
   await grace.page.locator('#attendance-summary').getByText('2').first().waitFor();
   assert.match(await grace.page.locator('table').textContent(), /Ada/);

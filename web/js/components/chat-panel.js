@@ -250,6 +250,12 @@ export function chatPanel({ onSend, onTyping, me, onEdit, onDelete }) {
     /** Turns the box on or off; off with a reason, shown under it in words. */
     setEnabled(on, why = '') {
       enabled = on;
+      if (!on) {
+        // A closed chat has nobody typing into it.
+        for (const timer of typers.values()) clearTimeout(timer);
+        typers.clear();
+        renderTyping();
+      }
       input.disabled = !on;
       send.disabled = !on || over;
       reason.hidden = on || !why;
