@@ -105,7 +105,7 @@ const RECENT_PACKET_MAX_BYTES: usize = 16 * 1024;
 
 thread_local! {
     static SOCKET_IO_PACKETS: std::cell::RefCell<RecentPackets> =
-        std::cell::RefCell::new(RecentPackets { entries: std::collections::VecDeque::new() });
+        const { std::cell::RefCell::new(RecentPackets { entries: std::collections::VecDeque::new() }) };
 }
 
 impl RecentPackets {
