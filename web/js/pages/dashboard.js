@@ -90,7 +90,9 @@ export async function dashboardPage(main, { cleanup }) {
           toast('Enrolled.');
           // The sessions' empty state depends on whether I take a course: courses first.
           await loadCourses();
-          await Promise.all([loadSessions(), loadOfficeHours()]);
+          // The course's people are my classmates now: the card shows them at once
+          // (a presence push brings only those whose presence changes).
+          await Promise.all([loadSessions(), loadOfficeHours(), loadOnline()]);
         });
       },
     }, h('label', { for: 'course-code' }, 'Enroll with a course code'), code, problem, button);
