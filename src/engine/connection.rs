@@ -434,7 +434,7 @@ impl ConnectionActor {
                 Err(refusal) => refused(refusal.error()),
             },
             Some(EnginePacket::Ping(payload)) => {
-                self.queue(ctx, ws::Message::Text(ByteString::from(format!("3{payload}"))));
+                self.queue(ctx, ws::Message::Text(ByteString::from(socket_io::pong(payload))));
                 None
             }
             Some(EnginePacket::Pong(_) | EnginePacket::Noop | EnginePacket::Upgrade) => None,

@@ -57,13 +57,14 @@ async fn plain_request(req: HttpRequest) -> AppResult<HttpResponse> {
 
 /// The query of an upgrade: Engine.IO 4 and the `websocket` transport.
 pub fn check_websocket_query(query: &str) -> AppResult<()> {
-    if query_value(query, "EIO") != Some("4") {
+    let query = web::Query::<EngineQuery>::from_query(query).map(web::Query::into_inner).unwrap_or_default();
+    if query.eio.as_deref() != Some("4") {
         return Err(AppError::bad_request(
             "unsupported_protocol_version",
             "Only Engine.IO 4 is served (socket.io-client 3 and later): pass EIO=4.",
         ));
     }
-    if query_value(query, "transport") != Some("websocket") || query_value(query, "sid").is_some() {
+    if query.transport.as_deref() != Some("websocket") || query.sid.is_some() {
         return Err(AppError::bad_request(
             "unsupported_transport",
             "Socket.IO is served over WebSocket only: connect with io(url, { transports: [\"websocket\"] }).",
@@ -72,9 +73,15 @@ pub fn check_websocket_query(query: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// The value of `name` in a query string; Engine.IO's values need no decoding.
-fn query_value<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query.split('&').filter_map(|pair| pair.split_once('=')).find(|(key, _)| *key == name).map(|(_, value)| value)
+/// What an Engine.IO request says in its query (others, such as the
+/// client's cache-buster `t`, are ignored).
+#[derive(Debug, Default, serde::Deserialize)]
+struct EngineQuery {
+    #[serde(rename = "EIO")]
+    eio: Option<String>,
+    transport: Option<String>,
+    /// A polling session being upgraded.
+    sid: Option<String>,
 }
 
 /// Runs Socket.IO's handshake on an upgraded socket and hands it to a
@@ -120,7 +127,7 @@ pub async fn serve_websocket(state: &AppState, stream: Rc<TcpStream>, already_re
         let packet = match EnginePacket::parse(text) {
             Some(EnginePacket::Message(packet)) => packet,
             Some(EnginePacket::Ping(payload)) => {
-                writer.queue(Message::Text(ByteString::from(format!("3{payload}"))));
+                writer.queue(Message::Text(ByteString::from(socket_io::pong(payload))));
                 continue;
             }
             Some(EnginePacket::Pong(_) | EnginePacket::Noop) => continue,

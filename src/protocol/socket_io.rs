@@ -183,6 +183,11 @@ fn event(ack: Option<u64>, payload: &str) -> Result<ClientFrame, FrameError> {
 /// The server's ping; the client answers `3`.
 pub const PING: &str = "2";
 
+/// The answer to a client's ping (`2probe` gets `3probe`).
+pub fn pong(payload: &str) -> String {
+    format!("3{payload}")
+}
+
 /// `41`: the server ends the main namespace; the client stays away until
 /// told to connect again.
 pub const DISCONNECT: &str = "41";
