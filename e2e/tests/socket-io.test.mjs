@@ -1,5 +1,7 @@
 // The official socket.io-client against /socket.io/ (issue 17): the events of
-// the contract through Socket.IO, beside a native /ws client in the same room.
+// the contract through Socket.IO, beside a native /ws client in the same room,
+// with the client's default options (HTTP long-polling, then the upgrade to
+// WebSocket), WebSocket only, and polling only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
@@ -24,14 +26,29 @@ async function register(url, name, role) {
   return { name, token: body.token, id: body.user.id };
 }
 
-/** A socket.io-client socket, WebSocket only, connected. */
-async function connect(url, who) {
-  const socket = io(url, { transports: ['websocket'], auth: { token: who.token }, reconnection: false });
+/** The ways a client may be set up: `io(url, options)`. */
+const TRANSPORTS = {
+  'default options (polling, then the upgrade)': {},
+  'WebSocket only': { transports: ['websocket'] },
+  'polling only': { transports: ['polling'] },
+};
+
+/** A socket.io-client socket, connected; with default options, also upgraded. */
+async function connect(url, who, options) {
+  const socket = io(url, { ...options, auth: { token: who.token }, reconnection: false });
   const pushes = recorder(socket);
   await new Promise((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
   });
+  const engine = socket.io.engine;
+  if (!options.transports) {
+    // A client with default options connects over polling first, then switches.
+    if (engine.transport.name !== 'websocket') await new Promise((resolve) => engine.once('upgrade', resolve));
+    assert.equal(engine.transport.name, 'websocket');
+  } else {
+    assert.equal(engine.transport.name, options.transports[0]);
+  }
   return { socket, pushes, who };
 }
 
@@ -110,7 +127,13 @@ async function waitUntil(what, check, timeoutMs = 5000) {
   }
 }
 
-test('socket.io-client goes through a live session beside a native client', async () => {
+for (const [transport, options] of Object.entries(TRANSPORTS)) {
+  test(`socket.io-client, ${transport}, goes through a live session beside a native client`, async () => {
+    await liveSession(options);
+  });
+}
+
+async function liveSession(options) {
   const server = await startServer();
   const clients = [];
   try {
@@ -131,9 +154,9 @@ test('socket.io-client goes through a live session beside a native client', asyn
     assert.equal(created, 201, JSON.stringify(session));
     assert.equal((await call(url, 'POST', `/api/live-sessions/${session.id}/start`, teacher.token))[0], 200);
 
-    const grace = await connect(url, teacher);
-    const ada = await connect(url, students[0]);
-    const alan = await connect(url, students[1]);
+    const grace = await connect(url, teacher, options);
+    const ada = await connect(url, students[0], options);
+    const alan = await connect(url, students[1], options);
     clients.push(grace, ada, alan);
     // The first event of the contract comes as a Socket.IO event.
     assert.equal((await ada.pushes.next('connected')).userId, students[0].id);
@@ -198,7 +221,7 @@ test('socket.io-client goes through a live session beside a native client', asyn
     ada.socket.disconnect();
     await grace.pushes.next('user-left', (data) => data.userId === students[0].id);
     const missed = await ok(grace, 'session-message', { sessionId, message: 'Said while Ada was away' });
-    const back = await connect(url, students[0]);
+    const back = await connect(url, students[0], options);
     clients.push(back);
     await ok(back, 'join-live-session', { sessionId, sinceMessageId: sent.message.id });
     await back.pushes.next('new-message', (data) => data.message.id === missed.message.id);
@@ -238,7 +261,7 @@ test('socket.io-client goes through a live session beside a native client', asyn
     for (const client of clients) client.socket.disconnect();
     await server.stop();
   }
-});
+}
 
 test('socket.io-client: a bad token and another namespace get connect_error with our error', async () => {
   const server = await startServer();
@@ -259,9 +282,11 @@ test('socket.io-client: a bad token and another namespace get connect_error with
     assert.equal(elsewhere.data.code, 'unknown_namespace');
     admin.close();
 
-    // Polling is refused with a clear answer, not served half-way.
-    const [status, body] = await call(server.url, 'GET', '/socket.io/?EIO=4&transport=polling');
-    assert.deepEqual([status, body.error.code], [400, 'unsupported_transport']);
+    // With default options the refusal comes over polling, the same.
+    const polling = io(server.url, { auth: { token: 'not-a-token' }, reconnection: false });
+    const overPolling = await new Promise((resolve) => polling.once('connect_error', resolve));
+    assert.equal(overPolling.data.code, 'unauthorized', JSON.stringify(overPolling.data));
+    polling.close();
   } finally {
     await server.stop();
   }

@@ -4,9 +4,11 @@
 //!
 //! It owns its TCP stream directly (`engine::socket`): frames come in as a
 //! stream of the actor, and frames going out are queued and written once per
-//! round of messages by a [`Flush`] spawned for that round. To the rest of
-//! the engine it is a [`Socket`] in the hub, subscribed to its user's topic
-//! and to the rooms it joined.
+//! round of messages by a [`Flush`] spawned for that round. A Socket.IO
+//! client that polls over HTTP has a polling session instead of a stream
+//! ([`Outlet::Polling`]) until it upgrades. To the rest of the engine it is
+//! a [`Socket`] in the hub, subscribed to its user's topic and to the rooms
+//! it joined.
 
 use std::collections::{HashMap, HashSet};
 use std::pin::Pin;
@@ -33,6 +35,7 @@ use crate::domain::room::RoomType;
 use crate::engine::hub::{Refused, Socket, SocketRef, Topic};
 use crate::engine::live_session::Moderation;
 use crate::engine::office_hours::commands as office_hours;
+use crate::engine::polling::{self, PollingSession};
 use crate::engine::registry::Registry;
 use crate::engine::room::calls::{self, RoomCall, RoomRef};
 use crate::engine::room::routing::{self, Target};
@@ -62,8 +65,8 @@ pub struct ConnectionActor {
     watching: HashSet<Uuid>,
     /// Frames count as presence activity at most once a second.
     presence_touch: crate::engine::presence::TouchThrottle,
-    /// Frames on their way to the client.
-    writer: FrameWriter,
+    /// Where frames go on their way to the client.
+    outlet: Outlet,
     /// A [`Flush`] is spawned and will write what is queued.
     flush_spawned: bool,
     /// A close frame is queued: nothing more is sent, and the actor stops
@@ -87,6 +90,15 @@ pub enum Wire {
     /// `/socket.io/`: the same frames inside Engine.IO v4 / Socket.IO v5
     /// packets (`protocol::socket_io`), the handshake already done.
     SocketIo,
+}
+
+/// Where a connection's frames go out.
+enum Outlet {
+    /// Its WebSocket.
+    WebSocket(FrameWriter),
+    /// Its Engine.IO polling session: packets wait there for the client's
+    /// next GET (Socket.IO clients only, until they upgrade).
+    Polling(Arc<PollingSession>),
 }
 
 /// The Socket.IO packets of the frames this thread's sockets sent last. A
@@ -238,9 +250,34 @@ impl ConnectionActor {
     ) {
         // TCP_NODELAY is already set, at accept (startup.rs).
         let reader = FrameReader::new(Rc::clone(&stream), registry.deps.config.ws_max_frame_bytes, already_read);
-        let writer = FrameWriter::new(stream);
+        let outlet = Outlet::WebSocket(FrameWriter::new(stream));
+        Self::start(Some(reader), outlet, wire, user, token, registry);
+    }
+
+    /// Starts the actor for a Socket.IO client that connected over HTTP
+    /// long-polling: its packets come as [`Polled`] messages, and its frames
+    /// wait in `session` for its GETs until a [`SwitchToWebSocket`].
+    pub fn start_polling(
+        session: Arc<PollingSession>,
+        user: AuthUser,
+        token: SocketToken,
+        registry: Arc<Registry>,
+    ) -> Addr<ConnectionActor> {
+        Self::start(None, Outlet::Polling(session), Wire::SocketIo, user, token, registry)
+    }
+
+    fn start(
+        reader: Option<FrameReader>,
+        outlet: Outlet,
+        wire: Wire,
+        user: AuthUser,
+        token: SocketToken,
+        registry: Arc<Registry>,
+    ) -> Addr<ConnectionActor> {
         ConnectionActor::create(move |ctx| {
-            ctx.add_stream(reader);
+            if let Some(reader) = reader {
+                ctx.add_stream(reader);
+            }
             let config = &registry.deps.config;
             let rate = TokenBucket::new(config.ws_rate_per_sec, config.ws_rate_burst, Instant::now());
             let (id, user) = (Uuid::new_v4(), Arc::new(user));
@@ -265,14 +302,14 @@ impl ConnectionActor {
                 sessions: HashMap::new(),
                 watching: HashSet::new(),
                 presence_touch: Default::default(),
-                writer,
+                outlet,
                 flush_spawned: false,
                 closing: false,
                 strikes: 0,
                 fragments: None,
                 token_expires_at: token.expires_at,
             }
-        });
+        })
     }
 
     /// This socket as the hub and the rooms hold it.
@@ -288,13 +325,23 @@ impl ConnectionActor {
             return;
         }
         let closing_frame = matches!(message, ws::Message::Close(_));
-        if !closing_frame && self.writer.pending_bytes() >= self.registry.deps.config.ws_outbound_bytes {
+        let pending = match &self.outlet {
+            Outlet::WebSocket(writer) => writer.pending_bytes(),
+            Outlet::Polling(session) => session.pending_bytes(),
+        };
+        if !closing_frame && pending >= self.registry.deps.config.ws_outbound_bytes {
             self.registry.deps.metrics.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);
             log::info!("connection {} of {}: slow consumer, closing", self.id, self.user.id);
             // The close frame waits behind the unread ones; CLOSE_GRACE ends it.
             return self.close_for(ctx, DisconnectReason::SlowConsumer);
         }
-        self.writer.queue(message);
+        match (&mut self.outlet, message) {
+            (Outlet::WebSocket(writer), message) => writer.queue(message),
+            (Outlet::Polling(session), ws::Message::Text(packet)) => session.push(packet),
+            (Outlet::Polling(session), ws::Message::Close(_)) => session.push(ByteString::from_static(polling::CLOSE)),
+            // Socket.IO pings are text packets: nothing else is sent on a session.
+            (Outlet::Polling(_), _) => return,
+        }
         if !self.flush_spawned {
             self.flush_spawned = true;
             ctx.spawn(Flush);
@@ -725,6 +772,9 @@ impl Actor for ConnectionActor {
         if self.wire == Wire::SocketIo {
             metrics.socket_io_connections_open.fetch_add(1, Ordering::Relaxed);
         }
+        if matches!(self.outlet, Outlet::Polling(_)) {
+            metrics.socket_io_polling_open.fetch_add(1, Ordering::Relaxed);
+        }
         let timeout = config.ws_client_timeout();
         ctx.run_interval(config.ws_ping_interval(), move |act, ctx| {
             // A socket lives no longer than the token it was opened with.
@@ -757,6 +807,10 @@ impl Actor for ConnectionActor {
         self.registry.deps.metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
         if self.wire == Wire::SocketIo {
             self.registry.deps.metrics.socket_io_connections_open.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Outlet::Polling(session) = &self.outlet {
+            self.registry.deps.metrics.socket_io_polling_open.fetch_sub(1, Ordering::Relaxed);
+            self.registry.polling.remove(&session.sid);
         }
         for (room_id, room_type) in std::mem::take(&mut self.rooms) {
             // Handed to the room now; nobody waits for the answer.
@@ -828,17 +882,92 @@ impl ActorFuture<ConnectionActor> for Flush {
         ctx: &mut Context<ConnectionActor>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<()> {
-        match act.writer.poll_flush(task) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(())) if act.closing => ctx.stop(),
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(err)) => {
-                log::debug!("connection {}: write failed: {err}", act.id);
-                ctx.stop();
+        match &mut act.outlet {
+            Outlet::WebSocket(writer) => match writer.poll_flush(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if act.closing => ctx.stop(),
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(err)) => {
+                    log::debug!("connection {}: write failed: {err}", act.id);
+                    ctx.stop();
+                }
+            },
+            // The packets go to the GET waiting, or wait for the next one
+            // (a closing session gives it CLOSE_GRACE to come).
+            Outlet::Polling(session) => {
+                session.hand_over();
+                if act.closing && session.pending_bytes() == 0 {
+                    ctx.stop();
+                }
             }
         }
         act.flush_spawned = false;
         Poll::Ready(())
+    }
+}
+
+/// Packets a polling client POSTed, in order (each as a WebSocket text
+/// frame would be). Answered once the actor took them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Polled(pub Vec<String>);
+
+impl Handler<Polled> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, Polled(packets): Polled, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        for packet in packets {
+            if self.closing {
+                break;
+            }
+            self.on_text(&packet, ctx);
+        }
+    }
+}
+
+/// A polling client finished its upgrade (`5` on the probed WebSocket):
+/// the actor takes the socket, possibly from another worker thread, and
+/// sends what was waiting for a GET on it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SwitchToWebSocket {
+    pub stream: std::net::TcpStream,
+    /// Bytes read past the client's `5`.
+    pub unread: BytesMut,
+}
+
+impl Handler<SwitchToWebSocket> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, switch: SwitchToWebSocket, ctx: &mut Self::Context) {
+        let Outlet::Polling(session) = &self.outlet else {
+            return log::error!("connection {}: upgraded twice", self.id);
+        };
+        let session = Arc::clone(session);
+        // Registered with this thread's reactor: the socket was the HTTP
+        // worker's that answered the upgrade.
+        let stream = match tokio::net::TcpStream::from_std(switch.stream) {
+            Ok(stream) => Rc::new(stream),
+            Err(err) => {
+                log::info!("connection {}: the upgraded socket cannot be taken: {err}", self.id);
+                return ctx.stop();
+            }
+        };
+        let limit = self.registry.deps.config.ws_max_frame_bytes;
+        ctx.add_stream(FrameReader::new(Rc::clone(&stream), limit, switch.unread));
+        let mut writer = FrameWriter::new(stream);
+        for packet in session.take_all() {
+            writer.queue(ws::Message::Text(packet));
+        }
+        self.outlet = Outlet::WebSocket(writer);
+        self.registry.polling.remove(&session.sid);
+        self.registry.deps.metrics.socket_io_polling_open.fetch_sub(1, Ordering::Relaxed);
+        self.last_heard = Instant::now();
+        if !self.flush_spawned {
+            self.flush_spawned = true;
+            ctx.spawn(Flush);
+        }
     }
 }
 

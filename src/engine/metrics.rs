@@ -11,6 +11,8 @@ pub struct Metrics {
     pub connections_open: AtomicU64,
     /// Of `connections_open`, those speaking Socket.IO (`/socket.io/`).
     pub socket_io_connections_open: AtomicU64,
+    /// Of `socket_io_connections_open`, those polling over HTTP (not upgraded yet).
+    pub socket_io_polling_open: AtomicU64,
     /// WebSocket connections accepted since start.
     pub connections_total: AtomicU64,
     /// Frames received from clients.
@@ -172,6 +174,15 @@ impl Metrics {
              classroom_ws_connections_by_protocol{{protocol=\"native\"}} {}\n\
              classroom_ws_connections_by_protocol{{protocol=\"socket.io\"}} {socket_io}",
             open.saturating_sub(socket_io)
+        );
+        let polling = get(&self.socket_io_polling_open);
+        let _ = writeln!(
+            out,
+            "# HELP classroom_socket_io_connections_by_transport Socket.IO connections open now, by transport.\n\
+             # TYPE classroom_socket_io_connections_by_transport gauge\n\
+             classroom_socket_io_connections_by_transport{{transport=\"websocket\"}} {}\n\
+             classroom_socket_io_connections_by_transport{{transport=\"polling\"}} {polling}",
+            socket_io.saturating_sub(polling)
         );
         let _ = writeln!(out, "# HELP classroom_actors Live actors by kind.\n# TYPE classroom_actors gauge");
         for (kind, count) in &gauges.actors_by_kind {

@@ -12,6 +12,7 @@ pub mod live_session;
 pub mod metrics;
 pub mod office_hours;
 pub mod persistence;
+pub mod polling;
 pub mod presence;
 pub mod registry;
 pub mod room;

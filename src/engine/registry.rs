@@ -24,6 +24,7 @@ use crate::engine::live_session::LiveSession;
 use crate::engine::metrics::{Gauges, Metrics};
 use crate::engine::office_hours::room::OfficeHoursRoom;
 use crate::engine::office_hours::OfficeHoursActor;
+use crate::engine::polling::PollingSessions;
 use crate::engine::presence::{PresenceActor, WATCHERS_TTL};
 use crate::engine::room::{RoomActor, RoomKind};
 use crate::engine::scheduler::Tick;
@@ -129,6 +130,8 @@ pub struct Registry {
     pub presence: ActorTable<PresenceActor>,
     /// Who hears of whose presence, shared by every presence actor.
     pub contacts: Arc<Contacts>,
+    /// Socket.IO clients polling over HTTP, by Engine.IO sid.
+    pub polling: PollingSessions,
     /// The reminder scheduler, set once at start-up.
     scheduler: OnceLock<Recipient<Tick>>,
 }
@@ -155,6 +158,7 @@ impl Registry {
             office_hours: ActorTable::new("office_hours").with_leases("office", cluster.clone()),
             presence: ActorTable::new("presence").with_leases("presence", cluster.clone()),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
+            polling: PollingSessions::default(),
             scheduler: OnceLock::new(),
         })
     }

@@ -68,6 +68,8 @@ enum Upgrade {
     Native(AuthUser, SocketToken),
     /// `/socket.io/`: the token comes in the Socket.IO connect packet.
     SocketIo,
+    /// `/socket.io/?sid=...`: the WebSocket a Socket.IO polling session upgrades to.
+    SocketIoPolling(std::sync::Arc<crate::engine::polling::PollingSession>),
 }
 
 /// Checks an upgrade request; on success what it is for and the
@@ -78,8 +80,19 @@ async fn accept(state: &AppState, head: &RequestHead) -> AppResult<(Upgrade, Str
         let (user, token) = admit(state, &head.headers, query).await?;
         Upgrade::Native(user, token)
     } else if socket_io::is_path(head.uri.path()) {
-        socket_io::check_websocket_query(query)?;
-        Upgrade::SocketIo
+        let query = socket_io::EngineQuery::parse(query)?;
+        if query.transport != socket_io::Transport::WebSocket {
+            return Err(AppError::bad_request(
+                "unsupported_transport",
+                "An upgrade is to transport=websocket; polling is plain HTTP.",
+            ));
+        }
+        match query.sid {
+            Some(sid) => {
+                Upgrade::SocketIoPolling(state.registry.polling.get(&sid).ok_or_else(socket_io::unknown_session)?)
+            }
+            None => Upgrade::SocketIo,
+        }
     } else {
         return Err(AppError::new(
             actix_web::http::StatusCode::NOT_FOUND,
@@ -119,6 +132,9 @@ pub async fn serve_upgrade(
                     ConnectionActor::start_on(Rc::new(socket), parts.read_buf, Wire::Native, user, token, registry);
                 }
                 Upgrade::SocketIo => socket_io::serve_websocket(&state, Rc::new(socket), parts.read_buf).await,
+                Upgrade::SocketIoPolling(session) => {
+                    socket_io::serve_upgrade(&state, Rc::new(socket), parts.read_buf, session).await
+                }
             }
         }
         Err(err) => {

@@ -17,6 +17,7 @@ mod presence;
 mod rooms;
 mod sessions;
 mod socket_io;
+mod socket_io_polling;
 mod study_groups;
 mod ui;
 mod ws;

@@ -1,7 +1,8 @@
 //! Socket.IO at `/socket.io/` (issue 17), read frame by frame: the
 //! handshake and its refusals, Engine.IO's heartbeat, the `closing` event
-//! and `41` that say why a socket ends, and the limits `/ws` has. The main
-//! flow through the official client is `e2e/tests/socket-io.test.mjs`.
+//! and `41` that say why a socket ends, and the limits `/ws` has. Polling
+//! and its upgrade are `socket_io_polling.rs`. The main flow through the
+//! official client is `e2e/tests/socket-io.test.mjs`.
 
 use std::time::Duration;
 
@@ -14,20 +15,25 @@ use serde_json::{json, Value};
 use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestUser, WAIT};
 
 /// A Socket.IO client spoken by hand: Engine.IO packets as text frames.
-struct SioClient {
+pub(crate) struct SioClient {
     framed: Framed<BoxedSocket, Codec>,
 }
 
-enum Packet {
+pub(crate) enum Packet {
     Text(String),
     Closed(Option<u16>),
 }
 
 impl SioClient {
-    async fn open(app: &TestApp) -> (SioClient, Value) {
-        let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket", app.port);
+    /// A WebSocket to `/socket.io/` with this query, not handshaken yet.
+    pub(crate) async fn upgrade(app: &TestApp, query: &str) -> SioClient {
+        let url = format!("ws://127.0.0.1:{}/socket.io/?{query}", app.port);
         let (_, framed) = awc::Client::new().ws(url).connect().await.expect("the upgrade is taken");
-        let mut client = SioClient { framed };
+        SioClient { framed }
+    }
+
+    async fn open(app: &TestApp) -> (SioClient, Value) {
+        let mut client = Self::upgrade(app, "EIO=4&transport=websocket").await;
         let Packet::Text(open) = client.next().await else { panic!("no open packet") };
         let open: Value = serde_json::from_str(open.strip_prefix('0').expect("an open packet")).unwrap();
         (client, open)
@@ -44,12 +50,12 @@ impl SioClient {
         client
     }
 
-    async fn send(&mut self, text: &str) {
+    pub(crate) async fn send(&mut self, text: &str) {
         self.framed.send(Message::Text(text.to_string().into())).await.expect("send");
     }
 
     /// The next text frame or the close; WebSocket pings are answered.
-    async fn next(&mut self) -> Packet {
+    pub(crate) async fn next(&mut self) -> Packet {
         loop {
             let frame = tokio::time::timeout(WAIT, self.framed.next()).await.expect("a frame in time");
             match frame {
@@ -64,7 +70,7 @@ impl SioClient {
         }
     }
 
-    async fn text(&mut self) -> String {
+    pub(crate) async fn text(&mut self) -> String {
         match self.next().await {
             Packet::Text(text) => text,
             Packet::Closed(code) => panic!("closed ({code:?}) while a packet was expected"),
@@ -72,7 +78,7 @@ impl SioClient {
     }
 
     /// The next text packet that starts with `prefix`; Engine.IO pings are answered.
-    async fn until(&mut self, prefix: &str) -> String {
+    pub(crate) async fn until(&mut self, prefix: &str) -> String {
         loop {
             let text = self.text().await;
             if text.starts_with(prefix) {
@@ -85,7 +91,7 @@ impl SioClient {
     }
 
     /// Every text packet until the close, and the close code.
-    async fn until_closed(&mut self) -> (Vec<String>, Option<u16>) {
+    pub(crate) async fn until_closed(&mut self) -> (Vec<String>, Option<u16>) {
         let mut texts = Vec::new();
         loop {
             match self.next().await {
@@ -97,7 +103,7 @@ impl SioClient {
 }
 
 /// The data of a `44` connect_error.
-fn connect_error(packet: &str) -> Value {
+pub(crate) fn connect_error(packet: &str) -> Value {
     let body: Value = serde_json::from_str(packet.strip_prefix("44").expect("a connect_error")).unwrap();
     body["data"].clone()
 }
@@ -164,9 +170,9 @@ async fn a_connect_is_refused_with_our_error_and_a_close() {
     second.send(&format!(r#"40{{"token":"{}"}}"#, ada.token)).await;
     assert_eq!(connect_error(&second.text().await)["code"], "too_many_connections");
 
-    // Polling is not served yet: a clear 400, as a plain GET of the upgrade is.
-    let (status, body) = app.request("GET", "/socket.io/?EIO=4&transport=polling", None, None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("unsupported_transport")));
+    // A plain GET of the WebSocket transport gets a clear 400, as /ws does.
+    let (status, body) = app.request("GET", "/socket.io/?EIO=4&transport=websocket", None, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("not_a_websocket")));
     let (status, body) = app.request("GET", "/socket.io/?EIO=3&transport=websocket", None, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("unsupported_protocol_version")));
 }
