@@ -1,6 +1,6 @@
 //! Two nodes of the real binary behind HAProxy running the configuration
 //! the product ships (`deploy/haproxy.cfg`: round robin, no sticky
-//! sessions), on one PostgreSQL database and the local Redis. Every client
+//! sessions but Socket.IO's polling ones), on one PostgreSQL database and the local Redis. Every client
 //! goes through the balancer's one address, REST and sockets alike, as
 //! users do; the nodes' own ports are read only to see where a socket
 //! landed (`/metrics`) and which node is which (`/healthz`).
@@ -779,4 +779,80 @@ async fn a_node_killed_behind_the_balancer_loses_nothing_and_its_people_come_bac
     let everything: Vec<String> = before.iter().chain(&after).chain([&last_id]).cloned().collect();
     assert_eq!(session_history(&cluster.front, &session, &staying[0].token).await, everything);
     eprintln!("balanced kill -9: the dead node's people left the room {all_left_after:?} after the kill");
+}
+
+/// A request to `/socket.io/` through the balancer: status, body text, and
+/// the node that answered, and the sid a new session is named by.
+async fn socket_io_request(front: &Remote, query: &str, body: Option<&str>) -> (u16, String, String, Option<String>) {
+    let url = front.url(&format!("/socket.io/?{query}"));
+    let mut response = match body {
+        // A poll may wait a ping interval (5 s) when nothing else comes.
+        Some(body) => front.client.post(url).timeout(Duration::from_secs(15)).send_body(body.to_string()).await,
+        None => front.client.get(url).timeout(Duration::from_secs(15)).send().await,
+    }
+    .expect("an answer");
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (server, sid) = (header("x-served-by").unwrap_or_default(), header("x-socket-io-sid"));
+    let text = String::from_utf8(response.body().await.expect("a body").to_vec()).expect("text");
+    (response.status().as_u16(), text, server, sid)
+}
+
+/// Socket.IO's long-polling through `deploy/haproxy.cfg`: the session's
+/// every request (polls, posts, the upgrade) reaches the node that opened
+/// it, while requests without a sid still go round robin.
+#[actix_web::test]
+async fn a_socket_io_polling_session_sticks_to_its_node_through_the_balancer() {
+    use futures_util::{SinkExt, StreamExt};
+
+    let Some(cluster) = behind_haproxy("balanced socket.io polling", 8).await else { return };
+    let token = cluster.front.register("Ada", "student").await;
+    let (status, open, node, sid) = socket_io_request(&cluster.front, "EIO=4&transport=polling", None).await;
+    assert_eq!(status, 200, "{open}");
+    let sid = sid.expect("the sid in its header");
+    assert!(open.contains(&sid), "{open}");
+    let query = format!("EIO=4&transport=polling&sid={sid}");
+
+    let connect = format!(r#"40{{"token":"{token}"}}"#);
+    let mut answers = vec![socket_io_request(&cluster.front, &query, Some(&connect)).await];
+    for n in 0..6 {
+        let event = format!(r#"42{n}["update-presence",{{"activity":"poll {n}"}}]"#);
+        answers.push(socket_io_request(&cluster.front, &query, Some(&event)).await);
+        loop {
+            let answer = socket_io_request(&cluster.front, &query, None).await;
+            let acked = answer.1.contains(&format!("43{n}["));
+            answers.push(answer);
+            if acked {
+                break;
+            }
+        }
+    }
+    for (status, body, server, _) in &answers {
+        assert_eq!((*status, server.as_str()), (200, node.as_str()), "every request on {node}: {body}");
+    }
+
+    // The upgrade goes to the same node, which holds the session.
+    let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket&sid={sid}", cluster.front.port);
+    let (_, mut socket) = awc::Client::new().ws(url).connect().await.expect("the upgrade reaches the session's node");
+    let mut text = async |socket: &mut actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>| loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a frame in time") {
+            Some(Ok(awc::ws::Frame::Text(bytes))) => return String::from_utf8(bytes.to_vec()).expect("text"),
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended: {other:?}"),
+        }
+    };
+    socket.send(awc::ws::Message::Text("2probe".into())).await.expect("sent");
+    assert_eq!(text(&mut socket).await, "3probe");
+    socket.send(awc::ws::Message::Text("5".into())).await.expect("sent");
+    socket
+        .send(awc::ws::Message::Text(r#"429["update-presence",{"activity":"upgraded"}]"#.into()))
+        .await
+        .expect("sent");
+    while !text(&mut socket).await.starts_with("439[") {}
+
+    // Without a sid, requests are not stuck.
+    let mut servers = HashSet::new();
+    for _ in 0..4 {
+        servers.insert(served(&cluster.front, "/healthz", None).await.expect("an answer").2);
+    }
+    assert_eq!(servers.len(), 2, "{servers:?}");
 }

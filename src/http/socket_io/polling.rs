@@ -94,8 +94,17 @@ fn open(state: &web::Data<AppState>) -> AppResult<HttpResponse> {
         }
     });
     let open = open_packet(&state.config, &session.sid, &["websocket"]);
-    Ok(payload(&[ByteString::from(open)]))
+    let mut response = payload(&[ByteString::from(open)]);
+    // For a balancer to learn the session's node (deploy/haproxy.cfg sticks
+    // every later `?sid=` to it), without reading the body or a cookie.
+    if let Ok(sid) = actix_web::http::header::HeaderValue::from_str(&session.sid) {
+        response.headers_mut().insert(actix_web::http::header::HeaderName::from_static(SID_HEADER), sid);
+    }
+    Ok(response)
 }
+
+/// The response header of a new session carrying its sid.
+pub const SID_HEADER: &str = "x-socket-io-sid";
 
 /// `POST`: the client's packets. Answered `ok` once they are taken (an
 /// event's answer comes as an ack packet through a GET, as over WebSocket).
