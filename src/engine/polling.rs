@@ -41,7 +41,8 @@ impl PollingSessions {
         taken.ok()?;
         // 122 random bits: the sid is the session's only credential.
         let sid = uuid::Uuid::new_v4().simple().to_string();
-        let session = Arc::new(PollingSession { sid: sid.clone(), state: Mutex::default() });
+        let state = SessionState { handshaking: true, ..SessionState::default() };
+        let session = Arc::new(PollingSession { sid: sid.clone(), state: Mutex::new(state) });
         self.sessions.insert(sid, Arc::clone(&session));
         Some(session)
     }
@@ -52,7 +53,9 @@ impl PollingSessions {
 
     /// The client connected: its session no longer counts as handshaking.
     pub fn connected(&self, session: &PollingSession, connection: Addr<ConnectionActor>) {
-        if session.lock().connection.replace(connection).is_none() {
+        let mut state = session.lock();
+        state.connection = Some(connection);
+        if std::mem::take(&mut state.handshaking) {
             self.handshaking.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -61,7 +64,8 @@ impl PollingSessions {
     pub fn remove(&self, sid: &str) {
         let Some((_, session)) = self.sessions.remove(sid) else { return };
         let mut state = session.lock();
-        if state.connection.is_none() {
+        // Counted once, whichever of its connect and its end comes first.
+        if std::mem::take(&mut state.handshaking) {
             self.handshaking.fetch_sub(1, Ordering::AcqRel);
         }
         state.ended = true;
@@ -96,6 +100,8 @@ struct SessionState {
     waiter: Option<oneshot::Sender<Vec<ByteString>>>,
     /// The connection actor, once the client connected with a valid token.
     connection: Option<Addr<ConnectionActor>>,
+    /// Counted in [`PollingSessions::handshaking`]: neither connected nor ended yet.
+    handshaking: bool,
     /// The client's connect is being checked: a second one is refused.
     connecting: bool,
     /// A WebSocket probe is under way: a GET with nothing to take is

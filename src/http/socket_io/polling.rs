@@ -174,6 +174,8 @@ async fn handshake(state: &AppState, session: &std::sync::Arc<PollingSession>, p
             continue;
         }
         match admit(state, token).await {
+            // The session may have timed out while the token was checked.
+            Ok(_) if state.registry.polling.get(&session.sid).is_none() => return Vec::new(),
             Ok((user, token)) => {
                 log::info!("socket.io polling session opened by {}", user.id);
                 let registry = state.registry.clone();
