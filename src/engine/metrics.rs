@@ -48,6 +48,8 @@ pub struct Metrics {
     pub broker_received: AtomicU64,
     /// Publications lost: Redis unreachable, or the queue to it full.
     pub broker_dropped: AtomicU64,
+    /// Asks of other nodes skipped: the node let a call time out within the last heartbeat.
+    pub silent_nodes_skipped: AtomicU64,
 }
 
 /// Point-in-time figures owned by others (registry sizes), passed in at render time.
@@ -67,7 +69,7 @@ impl Metrics {
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(2048);
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let rows: [(&str, &str, &str, f64); 19] = [
+        let rows: [(&str, &str, &str, f64); 20] = [
             (
                 "classroom_ws_connections",
                 "gauge",
@@ -155,6 +157,12 @@ impl Metrics {
                 "counter",
                 "Messages received from Redis.",
                 get(&self.broker_received) as f64,
+            ),
+            (
+                "classroom_cluster_silent_node_skips_total",
+                "counter",
+                "Asks of another node skipped because it let a call time out within the last heartbeat.",
+                get(&self.silent_nodes_skipped) as f64,
             ),
             (
                 "classroom_broker_dropped_total",

@@ -207,6 +207,87 @@ async fn a_lease_lost_from_redis_is_written_back_by_its_owner_and_health_says_wh
     );
 }
 
+/// A lease another node holds now (as after a Redis restored from another
+/// node's writes) is given up by the node whose actor it was: its sockets
+/// in the room are told to reconnect (1001), to rejoin where the room is now.
+#[actix_web::test]
+async fn a_lease_another_node_took_is_given_up_and_the_rooms_sockets_reconnect() {
+    let Some(url) = redis_url() else { return };
+    let database = fresh_database();
+    let again = database.again();
+    let quick = |config: &mut classroom::config::Config| {
+        config.redis_url = Some(url.clone());
+        config.node_timeout_secs = 3; // a heartbeat a second
+    };
+    let a = start_on(database, quick, None).await;
+    let b = start_on(again, quick, None).await;
+    let node_b = b.state.registry.cluster.as_ref().expect("a node").node_id;
+    let grace = a.register("Grace", "instructor").await;
+    let course = a.course_with(&grace, &[]).await;
+    let session = a.session_in(&grace, &course, 0, None).await;
+    let (status, started) = a.post(&format!("/api/live-sessions/{session}/start"), &grace.token, json!({})).await;
+    assert_eq!(status, 200, "{started}");
+    let (mut socket, _) = joined(&a, &grace, &session).await;
+
+    let lease = format!("classroom:owner:room:{}", room_of(&started));
+    let mut redis =
+        redis::Client::open(url.as_str()).expect("REDIS_URL").get_multiplexed_async_connection().await.expect("Redis");
+    let _: () = redis::cmd("SET").arg(&lease).arg(node_b.to_string()).query_async(&mut redis).await.expect("SET");
+    assert_eq!(socket.closed().await, Some(1001), "told to reconnect within a heartbeat or two");
+    let cluster = a.state.registry.cluster.as_ref().expect("a node");
+    assert_eq!(cluster.known_owner(&format!("room:{}", room_of(&started))), None, "A no longer takes itself for the owner");
+    let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.expect("GET");
+    assert_eq!(holder, Some(node_b.to_string()), "and left the lease to B");
+}
+
+/// A node killed but still listed (its heartbeat not lapsed yet) answers
+/// nothing: once an ask of it timed out, the asks that follow skip it for
+/// a heartbeat instead of each waiting out the timeout (every presence that
+/// starts asks every node for its user's sockets).
+#[actix_web::test]
+async fn a_listed_node_that_does_not_answer_is_skipped_after_its_first_timeout() {
+    let Some(url) = redis_url() else { return };
+    // A Redis database of its own: the ghost must not slow the other tests' nodes.
+    let scheme_end = url.find("://").map_or(0, |at| at + 3);
+    let authority_end = url[scheme_end..].find(['/', '?']).map_or(url.len(), |at| at + scheme_end);
+    let url = format!("{}/11", &url[..authority_end]);
+    let config = |config: &mut classroom::config::Config| {
+        config.redis_url = Some(url.clone());
+        config.node_timeout_secs = 30; // a heartbeat every 10 s: the skip lasts the whole test
+        config.auth_attempts_per_client = 0; // as many people as it takes
+    };
+    let app = start_on(fresh_database(), config, None).await;
+    let mut redis =
+        redis::Client::open(url.as_str()).expect("REDIS_URL").get_multiplexed_async_connection().await.expect("Redis");
+    let ghost = Uuid::new_v4().to_string();
+    let _: () = redis::cmd("SADD").arg("classroom:nodes").arg(&ghost).query_async(&mut redis).await.expect("SADD");
+    let alive = format!("classroom:alive:{ghost}");
+    let _: () = redis::cmd("SET").arg(&alive).arg("1").arg("EX").arg(60).query_async(&mut redis).await.expect("SET");
+
+    let skips = |metrics: &str| -> u64 {
+        let line = metrics.lines().find(|line| line.starts_with("classroom_cluster_silent_node_skips_total "));
+        line.and_then(|line| line.rsplit(' ').next()?.parse().ok()).expect("the metric")
+    };
+    let watcher = app.register("Watcher", "student").await;
+    let (_, _, metrics) = app.get_text("/metrics", &watcher.token).await;
+    assert_eq!(skips(&metrics), 0);
+    // People come online one after another; the first presences wait for
+    // the ghost (a second each), the ones after its first timeout do not ask it.
+    let mut sockets = Vec::new();
+    let started = std::time::Instant::now();
+    loop {
+        let user = app.register("Ada", "student").await;
+        sockets.push(app.connect(&user).await);
+        let (_, _, metrics) = app.get_text("/metrics", &watcher.token).await;
+        if skips(&metrics) > 0 {
+            break;
+        }
+        assert!(started.elapsed() < crate::helpers::WAIT, "the ghost was asked every time");
+    }
+    let _: () = redis::cmd("SREM").arg("classroom:nodes").arg(&ghost).query_async(&mut redis).await.expect("SREM");
+    let _: () = redis::cmd("DEL").arg(&alive).query_async(&mut redis).await.expect("DEL");
+}
+
 fn room_of(session: &Value) -> Uuid {
     Uuid::parse_str(session["chatRoomId"].as_str().expect("chatRoomId")).expect("uuid")
 }

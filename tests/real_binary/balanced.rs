@@ -833,7 +833,7 @@ async fn a_socket_io_polling_session_sticks_to_its_node_through_the_balancer() {
     // The upgrade goes to the same node, which holds the session.
     let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket&sid={sid}", cluster.front.port);
     let (_, mut socket) = awc::Client::new().ws(url).connect().await.expect("the upgrade reaches the session's node");
-    let mut text = async |socket: &mut actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>| loop {
+    let text = async |socket: &mut actix_codec::Framed<awc::BoxedSocket, awc::ws::Codec>| loop {
         match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a frame in time") {
             Some(Ok(awc::ws::Frame::Text(bytes))) => return String::from_utf8(bytes.to_vec()).expect("text"),
             Some(Ok(_)) => continue,

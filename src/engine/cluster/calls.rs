@@ -184,7 +184,7 @@ pub async fn online_elsewhere(cluster: &Arc<Cluster>, users: Vec<Uuid>) -> HashS
         return HashSet::new();
     }
     let everyone = || users.iter().copied().collect::<HashSet<Uuid>>();
-    let nodes = match cluster.other_live_nodes().await {
+    let nodes = match cluster.nodes_to_ask().await {
         Ok(nodes) => nodes,
         Err(err) => {
             log::warn!("node {}: cannot list the nodes ({err}); counting everyone online", cluster.node_id);

@@ -58,6 +58,11 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a node cut off from Redis retries telling the others what they missed.
 const MISSED_RETRY: Duration = Duration::from_millis(500);
 
+/// A call another node did not answer.
+fn not_answered() -> AppError {
+    AppError::unavailable("node_unavailable", "The server holding this room did not answer; please retry.")
+}
+
 /// Takes a lease for this node unless a live node holds it; answers the holder.
 const ACQUIRE_LEASE: &str = r"
 local owner = redis.call('GET', KEYS[1])
@@ -67,6 +72,26 @@ end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 ";
+
+/// Writes back this node's leases (`ARGV[1]`) that Redis lost (`KEYS`);
+/// answers the positions (from 1) of those another node holds now.
+const REASSERT_LEASES: &str = r"
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if not holder then
+    redis.call('SET', key, ARGV[1])
+  elseif holder ~= ARGV[1] then
+    lost[#lost + 1] = i
+  end
+end
+return lost
+";
+
+/// Leases renewed by one script call: a call holds Redis (single-threaded)
+/// for about a millisecond at most, and a heartbeat of 100,000 leases is
+/// 100 calls, not 200,000 commands.
+const LEASES_PER_CALL: usize = 1000;
 
 /// Gives a lease up, if it is still this node's.
 const RELEASE_LEASE: &str = r"
@@ -121,6 +146,10 @@ pub struct Cluster {
     owners: DashMap<String, Uuid>,
     /// Sockets of other nodes in rooms owned here.
     remote_members: DashMap<Uuid, RemoteMember>,
+    /// Other nodes that let a call time out, and since when: asks of every
+    /// node skip them for a heartbeat (a killed node stays listed until its
+    /// heartbeat lapses, and each ask of it would wait out its timeout).
+    silent: DashMap<Uuid, Instant>,
     /// How long a node may go unheard before it counts as dead.
     pub node_timeout: Duration,
     /// When this node last renewed its heartbeat.
@@ -171,6 +200,7 @@ impl Cluster {
             next_call: AtomicU64::new(1),
             owners: DashMap::new(),
             remote_members: DashMap::new(),
+            silent: DashMap::new(),
             node_timeout,
             last_heartbeat: Mutex::new(Instant::now()),
             dead_handled: Mutex::new(HashMap::new()),
@@ -427,11 +457,16 @@ impl Cluster {
             let outcome = tokio::time::timeout(timeout, answered).await;
             cluster.calls.remove(&call);
             match outcome {
-                Ok(Ok(body)) => Ok(body),
-                _ => Err(AppError::unavailable(
-                    "node_unavailable",
-                    "The server holding this room did not answer; please retry.",
-                )),
+                Ok(Ok(body)) => {
+                    cluster.silent.remove(&node);
+                    Ok(body)
+                }
+                Err(_) => {
+                    cluster.silent.insert(node, Instant::now());
+                    Err(not_answered())
+                }
+                // Dropped unanswered: this node is leaving.
+                Ok(Err(_)) => Err(not_answered()),
             }
         }
     }
@@ -511,6 +546,19 @@ impl Cluster {
         Ok(others.into_iter().zip(alive).filter(|(_, alive)| *alive).map(|(node, _)| node).collect())
     }
 
+    /// The other live nodes worth asking now: those that let a call time
+    /// out within the last heartbeat are skipped (and counted), so a node
+    /// killed but still listed costs each ask its timeout once a heartbeat,
+    /// not every time.
+    pub async fn nodes_to_ask(&self) -> Result<Vec<Uuid>, String> {
+        let nodes = self.other_live_nodes().await?;
+        let heartbeat = self.node_timeout / 3;
+        self.silent.retain(|node, since| since.elapsed() < heartbeat && nodes.contains(node));
+        let (ask, skip): (Vec<Uuid>, Vec<Uuid>) = nodes.into_iter().partition(|node| !self.silent.contains_key(node));
+        self.metrics.silent_nodes_skipped.fetch_add(skip.len() as u64, Ordering::Relaxed);
+        Ok(ask)
+    }
+
     /// The nodes whose heartbeat has lapsed that this node has not handled
     /// yet. Every live node must handle each death (its rooms hold the dead
     /// node's sockets, its presences count them), so a dead node stays on
@@ -560,9 +608,10 @@ impl Cluster {
 
     /// Holds on to this node's leases. Redis keeps nothing across a restart,
     /// and a lease gone from it would go to the first node that asks while
-    /// this node's actor still lives: each heartbeat writes them again
-    /// (`SET NX`). Answers the ones another node took meanwhile.
-    async fn reassert_leases(&self) -> redis::RedisResult<Vec<String>> {
+    /// this node's actor still lives: each heartbeat writes back the missing
+    /// ones, [`LEASES_PER_CALL`] per script call. Answers the ones another
+    /// node took meanwhile. Public for `benches/lease_renewal.rs`.
+    pub async fn reassert_leases(&self) -> redis::RedisResult<Vec<String>> {
         let mine: Vec<String> = self
             .owners
             .iter()
@@ -572,19 +621,18 @@ impl Cluster {
         if mine.is_empty() {
             return Ok(Vec::new());
         }
-        let me = self.node_id.to_string();
-        let mut pipe = redis::pipe();
-        for key in &mine {
-            pipe.cmd("SET").arg(Self::lease_key(key)).arg(&me).arg("NX").ignore();
-            pipe.get(Self::lease_key(key));
+        let (me, script, mut redis) =
+            (self.node_id.to_string(), redis::Script::new(REASSERT_LEASES), self.redis.clone());
+        let mut lost = Vec::new();
+        for chunk in mine.chunks(LEASES_PER_CALL) {
+            let mut call = script.prepare_invoke();
+            for key in chunk {
+                call.key(Self::lease_key(key));
+            }
+            let positions: Vec<usize> = call.arg(&me).invoke_async(&mut redis).await?;
+            lost.extend(positions.into_iter().filter_map(|at| chunk.get(at.checked_sub(1)?).cloned()));
         }
-        let holders: Vec<Option<String>> = pipe.query_async(&mut self.redis.clone()).await?;
-        Ok(mine
-            .into_iter()
-            .zip(holders)
-            .filter(|(_, holder)| holder.as_deref() != Some(me.as_str()))
-            .map(|(key, _)| key)
-            .collect())
+        Ok(lost)
     }
 
     /// Rooms (and office hours) whose lease another node holds now: their

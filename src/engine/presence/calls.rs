@@ -211,7 +211,7 @@ fn perform_here(registry: &Arc<Registry>, user_id: Uuid, call: PresenceCall) -> 
 /// Asks every other live node for its answer to `request`, a second at
 /// most each; a node that does not answer in time is left out.
 async fn ask_every_other_node<T: DeserializeOwned>(cluster: &Arc<Cluster>, request: Request) -> Vec<(Uuid, T)> {
-    let (Ok(nodes), Ok(body)) = (cluster.other_live_nodes().await, body_of(&request)) else { return Vec::new() };
+    let (Ok(nodes), Ok(body)) = (cluster.nodes_to_ask().await, body_of(&request)) else { return Vec::new() };
     let asks = nodes.iter().map(|node| cluster.request_within(*node, &body, ASK_TIMEOUT)).collect::<Vec<_>>();
     let answers = futures_util::future::join_all(asks).await;
     let mut found = Vec::new();
