@@ -143,6 +143,25 @@ pub struct NotificationRow {
     pub read_at: Option<NaiveDateTime>,
 }
 
+/// A notification to everyone of a course or a study group, stored once
+/// (`db::notifications` derives each person's view of it).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audience_notifications)]
+pub struct AudienceNotificationRow {
+    pub id: String,
+    /// The course whose students it is for (exactly one of this and `group_id`).
+    pub course_id: Option<String>,
+    /// The study group whose members it is for.
+    pub group_id: Option<String>,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub data_json: Option<String>,
+    /// One per subject and kind: stored once however often the scheduler runs.
+    pub dedupe_key: String,
+    pub created_at: NaiveDateTime,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = study_groups)]
 pub struct StudyGroupRow {

@@ -254,6 +254,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    audience_notifications (id) {
+        id -> Text,
+        course_id -> Nullable<Text>,
+        group_id -> Nullable<Text>,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        data_json -> Nullable<Text>,
+        dedupe_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audience_notification_reads (notification_id, user_id) {
+        notification_id -> Text,
+        user_id -> Text,
+        read_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     session_questions (id) {
         id -> Text,
         session_id -> Text,
@@ -299,6 +321,7 @@ diesel::table! {
 
 diesel::joinable!(calendar_feeds -> users (user_id));
 diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(audience_notification_reads -> audience_notifications (notification_id));
 diesel::joinable!(study_group_invites -> study_groups (group_id));
 diesel::joinable!(study_group_sessions -> study_groups (group_id));
 diesel::joinable!(office_hours_rooms -> chat_rooms (room_id));
@@ -326,6 +349,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     office_hours_rooms,
     office_hours_announcements,
     notifications,
+    audience_notifications,
+    audience_notification_reads,
     session_questions,
     question_votes,
 );

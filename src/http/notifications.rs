@@ -35,8 +35,8 @@ pub async fn list_notifications(
 ) -> AppResult<HttpResponse> {
     let limit = query.limit.unwrap_or(50).clamp(1, 200);
     let (user_id, unread) = (user.id.to_string(), query.unread);
-    let rows = state.db.read(move |conn| Ok(db::notifications::list_for_user(conn, &user_id, unread, limit)?)).await?;
-    Ok(HttpResponse::Ok().json(rows.iter().map(NotificationView::from_row).collect::<Vec<_>>()))
+    let views = state.db.read(move |conn| Ok(db::notifications::list_for_user(conn, &user_id, unread, limit)?)).await?;
+    Ok(HttpResponse::Ok().json(views))
 }
 
 #[utoipa::path(post, path = "/api/notifications/{id}/read", params(("id" = Uuid, Path, description = "The resource id")),

@@ -349,6 +349,18 @@ async fn reminders_arrive_once_online_and_are_stored_for_the_others() {
     assert_eq!(app.post(&format!("/api/notifications/{id}/read"), &c.bob.token, json!({})).await.0, 204);
     let (_, unread) = app.get("/api/notifications?unread=true", &c.bob.token).await;
     assert_eq!(unread.as_array().unwrap().len(), 2);
+    let (_, read_once) = app.get("/api/notifications", &c.bob.token).await;
+    assert_eq!(app.post(&format!("/api/notifications/{id}/read"), &c.bob.token, json!({})).await.0, 204, "again");
+    assert_eq!(app.get("/api/notifications", &c.bob.token).await.1, read_once, "first read kept");
+    let (_, adas) = app.get("/api/notifications?unread=true", &c.ada.token).await;
+    assert_eq!(adas.as_array().unwrap().len(), 3, "Bob's reading is his own: {adas}");
+
+    // Reminders reach who was enrolled when they were sent, not who enrols later.
+    app.clock.advance(Minutes::minutes(1));
+    let (status, _) = app.post(&format!("/api/courses/{}/enroll", c.course), &c.eve.token, json!({})).await;
+    assert_eq!(status, 201);
+    assert_eq!(app.get("/api/notifications", &c.eve.token).await.1, json!([]), "enrolled after them");
+    assert_eq!(app.post(&format!("/api/notifications/{id}/read"), &c.eve.token, json!({})).await.0, 404);
 }
 
 #[actix_web::test]
@@ -385,14 +397,18 @@ async fn a_big_course_gets_each_reminder_once_per_student_across_passes_and_rest
     const STUDENTS: usize = 2_000;
     let app = spawn_app().await;
     let grace = app.register("Grace", "instructor").await;
-    let course = app.course_with(&grace, &[]).await;
+    let ada = app.register("Ada", "student").await;
+    let course = app.course_with(&grace, &[&ada]).await;
+    let mut adas_socket = app.connect(&ada).await;
+    adas_socket.next_event("connected").await;
     // Students straight into the database: 2,000 password hashes would be the test.
-    let (course_id, now) = (course.clone(), chrono::Utc::now().naive_utc());
+    let (course_id, now) = (course.clone(), classroom::clock::Clock::now(&app.clock).naive_utc());
+    let students: Vec<String> = (0..STUDENTS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let stored_students = students.clone();
     app.state
         .persistence
         .write(move |conn| {
-            for n in 0..STUDENTS {
-                let id = uuid::Uuid::new_v4().to_string();
+            for (n, id) in stored_students.iter().cloned().enumerate() {
                 let user = UserRow {
                     id: id.clone(),
                     email: format!("student{n}-{id}@example.com"),
@@ -412,20 +428,38 @@ async fn a_big_course_gets_each_reminder_once_per_student_across_passes_and_rest
         .await
         .expect("students stored");
     app.session_in(&grace, &course, 10, None).await;
-    let reminders = || {
+    // What each student sees: their list, derived from the course's one row.
+    let reminders_of = |student: String| {
+        app.state.db.read(move |conn| {
+            let views = classroom::db::notifications::list_for_user(conn, &student, false, 50)?;
+            Ok(views.into_iter().filter(|view| view.kind == "session_reminder_15min").count())
+        })
+    };
+    let stored_rows = || {
         app.state.db.read(|conn| {
-            use classroom::db::schema::notifications::dsl::*;
+            use classroom::db::schema::audience_notifications::dsl::*;
             use diesel::prelude::*;
-            Ok(notifications.filter(kind.eq("session_reminder_15min")).count().get_result::<i64>(conn)?)
+            Ok(audience_notifications.filter(kind.eq("session_reminder_15min")).count().get_result::<i64>(conn)?)
         })
     };
     app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
-    assert_eq!(reminders().await.unwrap(), STUDENTS as i64, "one each");
+    assert_eq!(stored_rows().await.unwrap(), 1, "one row for the course, not one per student");
+    for student in [&students[0], &students[STUDENTS / 2], &students[STUDENTS - 1]] {
+        assert_eq!(reminders_of(student.clone()).await.unwrap(), 1, "one each");
+    }
+    assert_eq!(adas_socket.next_event("notification").await["data"]["kind"], "session_reminder_15min");
     app.state.scheduler.send(classroom::engine::scheduler::Tick).await.unwrap();
     // A restarted scheduler remembers nothing: the stored keys decide.
     let restarted = classroom::engine::scheduler::SchedulerActor::start(std::sync::Arc::clone(&app.state.registry));
     restarted.send(classroom::engine::scheduler::Tick).await.unwrap();
-    assert_eq!(reminders().await.unwrap(), STUDENTS as i64, "still one each after two more passes");
+    assert_eq!(stored_rows().await.unwrap(), 1, "still one after two more passes");
+    for student in [&students[0], &students[STUDENTS - 1]] {
+        assert_eq!(reminders_of(student.clone()).await.unwrap(), 1, "still one each");
+    }
+    assert!(
+        !adas_socket.receives_within("notification", Duration::from_millis(200)).await,
+        "pushed once, not again by the later passes"
+    );
     assert!(app.state.metrics.persist_refused.load(std::sync::atomic::Ordering::Relaxed) == 0, "nothing refused");
 }
 

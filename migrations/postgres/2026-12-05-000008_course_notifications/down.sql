@@ -1,0 +1,2 @@
+DROP TABLE audience_notification_reads;
+DROP TABLE audience_notifications;
