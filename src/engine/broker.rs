@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use bytestring::ByteString;
+use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
@@ -28,6 +29,13 @@ pub trait Broker: Send + Sync + 'static {
     /// Whether a publication to the topic could reach anyone (false only
     /// when certain): lets a caller skip building a frame for nobody.
     fn has_subscribers(&self, topic: Topic) -> bool;
+
+    /// Whether a socket on any node is subscribed to the topic now. Unlike
+    /// `has_subscribers` it may ask the other nodes' way (Redis), so it is for
+    /// rare decisions such as stopping an idle actor; true when it cannot tell.
+    fn is_watched(&self, topic: Topic) -> BoxFuture<'static, bool> {
+        Box::pin(std::future::ready(self.has_subscribers(topic)))
+    }
 
     /// Sends `frame` to every socket of each of these users.
     fn publish_to_users(&self, users: &mut dyn Iterator<Item = Uuid>, frame: &ByteString) {

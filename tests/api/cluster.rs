@@ -235,7 +235,11 @@ async fn a_lease_another_node_took_is_given_up_and_the_rooms_sockets_reconnect()
     let _: () = redis::cmd("SET").arg(&lease).arg(node_b.to_string()).query_async(&mut redis).await.expect("SET");
     assert_eq!(socket.closed().await, Some(1001), "told to reconnect within a heartbeat or two");
     let cluster = a.state.registry.cluster.as_ref().expect("a node");
-    assert_eq!(cluster.known_owner(&format!("room:{}", room_of(&started))), None, "A no longer takes itself for the owner");
+    assert_eq!(
+        cluster.known_owner(&format!("room:{}", room_of(&started))),
+        None,
+        "A no longer takes itself for the owner"
+    );
     let holder: Option<String> = redis::cmd("GET").arg(&lease).query_async(&mut redis).await.expect("GET");
     assert_eq!(holder, Some(node_b.to_string()), "and left the lease to B");
 }
@@ -407,6 +411,51 @@ async fn an_office_hours_queue_spans_two_nodes_with_one_order() {
     assert!(!still.contains(names[leaver]), "the one who left is dropped: {queue}");
     assert!(still.contains(names[staying_on_a]), "online on A, so not absent: {queue}");
     assert_eq!(still.len(), 2, "{queue}");
+}
+
+/// Idle office hours stop (they come back at the next call), but not while
+/// a socket on another node watches their status: its node says so in Redis.
+#[actix_web::test]
+async fn idle_office_hours_stop_once_no_node_watches_them() {
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let grace = a.register("Grace", "instructor").await;
+    let ada = a.register("Ada", "student").await;
+    a.course_with(&grace, &[&ada]).await;
+    assert_eq!(b.post("/api/office-hours/open", &grace.token, json!({})).await.0, 200);
+    assert_eq!(b.post("/api/office-hours/close", &grace.token, json!({})).await.0, 200);
+    let grace_id = Uuid::parse_str(&grace.id).expect("uuid");
+    let mut watcher = a.connect(&ada).await;
+    let watched = watcher.request("watch-office-hours", json!({ "instructorId": grace.id })).await;
+    assert_eq!(watched["ok"], true, "{watched}");
+
+    let sweep_a_minute = || async {
+        for _ in 0..12 {
+            let Some(office) = b.state.registry.office_hours.existing(grace_id) else { return };
+            b.clock.advance(chrono::Duration::seconds(5));
+            let _ = office.send(classroom::engine::office_hours::Sweep).await;
+        }
+    };
+    sweep_a_minute().await;
+    sweep_a_minute().await;
+    assert!(b.state.registry.office_hours.existing(grace_id).is_some(), "watched from node A: it stays");
+
+    watcher.close().await;
+    let hub = &a.state.registry.hub;
+    let ada_id = Uuid::parse_str(&ada.id).expect("uuid");
+    assert!(crate::helpers::eventually(|| hub.sockets_of(ada_id).is_empty()).await, "the socket is gone");
+    let stopped = async {
+        for _ in 0..20 {
+            sweep_a_minute().await;
+            if b.state.registry.office_hours.existing(grace_id).is_none() {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(stopped.await, "closed, nobody waiting, nobody watching: it stops");
+    let (status, office) = a.get(&format!("/api/office-hours/instructor/{}", grace.id), &ada.token).await;
+    assert_eq!((status, office["isOpen"].as_bool()), (200, Some(false)), "and answers again when asked: {office}");
 }
 
 #[actix_web::test]

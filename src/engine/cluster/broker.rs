@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytestring::ByteString;
+use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 use super::wire::NodeMessage;
@@ -57,5 +58,23 @@ impl Broker for RedisBroker {
     /// Other nodes may have subscribers: always worth publishing.
     fn has_subscribers(&self, _: Topic) -> bool {
         true
+    }
+
+    /// Here, or a node listening to the topic's channel (a node listens
+    /// while it has a subscriber, or one on its way in).
+    fn is_watched(&self, topic: Topic) -> BoxFuture<'static, bool> {
+        if self.hub.count(topic) > 0 {
+            return Box::pin(std::future::ready(true));
+        }
+        let cluster = Arc::clone(&self.cluster);
+        Box::pin(async move {
+            match cluster.listening_nodes(topic).await {
+                Ok(nodes) => nodes > 0,
+                Err(err) => {
+                    log::warn!("node {}: cannot tell who listens to {topic:?}: {err}", cluster.node_id);
+                    true
+                }
+            }
+        })
     }
 }

@@ -285,6 +285,14 @@ impl Cluster {
         confirmed
     }
 
+    /// How many nodes listen to the topic's channel now (`PUBSUB NUMSUB`).
+    pub async fn listening_nodes(&self, topic: Topic) -> redis::RedisResult<usize> {
+        let mut redis = self.redis.clone();
+        let (_channel, nodes): (String, usize) =
+            redis::cmd("PUBSUB").arg("NUMSUB").arg(wire::topic_channel(topic)).query_async(&mut redis).await?;
+        Ok(nodes)
+    }
+
     fn wanted_here(&self, topic: Topic) -> bool {
         self.hub.count(topic) > 0 || self.joining.get(&topic).is_some_and(|count| *count > 0)
     }

@@ -598,18 +598,33 @@ impl OfficeHoursActor {
     }
 
     /// Stops after a while with nothing to look after: closed, nobody
-    /// waiting or in a room, nobody watching.
+    /// waiting or in a room, nobody watching on any node.
     fn stop_when_idle(&mut self, ctx: &mut Context<Self>) {
-        let Some(office) = self.office.as_ref() else { return };
-        let busy = office.was_open
-            || office.queue.waiting_count() > 0
-            || office.queue.open_rooms() > 0
-            || office.drop_in_room.is_some()
-            || self.registry.broker.has_subscribers(Topic::OfficeHours(self.instructor_id));
-        self.idle_sweeps = if busy { 0 } else { self.idle_sweeps + 1 };
-        if self.idle_sweeps >= IDLE_SWEEPS_BEFORE_STOP {
-            self.retire(ctx);
+        if self.office.is_none() {
+            return; // not loaded yet
         }
+        if self.busy_here() {
+            self.idle_sweeps = 0;
+            return;
+        }
+        let watched = self.registry.broker.is_watched(Topic::OfficeHours(self.instructor_id));
+        ctx.spawn(watched.into_actor(self).map(|watched, act, ctx| {
+            // Asked again: the queue may have opened while the answer came.
+            act.idle_sweeps = if watched || act.busy_here() { 0 } else { act.idle_sweeps + 1 };
+            if act.idle_sweeps >= IDLE_SWEEPS_BEFORE_STOP {
+                act.retire(ctx);
+            }
+        }));
+    }
+
+    /// Open, or someone waiting or in a room.
+    fn busy_here(&self) -> bool {
+        self.office.as_ref().is_some_and(|office| {
+            office.was_open
+                || office.queue.waiting_count() > 0
+                || office.queue.open_rooms() > 0
+                || office.drop_in_room.is_some()
+        })
     }
 
     fn retire(&mut self, ctx: &mut Context<Self>) {
