@@ -31,6 +31,18 @@ async fn presence_of(socket: &mut WsClient, user: &TestUser) -> Value {
     }
 }
 
+/// The first status other than "online" heard of `user`: on a busy machine
+/// a new classmate may first hear the other's "online" (published as they
+/// became classmates) and then the change; both are right.
+async fn status_after_online(socket: &mut WsClient, user: &TestUser) -> String {
+    loop {
+        let status = presence_of(socket, user).await["status"].as_str().unwrap_or_default().to_string();
+        if status != "online" {
+            return status;
+        }
+    }
+}
+
 /// Whether a `presence-updated` about `user` arrives within `wait`; other
 /// frames are dropped. Reads the socket only (not frames an earlier call kept
 /// aside): callers check for news that would come after their last request.
@@ -536,8 +548,8 @@ async fn a_new_classmate_is_heard_at_once_not_after_the_watcher_cache_expires() 
     tokio::time::sleep(MIN_PUBLISH_GAP).await;
     let (status, _) = put(&app, "/api/presence/status", &grace, json!({ "status": "busy" })).await;
     assert_eq!(status, 200);
-    assert_eq!(presence_of(&mut ada_socket, &grace).await["status"], "busy", "the new student hears the instructor");
+    assert_eq!(status_after_online(&mut ada_socket, &grace).await, "busy", "the new student hears the instructor");
     let (status, _) = put(&app, "/api/presence/status", &ada, json!({ "status": "away" })).await;
     assert_eq!(status, 200);
-    assert_eq!(presence_of(&mut grace_socket, &ada).await["status"], "away", "and the instructor hears her");
+    assert_eq!(status_after_online(&mut grace_socket, &ada).await, "away", "and the instructor hears her");
 }
