@@ -20,11 +20,25 @@ pub(crate) fn redis_url() -> Option<String> {
 
 /// Two nodes of one cluster on one database.
 pub(crate) async fn two_nodes(url: &str) -> (TestApp, TestApp) {
+    two_nodes_with(url, |_| {}).await
+}
+
+/// Two nodes of one cluster on one database, both configured by `change` too.
+async fn two_nodes_with(url: &str, change: impl Fn(&mut classroom::config::Config) + Copy) -> (TestApp, TestApp) {
     let database = fresh_database();
     let again = database.again();
-    let a = start_on(database, |config| config.redis_url = Some(url.to_string()), None).await;
-    let b = start_on(again, |config| config.redis_url = Some(url.to_string()), None).await;
+    let configure = |config: &mut classroom::config::Config| {
+        config.redis_url = Some(url.to_string());
+        change(config);
+    };
+    let a = start_on(database, configure, None).await;
+    let b = start_on(again, configure, None).await;
     (a, b)
+}
+
+/// A heartbeat a second, so that lease checks come quickly.
+fn quick_heartbeat(config: &mut classroom::config::Config) {
+    config.node_timeout_secs = 3;
 }
 
 async fn joined(app: &TestApp, user: &TestUser, session: &str) -> (WsClient, Value) {
@@ -162,14 +176,7 @@ async fn capacity_holds_when_joins_race_on_two_nodes() {
 #[actix_web::test]
 async fn a_lease_lost_from_redis_is_written_back_by_its_owner_and_health_says_which_node() {
     let Some(url) = redis_url() else { return };
-    let database = fresh_database();
-    let again = database.again();
-    let quick = |config: &mut classroom::config::Config| {
-        config.redis_url = Some(url.clone());
-        config.node_timeout_secs = 3; // a heartbeat a second
-    };
-    let a = start_on(database, quick, None).await;
-    let b = start_on(again, quick, None).await;
+    let (a, b) = two_nodes_with(&url, quick_heartbeat).await;
     let node_a = a.state.registry.cluster.as_ref().expect("a node").node_id;
     let (status, health) = a.request("GET", "/healthz", None, None).await;
     assert_eq!((status, &health["node"]["id"], &health["node"]["redis"]["ok"]), (200, &json!(node_a), &json!(true)));
@@ -213,14 +220,7 @@ async fn a_lease_lost_from_redis_is_written_back_by_its_owner_and_health_says_wh
 #[actix_web::test]
 async fn a_lease_another_node_took_is_given_up_and_the_rooms_sockets_reconnect() {
     let Some(url) = redis_url() else { return };
-    let database = fresh_database();
-    let again = database.again();
-    let quick = |config: &mut classroom::config::Config| {
-        config.redis_url = Some(url.clone());
-        config.node_timeout_secs = 3; // a heartbeat a second
-    };
-    let a = start_on(database, quick, None).await;
-    let b = start_on(again, quick, None).await;
+    let (a, b) = two_nodes_with(&url, quick_heartbeat).await;
     let node_b = b.state.registry.cluster.as_ref().expect("a node").node_id;
     let grace = a.register("Grace", "instructor").await;
     let course = a.course_with(&grace, &[]).await;
