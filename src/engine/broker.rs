@@ -21,6 +21,12 @@ pub trait Broker: Send + Sync + 'static {
     /// Publications of one publisher to one topic arrive in order.
     fn publish(&self, topic: Topic, frame: &ByteString, audience: Audience);
 
+    /// As `publish` to everyone, for a frame that may wait a little for the
+    /// socket's next ones (presence): one write then carries a batch.
+    fn publish_lazily(&self, topic: Topic, frame: &ByteString) {
+        self.publish(topic, frame, Audience::Everyone);
+    }
+
     /// Subscribes a socket of this node to a topic.
     fn subscribe(&self, topic: Topic, socket: SocketRef, host: bool);
 
@@ -59,6 +65,10 @@ impl LocalBroker {
 impl Broker for LocalBroker {
     fn publish(&self, topic: Topic, frame: &ByteString, audience: Audience) {
         self.hub.deliver(topic, frame, audience);
+    }
+
+    fn publish_lazily(&self, topic: Topic, frame: &ByteString) {
+        self.hub.deliver_lazily(topic, frame);
     }
 
     fn subscribe(&self, topic: Topic, socket: SocketRef, host: bool) {

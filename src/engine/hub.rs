@@ -56,6 +56,11 @@ pub trait Socket: Send + Sync + 'static {
     fn user(&self) -> &Arc<AuthUser>;
     /// Queues a frame without waiting.
     fn try_push(&self, frame: ByteString) -> Result<(), Refused>;
+    /// Queues a frame that may wait a little for company (presence): the
+    /// socket sends it with its next frames rather than on its own.
+    fn try_push_lazily(&self, frame: ByteString) -> Result<(), Refused> {
+        self.try_push(frame)
+    }
     /// Asks the socket to close with this reason.
     fn close(&self, reason: DisconnectReason);
     /// Whether it was opened with the token of this fingerprint (`auth::token_fingerprint`).
@@ -67,6 +72,13 @@ pub trait Socket: Send + Sync + 'static {
 }
 
 pub type SocketRef = Arc<dyn Socket>;
+
+/// Whether a frame goes out at once or may wait for the socket's next ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    Now,
+    MayWait,
+}
 
 /// A socket's place in a topic.
 #[derive(Clone)]
@@ -123,10 +135,19 @@ impl Hub {
 
     /// Hands one shared frame to every wanted subscriber of the topic here.
     pub fn deliver(&self, topic: Topic, frame: &ByteString, audience: Audience) {
+        self.deliver_as(topic, frame, audience, Urgency::Now);
+    }
+
+    /// As `deliver`, for a frame that may wait a little (see `Socket::try_push_lazily`).
+    pub fn deliver_lazily(&self, topic: Topic, frame: &ByteString) {
+        self.deliver_as(topic, frame, Audience::Everyone, Urgency::MayWait);
+    }
+
+    fn deliver_as(&self, topic: Topic, frame: &ByteString, audience: Audience, urgency: Urgency) {
         let mut closed = Vec::new();
         if let Some(subscribers) = self.topics.get(&topic) {
             for subscription in subscribers.iter().filter(|s| s.wanted_by(audience)) {
-                if !self.push(&subscription.socket, frame.clone()) {
+                if !self.push_as(&subscription.socket, frame.clone(), urgency) {
                     closed.push(subscription.socket.id());
                 }
             }
@@ -140,7 +161,15 @@ impl Hub {
     /// Hands a frame to one socket under the slow-consumer policy; false if
     /// the socket is gone for good (closed, or closed now for being slow).
     pub fn push(&self, socket: &SocketRef, frame: ByteString) -> bool {
-        match socket.try_push(frame) {
+        self.push_as(socket, frame, Urgency::Now)
+    }
+
+    fn push_as(&self, socket: &SocketRef, frame: ByteString, urgency: Urgency) -> bool {
+        let pushed = match urgency {
+            Urgency::Now => socket.try_push(frame),
+            Urgency::MayWait => socket.try_push_lazily(frame),
+        };
+        match pushed {
             Ok(()) => true,
             Err(Refused::Full) => {
                 self.metrics.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);

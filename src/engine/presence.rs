@@ -59,7 +59,7 @@ use crate::domain::presence::{
     PrivacySettings, UserPresenceView,
 };
 use crate::engine::contacts::{self, Circle, Plan, UserRead, Watchers};
-use crate::engine::hub::{Audience, Topic};
+use crate::engine::hub::Topic;
 use crate::engine::registry::Registry;
 use crate::error::{AppError, AppResult};
 use crate::protocol::{event_frame, events};
@@ -338,8 +338,10 @@ impl PresenceActor {
 
     /// One shared frame to every open socket of every watcher, through the
     /// broker (its one slow-consumer policy closes a socket that is full).
+    /// It may wait a little in each socket for company: in a join storm a
+    /// socket hears of many classmates a second.
     fn fan_out(&self, registry: &Registry, watchers: &Watchers, frame: &ByteString) {
-        watchers.for_each(|watcher| registry.broker.publish(Topic::User(watcher), frame, Audience::Everyone));
+        watchers.for_each(|watcher| registry.broker.publish_lazily(Topic::User(watcher), frame));
     }
 
     /// The row that describes the state now, or `None` when there is nothing

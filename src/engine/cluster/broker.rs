@@ -31,6 +31,12 @@ impl Broker for RedisBroker {
         self.cluster.publish(topic, frame, audience);
     }
 
+    /// Other nodes deliver it as any publication.
+    fn publish_lazily(&self, topic: Topic, frame: &ByteString) {
+        self.hub.deliver_lazily(topic, frame);
+        self.cluster.publish(topic, frame, Audience::Everyone);
+    }
+
     fn subscribe(&self, topic: Topic, socket: SocketRef, host: bool) {
         if let Some(node) = socket.home() {
             return self.cluster.tell(node, &NodeMessage::Subscribe { socket: socket.id(), topic, host });
