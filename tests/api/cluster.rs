@@ -413,6 +413,37 @@ async fn an_office_hours_queue_spans_two_nodes_with_one_order() {
     assert_eq!(still.len(), 2, "{queue}");
 }
 
+/// A push to many users (a course) is one message to every node; to a few,
+/// a publication per user. Either way each of their sockets gets it once,
+/// on whichever node it is.
+#[actix_web::test]
+async fn a_push_to_a_course_reaches_each_socket_once_on_either_node() {
+    use classroom::engine::cluster::broker::USERS_PUBLISHED_ONE_BY_ONE;
+    let Some(url) = redis_url() else { return };
+    let (a, b) = two_nodes(&url).await;
+    let ada = a.register("Ada", "student").await;
+    let bob = a.register("Bob", "student").await;
+    let mut on_b = b.connect(&ada).await;
+    on_b.next_event("connected").await;
+    let mut on_a = a.connect(&bob).await;
+    on_a.next_event("connected").await;
+    let ids = [&ada, &bob].map(|user| Uuid::parse_str(&user.id).expect("uuid"));
+    // B listens to Ada's topic once her socket is in: wait for it before a per-user publication.
+    let cluster_b = b.state.registry.cluster.as_ref().expect("a node");
+    let _ = cluster_b.sync_topic(classroom::engine::hub::Topic::User(ids[0])).await;
+
+    for (n, others) in [(1, USERS_PUBLISHED_ONE_BY_ONE * 2), (2, 0)] {
+        let mut users: Vec<Uuid> = (0..others).map(|_| Uuid::new_v4()).collect();
+        users.extend(ids);
+        let frame = classroom::protocol::event_frame("probe", &json!({ "n": n }));
+        a.state.registry.broker.publish_to_users(&mut users.into_iter(), &frame);
+        for socket in [&mut on_b, &mut on_a] {
+            assert_eq!(socket.next_event("probe").await["data"]["n"], n);
+            assert!(!socket.receives_within("probe", std::time::Duration::from_millis(200)).await, "once, not twice");
+        }
+    }
+}
+
 /// Idle office hours stop (they come back at the next call), but not while
 /// a socket on another node watches their status: its node says so in Redis.
 #[actix_web::test]

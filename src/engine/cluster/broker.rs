@@ -14,6 +14,9 @@ use super::Cluster;
 use crate::engine::broker::Broker;
 use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
 
+/// Up to this many users, a push to users is a `PUBLISH` per user.
+pub const USERS_PUBLISHED_ONE_BY_ONE: usize = 16;
+
 pub struct RedisBroker {
     hub: Arc<Hub>,
     cluster: Arc<Cluster>,
@@ -29,6 +32,23 @@ impl Broker for RedisBroker {
     fn publish(&self, topic: Topic, frame: &ByteString, audience: Audience) {
         self.hub.deliver(topic, frame, audience);
         self.cluster.publish(topic, frame, audience);
+    }
+
+    /// A few users: a publication to each one's topic, which reaches only
+    /// the nodes that have their sockets. Many (a course): one message to
+    /// every node, which each delivers to the sockets it has.
+    fn publish_to_users(&self, users: &mut dyn Iterator<Item = Uuid>, frame: &ByteString) {
+        let users: Vec<Uuid> = users.collect();
+        for user in &users {
+            self.hub.deliver(Topic::User(*user), frame, Audience::Everyone);
+        }
+        if users.len() <= USERS_PUBLISHED_ONE_BY_ONE {
+            for user in users {
+                self.cluster.publish(Topic::User(user), frame, Audience::Everyone);
+            }
+        } else {
+            self.cluster.publish_to_users(users, frame);
+        }
     }
 
     /// Other nodes deliver it as any publication.

@@ -41,8 +41,14 @@ impl MissedFrames {
         if let Some(topic) = topic_of_channel(channel) {
             self.topics.insert(topic);
         } else if channel == all_nodes_channel() {
-            // A revoked token's sockets, wherever they are: they must not outlive it.
-            self.everything = true;
+            match NodeMessage::decode(payload) {
+                // Those users' sockets lost a frame: as if published to each one's topic.
+                Some(NodeMessage::DeliverToUsers { users, .. }) => {
+                    self.topics.extend(users.into_iter().map(Topic::User));
+                }
+                // A revoked token's sockets, wherever they are: they must not outlive it.
+                _ => self.everything = true,
+            }
         } else {
             match NodeMessage::decode(payload) {
                 Some(
@@ -56,9 +62,10 @@ impl MissedFrames {
                 // A lost call ends in `node_unavailable` for its caller,
                 // who got no ack: nothing was promised.
                 Some(NodeMessage::Request { .. } | NodeMessage::Answer { .. }) => {}
-                Some(NodeMessage::CloseTokenSockets { .. }) | Some(NodeMessage::Missed { .. }) | None => {
-                    self.everything = true
-                }
+                Some(NodeMessage::CloseTokenSockets { .. })
+                | Some(NodeMessage::Missed { .. })
+                | Some(NodeMessage::DeliverToUsers { .. })
+                | None => self.everything = true,
             }
         }
         self.cap();
@@ -110,6 +117,16 @@ mod tests {
         assert_eq!(missed.topics, HashSet::from([Topic::Room(room)]));
         assert_eq!(missed.sockets, HashSet::from([socket]));
         assert!(!missed.everything);
+    }
+
+    #[test]
+    fn a_lost_push_to_many_users_names_each_users_topic() {
+        let (ada, bob, node) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut missed = MissedFrames::default();
+        let push = NodeMessage::DeliverToUsers { origin: node, users: vec![ada, bob], frame: "{}" };
+        missed.note(&all_nodes_channel(), &push.encode());
+        assert!(!missed.everything);
+        assert_eq!(missed.topics, HashSet::from([Topic::User(ada), Topic::User(bob)]));
     }
 
     #[test]

@@ -254,6 +254,12 @@ impl Cluster {
         self.publish_raw(wire::topic_channel(topic), payload);
     }
 
+    /// A frame for every socket of these users on the other nodes, in one
+    /// message to all of them (see `NodeMessage::DeliverToUsers`).
+    pub fn publish_to_users(&self, users: Vec<Uuid>, frame: &str) {
+        self.tell_all(&NodeMessage::DeliverToUsers { origin: self.node_id, users, frame });
+    }
+
     /// A message for every node (this one too: it acts on it at once as well).
     pub fn tell_all(&self, message: &NodeMessage<'_>) {
         self.publish_raw(wire::all_nodes_channel(), message.encode());
@@ -1019,6 +1025,13 @@ impl Cluster {
                 }
             }
             // Its own sockets had every frame: delivered here when made.
+            NodeMessage::DeliverToUsers { origin, .. } if origin == self.node_id => {}
+            NodeMessage::DeliverToUsers { users, frame, .. } => {
+                let frame = ByteString::from(frame);
+                for user in users {
+                    self.hub.deliver(Topic::User(user), &frame, Audience::Everyone);
+                }
+            }
             NodeMessage::Missed { origin, .. } if origin == self.node_id => {}
             NodeMessage::Missed { missed, .. } => self.close_what_missed(registry, &missed),
         }

@@ -139,6 +139,14 @@ pub enum NodeMessage<'a> {
         token_fingerprint: u128,
         reason: DisconnectReason,
     },
+    /// One frame for every socket of each of these users, wherever they
+    /// are: a course-wide push is one message, not a `PUBLISH` per user.
+    /// Sent to every node; `origin` delivered it to its own sockets already.
+    DeliverToUsers {
+        origin: Uuid,
+        users: Vec<Uuid>,
+        frame: &'a str,
+    },
     /// What the other nodes' sockets missed of `origin`'s publications
     /// while it could not reach Redis: close those sockets (1012). Sent to every node.
     Missed {
@@ -204,6 +212,15 @@ impl NodeMessage<'_> {
                 out.extend_from_slice(&token_fingerprint.to_be_bytes());
                 out.push(REASONS.iter().position(|known| known == reason).unwrap_or(0) as u8);
             }
+            NodeMessage::DeliverToUsers { origin, users, frame } => {
+                out.push(b'W');
+                out.extend_from_slice(origin.as_bytes());
+                out.extend_from_slice(&(users.len() as u32).to_be_bytes());
+                for user in users {
+                    out.extend_from_slice(user.as_bytes());
+                }
+                out.extend_from_slice(frame.as_bytes());
+            }
             NodeMessage::Missed { origin, missed } => {
                 out.push(b'M');
                 out.extend_from_slice(origin.as_bytes());
@@ -243,6 +260,16 @@ impl NodeMessage<'_> {
                 token_fingerprint: u128::from_be_bytes(reader.take(16)?.try_into().ok()?),
                 reason: *REASONS.get(reader.byte()? as usize)?,
             },
+            b'W' => {
+                let origin = reader.uuid()?;
+                let count = u32::from_be_bytes(reader.take(4)?.try_into().ok()?) as usize;
+                // Each user is 16 bytes: a count the message cannot hold is refused before any allocation.
+                if count > reader.0.len() / 16 {
+                    return None;
+                }
+                let users = (0..count).map(|_| reader.uuid()).collect::<Option<Vec<Uuid>>>()?;
+                NodeMessage::DeliverToUsers { origin, users, frame: reader.rest_str()? }
+            }
             b'M' => {
                 let origin = reader.uuid()?;
                 let everything = reader.byte()? == 1;
@@ -337,6 +364,8 @@ mod tests {
                 },
             },
             NodeMessage::Missed { origin: node, missed: MissedFrames { everything: true, ..MissedFrames::default() } },
+            NodeMessage::DeliverToUsers { origin: node, users: vec![socket, room], frame: r#"{"event":"x"}"# },
+            NodeMessage::DeliverToUsers { origin: node, users: Vec::new(), frame: "" },
         ];
         for message in messages {
             assert_eq!(NodeMessage::decode(&message.encode()), Some(message));
@@ -348,6 +377,10 @@ mod tests {
         assert_eq!(NodeMessage::decode(b""), None);
         assert_eq!(NodeMessage::decode(b"Dshort"), None);
         assert_eq!(NodeMessage::decode(b"Zxxxxxxxxxxxxxxxxxxxxxxx"), None);
+        let mut too_many =
+            NodeMessage::DeliverToUsers { origin: Uuid::nil(), users: vec![Uuid::nil()], frame: "" }.encode();
+        too_many[17..21].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(NodeMessage::decode(&too_many), None, "a count past the message's end");
         assert_eq!(Publication::decode(&[0; 20]), None);
         let mut bad_utf8 = NodeMessage::Deliver { socket: Uuid::nil(), frame: "" }.encode();
         bad_utf8.push(0xff);
