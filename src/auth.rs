@@ -92,6 +92,11 @@ impl PasswordHashing {
         Self { permits: Arc::new(Semaphore::new(concurrency.max(1))), wait: std::time::Duration::from_secs(2) }
     }
 
+    /// Slots free now (for `/metrics` and tests).
+    pub fn idle_slots(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// Runs `work` (a hash or a verification) when a slot is free, or
     /// answers 503 `busy` (with `Retry-After`) after the wait.
     pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> AppResult<T> {

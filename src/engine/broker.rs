@@ -15,17 +15,16 @@ use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
+use crate::engine::presence::fanout::PresenceFlush;
 
 pub trait Broker: Send + Sync + 'static {
     /// Sends `frame` to the topic's wanted subscribers, wherever they are.
     /// Publications of one publisher to one topic arrive in order.
     fn publish(&self, topic: Topic, frame: &ByteString, audience: Audience);
 
-    /// As `publish` to everyone, for a frame that may wait a little for the
-    /// socket's next ones (presence): one write then carries a batch.
-    fn publish_lazily(&self, topic: Topic, frame: &ByteString) {
-        self.publish(topic, frame, Audience::Everyone);
-    }
+    /// Sends a window's presence batches to their circles' members wherever
+    /// they are (see `presence::fanout`).
+    fn publish_presence(&self, flush: &PresenceFlush);
 
     /// Subscribes a socket of this node to a topic.
     fn subscribe(&self, topic: Topic, socket: SocketRef, host: bool);
@@ -67,8 +66,8 @@ impl Broker for LocalBroker {
         self.hub.deliver(topic, frame, audience);
     }
 
-    fn publish_lazily(&self, topic: Topic, frame: &ByteString) {
-        self.hub.deliver_lazily(topic, frame);
+    fn publish_presence(&self, flush: &PresenceFlush) {
+        flush.deliver(&self.hub);
     }
 
     fn subscribe(&self, topic: Topic, socket: SocketRef, host: bool) {

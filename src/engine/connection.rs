@@ -36,6 +36,7 @@ use crate::engine::hub::{Refused, Socket, SocketRef, Topic};
 use crate::engine::live_session::Moderation;
 use crate::engine::office_hours::commands as office_hours;
 use crate::engine::polling::{self, PollingSession};
+use crate::engine::presence::fanout::PresenceFormat;
 use crate::engine::registry::Registry;
 use crate::engine::room::calls::{self, RoomCall, RoomRef};
 use crate::engine::room::routing::{self, Target};
@@ -174,6 +175,8 @@ struct ConnectionSocket {
     /// thousand small frames is ordinary in a big room.
     inbox_capacity: usize,
     inbox_bytes: usize,
+    /// How it hears of presence (`/ws?presence=`).
+    presence: PresenceFormat,
 }
 
 /// Frames waiting for the connection actor. A burst (a lecture's join
@@ -284,6 +287,10 @@ impl Socket for ConnectionSocket {
     fn opened_with(&self, token_fingerprint: u128) -> bool {
         self.token == token_fingerprint
     }
+
+    fn takes_presence_diffs(&self) -> bool {
+        self.presence == PresenceFormat::Diffs
+    }
 }
 
 impl ConnectionActor {
@@ -294,6 +301,7 @@ impl ConnectionActor {
         stream: Rc<tokio::net::TcpStream>,
         already_read: BytesMut,
         wire: Wire,
+        presence: PresenceFormat,
         user: AuthUser,
         token: SocketToken,
         registry: Arc<Registry>,
@@ -301,7 +309,7 @@ impl ConnectionActor {
         // TCP_NODELAY is already set, at accept (startup.rs).
         let reader = FrameReader::new(Rc::clone(&stream), registry.deps.config.ws_max_frame_bytes, already_read);
         let outlet = Outlet::WebSocket(FrameWriter::new(stream));
-        Self::start(Some(reader), outlet, wire, user, token, registry);
+        Self::start(Some(reader), outlet, wire, presence, user, token, registry);
     }
 
     /// Starts the actor for a Socket.IO client that connected over HTTP
@@ -313,13 +321,14 @@ impl ConnectionActor {
         token: SocketToken,
         registry: Arc<Registry>,
     ) -> Addr<ConnectionActor> {
-        Self::start(None, Outlet::Polling(session), Wire::SocketIo, user, token, registry)
+        Self::start(None, Outlet::Polling(session), Wire::SocketIo, PresenceFormat::Updates, user, token, registry)
     }
 
     fn start(
         reader: Option<FrameReader>,
         outlet: Outlet,
         wire: Wire,
+        presence: PresenceFormat,
         user: AuthUser,
         token: SocketToken,
         registry: Arc<Registry>,
@@ -339,6 +348,7 @@ impl ConnectionActor {
                 inbox: Mutex::default(),
                 inbox_capacity: config.ws_outbound_queue,
                 inbox_bytes: config.ws_outbound_bytes,
+                presence,
             });
             Self {
                 id,

@@ -35,7 +35,7 @@
 //! in, so tests drive it directly); [`Contacts`] wraps it in a mutex and does
 //! the database reads. The mutex is never held across an await or a send.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -60,31 +60,19 @@ pub enum Circle {
 pub struct Watchers {
     /// Whose watchers these are; never visited.
     user_id: Uuid,
-    /// One member list per circle of the user.
-    lists: Vec<Arc<[Uuid]>>,
+    /// Each circle of the user with its member list.
+    lists: Vec<(Circle, Arc<[Uuid]>)>,
 }
 
 impl Watchers {
-    /// Visits every watcher once, the user excluded. Only a user in several
-    /// circles pays for deduplication; one list has no duplicates.
-    pub fn for_each(&self, mut visit: impl FnMut(Uuid)) {
-        match self.lists.as_slice() {
-            [] => {}
-            [only] => only.iter().filter(|id| **id != self.user_id).for_each(|id| visit(*id)),
-            lists => {
-                let mut seen = HashSet::with_capacity(lists.iter().map(|list| list.len()).max().unwrap_or(0));
-                for id in lists.iter().flat_map(|list| list.iter()) {
-                    if *id != self.user_id && seen.insert(*id) {
-                        visit(*id);
-                    }
-                }
-            }
-        }
+    /// The user's circles with their member lists (each includes the user).
+    pub fn circles(&self) -> &[(Circle, Arc<[Uuid]>)] {
+        &self.lists
     }
 
-    /// The member lists, one per circle (tests and measurements).
-    pub fn lists(&self) -> &[Arc<[Uuid]>] {
-        &self.lists
+    /// Whose watchers these are.
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
     }
 }
 
@@ -194,9 +182,9 @@ impl ContactsIndex {
             let Some(entry) = self.circles.get_mut(circle) else { continue };
             let fresh = entry.read_at.is_some_and(|at| now.saturating_duration_since(at) < ttl);
             match (&entry.members, &mut entry.reading) {
-                (Some(members), _) if fresh => lists.push(Arc::clone(members)),
+                (Some(members), _) if fresh => lists.push((*circle, Arc::clone(members))),
                 // Merely old and someone is reading it again: the old list will do meanwhile.
-                (Some(members), Some(_)) if entry.read_at.is_some() => lists.push(Arc::clone(members)),
+                (Some(members), Some(_)) if entry.read_at.is_some() => lists.push((*circle, Arc::clone(members))),
                 // Never read, or invalidated: wait for the read under way.
                 (_, Some(reading)) => {
                     let (tell, told) = oneshot::channel();
@@ -228,7 +216,10 @@ impl ContactsIndex {
             .map(|user| {
                 user.circles
                     .iter()
-                    .filter_map(|circle| self.circles.get(circle).and_then(|entry| entry.members.clone()))
+                    .filter_map(|circle| {
+                        let members = self.circles.get(circle).and_then(|entry| entry.members.clone());
+                        members.map(|members| (*circle, members))
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -501,6 +492,7 @@ fn members_of(conn: &mut AnyConnection, circle: Circle) -> AppResult<Vec<Uuid>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     const TTL: Duration = Duration::from_secs(30);
 
@@ -508,10 +500,11 @@ mod tests {
         (0..n).map(|_| Uuid::new_v4()).collect()
     }
 
+    /// Everyone who hears of the user: each member of any circle once, the user excluded.
     fn visited(watchers: &Watchers) -> Vec<Uuid> {
-        let mut out = Vec::new();
-        watchers.for_each(|id| out.push(id));
-        out
+        let mut seen = HashSet::new();
+        let members = watchers.circles().iter().flat_map(|(_, members)| members.iter().copied());
+        members.filter(|id| *id != watchers.user_id() && seen.insert(*id)).collect()
     }
 
     fn ready(plan: Plan) -> Watchers {
@@ -549,7 +542,10 @@ mod tests {
         let first = ready(index.plan(people[0], now));
         for person in &people[1..] {
             let watchers = ready(index.plan(*person, now));
-            assert!(Arc::ptr_eq(&watchers.lists()[0], &first.lists()[0]), "one shared list, not a copy per user");
+            assert!(
+                Arc::ptr_eq(&watchers.circles()[0].1, &first.circles()[0].1),
+                "one shared list, not a copy per user"
+            );
             let heard_by = visited(&watchers);
             assert_eq!(heard_by.len(), people.len() - 1);
             assert!(!heard_by.contains(person));

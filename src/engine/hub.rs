@@ -61,6 +61,11 @@ pub trait Socket: Send + Sync + 'static {
     fn try_push_lazily(&self, frame: ByteString) -> Result<(), Refused> {
         self.try_push(frame)
     }
+    /// Whether it takes presence as `presence-diff` batches (`/ws?presence=diff`)
+    /// rather than one `presence-updated` frame per person.
+    fn takes_presence_diffs(&self) -> bool {
+        false
+    }
     /// Asks the socket to close with this reason.
     fn close(&self, reason: DisconnectReason);
     /// Whether it was opened with the token of this fingerprint (`auth::token_fingerprint`).
@@ -135,24 +140,41 @@ impl Hub {
 
     /// Hands one shared frame to every wanted subscriber of the topic here.
     pub fn deliver(&self, topic: Topic, frame: &ByteString, audience: Audience) {
-        self.deliver_as(topic, frame, audience, Urgency::Now);
-    }
-
-    /// As `deliver`, for a frame that may wait a little (see `Socket::try_push_lazily`).
-    pub fn deliver_lazily(&self, topic: Topic, frame: &ByteString) {
-        self.deliver_as(topic, frame, Audience::Everyone, Urgency::MayWait);
-    }
-
-    fn deliver_as(&self, topic: Topic, frame: &ByteString, audience: Audience, urgency: Urgency) {
         let mut closed = Vec::new();
         if let Some(subscribers) = self.topics.get(&topic) {
             for subscription in subscribers.iter().filter(|s| s.wanted_by(audience)) {
-                if !self.push_as(&subscription.socket, frame.clone(), urgency) {
+                if !self.push_as(&subscription.socket, frame.clone(), Urgency::Now) {
                     closed.push(subscription.socket.id());
                 }
             }
         }
         // After the read lock is gone: dropping takes the write lock.
+        for socket_id in closed {
+            self.unsubscribe(topic, socket_id);
+        }
+    }
+
+    /// Presence for a user's sockets here (`presence::fanout`): `diff` to
+    /// those that take diffs, the frames `singles` makes (asked once) to the others.
+    pub fn deliver_presence(&self, user: Uuid, diff: &ByteString, singles: impl FnOnce() -> Vec<ByteString>) {
+        let topic = Topic::User(user);
+        let mut closed = Vec::new();
+        if let Some(subscribers) = self.topics.get(&topic) {
+            let (mut make_singles, mut singles_made) = (Some(singles), None);
+            for subscription in subscribers.iter() {
+                let socket = &subscription.socket;
+                let delivered = if socket.takes_presence_diffs() {
+                    self.push_as(socket, diff.clone(), Urgency::MayWait)
+                } else {
+                    let frames: &Vec<ByteString> =
+                        singles_made.get_or_insert_with(|| make_singles.take().map(|make| make()).unwrap_or_default());
+                    frames.iter().all(|frame| self.push_as(socket, frame.clone(), Urgency::MayWait))
+                };
+                if !delivered {
+                    closed.push(socket.id());
+                }
+            }
+        }
         for socket_id in closed {
             self.unsubscribe(topic, socket_id);
         }
@@ -227,6 +249,7 @@ pub mod tests {
         id: Uuid,
         user: Arc<AuthUser>,
         capacity: usize,
+        diffs: bool,
         pub frames: Mutex<Vec<String>>,
         pub closed_for: Mutex<Option<DisconnectReason>>,
     }
@@ -238,9 +261,19 @@ pub mod tests {
                 id: Uuid::new_v4(),
                 user: Arc::new(user),
                 capacity,
+                diffs: false,
                 frames: Mutex::new(Vec::new()),
                 closed_for: Mutex::new(None),
             })
+        }
+
+        /// As `new`, for a socket that takes presence diffs.
+        pub fn taking_diffs(user_id: Uuid, capacity: usize) -> Arc<Self> {
+            let mut socket = Self::new(user_id, capacity);
+            if let Some(socket) = Arc::get_mut(&mut socket) {
+                socket.diffs = true;
+            }
+            socket
         }
 
         pub fn received(&self) -> Vec<String> {
@@ -265,6 +298,9 @@ pub mod tests {
             }
             frames.push(frame.to_string());
             Ok(())
+        }
+        fn takes_presence_diffs(&self) -> bool {
+            self.diffs
         }
         fn close(&self, reason: DisconnectReason) {
             *self.closed_for.lock().unwrap() = Some(reason);

@@ -39,13 +39,13 @@
 //!   so a restart shows the right last-seen time.
 
 pub mod calls;
+pub mod fanout;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use bytestring::ByteString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -62,7 +62,6 @@ use crate::engine::contacts::{self, Circle, Plan, UserRead, Watchers};
 use crate::engine::hub::Topic;
 use crate::engine::registry::Registry;
 use crate::error::{AppError, AppResult};
-use crate::protocol::{event_frame, events};
 
 /// Shortest time between two fan-outs of one user's presence.
 pub const MIN_PUBLISH_GAP: Duration = Duration::from_millis(200);
@@ -328,20 +327,16 @@ impl PresenceActor {
         }));
     }
 
-    fn publish_now(&mut self, registry: &Registry, watchers: &Watchers) {
+    fn publish_now(&mut self, registry: &Arc<Registry>, watchers: &Watchers) {
         let now = self.now();
         let Some(view) = self.presence.watcher_view_changed(now) else { return };
         self.last_publish = Some(Instant::now());
-        let frame = event_frame(events::PRESENCE_UPDATED, &PresenceUpdated { user_id: self.user_id, view: &view });
-        self.fan_out(registry, watchers, &frame);
-    }
-
-    /// One shared frame to every open socket of every watcher, through the
-    /// broker (its one slow-consumer policy closes a socket that is full).
-    /// It may wait a little in each socket for company: in a join storm a
-    /// socket hears of many classmates a second.
-    fn fan_out(&self, registry: &Registry, watchers: &Watchers, frame: &ByteString) {
-        watchers.for_each(|watcher| registry.broker.publish_lazily(Topic::User(watcher), frame));
+        // Out with this node's other changes of the same circles, shortly (see `fanout`).
+        if let Some(change) =
+            fanout::PresenceChange::new(self.user_id, &PresenceUpdated { user_id: self.user_id, view: &view })
+        {
+            fanout::publish(registry, watchers, change);
+        }
     }
 
     /// The row that describes the state now, or `None` when there is nothing

@@ -8,7 +8,7 @@
 //! rebuilds its state from the database, when the old one is gone.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -25,6 +25,7 @@ use crate::engine::metrics::{Gauges, Metrics};
 use crate::engine::office_hours::room::OfficeHoursRoom;
 use crate::engine::office_hours::OfficeHoursActor;
 use crate::engine::polling::PollingSessions;
+use crate::engine::presence::fanout::PendingPresence;
 use crate::engine::presence::{PresenceActor, WATCHERS_TTL};
 use crate::engine::room::{RoomActor, RoomKind};
 use crate::engine::scheduler::Tick;
@@ -130,6 +131,8 @@ pub struct Registry {
     pub presence: ActorTable<PresenceActor>,
     /// Who hears of whose presence, shared by every presence actor.
     pub contacts: Arc<Contacts>,
+    /// Presence changes waiting for the next batch (`presence::fanout`).
+    pub pending_presence: Mutex<PendingPresence>,
     /// Socket.IO clients polling over HTTP, by Engine.IO sid.
     pub polling: PollingSessions,
     /// The reminder scheduler, set once at start-up.
@@ -158,6 +161,7 @@ impl Registry {
             office_hours: ActorTable::new("office_hours").with_leases("office", cluster.clone()),
             presence: ActorTable::new("presence").with_leases("presence", cluster.clone()),
             contacts: Arc::new(Contacts::new(WATCHERS_TTL)),
+            pending_presence: Mutex::default(),
             polling: PollingSessions::default(),
             scheduler: OnceLock::new(),
         })

@@ -19,6 +19,7 @@ use crate::auth::{token_fingerprint, token_of, AuthUser};
 use std::rc::Rc;
 
 use crate::engine::connection::{ConnectionActor, SocketToken, Wire};
+use crate::engine::presence::fanout::PresenceFormat;
 use crate::error::{AppError, AppResult, ErrorEnvelope};
 use crate::state::AppState;
 
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// for a bad token or too many sockets, else a 400.
 async fn plain_get(state: web::Data<AppState>, req: HttpRequest) -> AppResult<HttpResponse> {
     admit(&state, req.headers(), req.query_string()).await?;
+    presence_format(req.query_string())?;
     Err(not_a_websocket("the request has no WebSocket upgrade headers"))
 }
 
@@ -58,6 +60,18 @@ pub(super) async fn admit_token(state: &AppState, token: &str) -> AppResult<(Aut
     Ok((user, SocketToken { fingerprint: token_fingerprint(token), expires_at }))
 }
 
+/// The socket's options beyond its token (`?presence=diff`).
+#[derive(serde::Deserialize)]
+struct SocketQuery {
+    presence: Option<String>,
+}
+
+fn presence_format(query: &str) -> AppResult<PresenceFormat> {
+    let query = web::Query::<SocketQuery>::from_query(query)
+        .map_err(|err| AppError::bad_request("invalid_query", format!("The /ws query does not parse: {err}.")))?;
+    PresenceFormat::parse(query.presence.as_deref())
+}
+
 pub(super) fn not_a_websocket(why: impl std::fmt::Display) -> AppError {
     AppError::bad_request("not_a_websocket", format!("WebSocket handshake failed: {why}."))
 }
@@ -65,7 +79,7 @@ pub(super) fn not_a_websocket(why: impl std::fmt::Display) -> AppError {
 /// What an accepted upgrade goes on to.
 enum Upgrade {
     /// `/ws`: the token was checked, the connection actor starts at once.
-    Native(AuthUser, SocketToken),
+    Native(AuthUser, SocketToken, PresenceFormat),
     /// `/socket.io/`: the token comes in the Socket.IO connect packet.
     SocketIo,
     /// `/socket.io/?sid=...`: the WebSocket a Socket.IO polling session upgrades to.
@@ -78,7 +92,7 @@ async fn accept(state: &AppState, head: &RequestHead) -> AppResult<(Upgrade, Str
     let query = head.uri.query().unwrap_or("");
     let upgrade = if head.uri.path() == PATH {
         let (user, token) = admit(state, &head.headers, query).await?;
-        Upgrade::Native(user, token)
+        Upgrade::Native(user, token, presence_format(query)?)
     } else if socket_io::is_path(head.uri.path()) {
         let query = socket_io::EngineQuery::parse(query)?;
         if query.transport != socket_io::Transport::WebSocket {
@@ -126,10 +140,11 @@ pub async fn serve_upgrade(
             }
             // Bytes the client sent right behind its request are its first frames.
             match upgrade {
-                Upgrade::Native(user, token) => {
+                Upgrade::Native(user, token, presence) => {
                     log::info!("websocket opened by {}", user.id);
                     let registry = state.registry.clone();
-                    ConnectionActor::start_on(Rc::new(socket), parts.read_buf, Wire::Native, user, token, registry);
+                    let stream = Rc::new(socket);
+                    ConnectionActor::start_on(stream, parts.read_buf, Wire::Native, presence, user, token, registry);
                 }
                 Upgrade::SocketIo => socket_io::serve_websocket(&state, Rc::new(socket), parts.read_buf).await,
                 Upgrade::SocketIoPolling(session) => {

@@ -35,6 +35,7 @@ pub mod events {
     pub const NOTIFICATION: &str = "notification";
     /// A watched user's presence changed: `{userId, status, activity, lastSeenAt}`.
     pub const PRESENCE_UPDATED: &str = "presence-updated";
+    pub const PRESENCE_DIFF: &str = "presence-diff";
     pub const MESSAGE_EDITED: &str = "message-edited";
     pub const MESSAGE_DELETED: &str = "message-deleted";
     pub const UNREAD_UPDATED: &str = "unread-updated";
@@ -223,7 +224,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
 }
 
 #[derive(Serialize)]
-struct EventFrame<'a, T: Serialize> {
+struct EventFrame<'a, T: Serialize + ?Sized> {
     event: &'a str,
     data: &'a T,
 }
@@ -251,7 +252,7 @@ fn to_frame<T: Serialize>(value: &T) -> ByteString {
 }
 
 /// `{"event": name, "data": data}`, serialized once.
-pub fn event_frame<T: Serialize>(event: &str, data: &T) -> ByteString {
+pub fn event_frame<T: Serialize + ?Sized>(event: &str, data: &T) -> ByteString {
     to_frame(&EventFrame { event, data })
 }
 

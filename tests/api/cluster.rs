@@ -574,6 +574,8 @@ async fn a_user_with_tabs_on_two_nodes_is_online_once_until_the_last_closes() {
     let (ada, bob) = (a.register("Ada", "student").await, b.register("Bob", "student").await);
     let course = a.course_with(&grace, &[&ada, &bob]).await;
     let mut bob_socket = b.connect(&bob).await;
+    // Diffs too, on both nodes: whichever holds Ada's presence, one hears it from the other.
+    let mut bob_diffs = [a.connect_with(&bob, "presence=diff").await, b.connect_with(&bob, "presence=diff").await];
 
     let ada_on_a = a.connect(&ada).await;
     let ada_on_b = b.connect(&ada).await;
@@ -610,6 +612,21 @@ async fn a_user_with_tabs_on_two_nodes_is_online_once_until_the_last_closes() {
     for app in [&a, &b] {
         assert_eq!(status_of(app, &bob, &ada).await, "offline", "through {}", app.address);
     }
+    for diffs in &mut bob_diffs {
+        let statuses = heard_in_diffs(diffs, &ada, "offline").await;
+        assert_eq!(statuses.first().map(String::as_str), Some("online"), "came online first: {statuses:?}");
+    }
+}
+
+/// The statuses of `user` heard in a diff socket's frames, up to and with `last`.
+async fn heard_in_diffs(socket: &mut WsClient, user: &TestUser, last: &str) -> Vec<String> {
+    let mut statuses = Vec::new();
+    while statuses.last().map(String::as_str) != Some(last) {
+        let updates = socket.next_presence_diff().await;
+        let about_user = updates.iter().filter(|update| update["userId"] == user.id.as_str());
+        statuses.extend(about_user.map(|update| update["status"].as_str().unwrap_or_default().to_string()));
+    }
+    statuses
 }
 
 /// Waits for a chat message with this text (a sender hears its own too).

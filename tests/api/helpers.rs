@@ -282,7 +282,13 @@ impl TestApp {
     /// frame means no push meant for this user can be missed afterwards. The
     /// frame is kept for callers that read it.
     pub async fn connect(&self, user: &TestUser) -> WsClient {
-        let mut socket = WsClient::connect(&format!("ws://127.0.0.1:{}/ws?token={}", self.port, user.token)).await;
+        self.connect_with(user, "").await
+    }
+
+    /// As [`Self::connect`], with more of the `/ws` query (`presence=diff`).
+    pub async fn connect_with(&self, user: &TestUser, query: &str) -> WsClient {
+        let url = format!("ws://127.0.0.1:{}/ws?token={}&{query}", self.port, user.token);
+        let mut socket = WsClient::connect(&url).await;
         let hello = socket.next_event("connected").await;
         socket.pending.push_front(hello);
         socket
@@ -419,6 +425,12 @@ impl WsClient {
                 None => panic!("no {name} event within {:?}", self.wait),
             }
         }
+    }
+
+    /// The updates of the next `presence-diff` frame (a socket opened with `presence=diff`).
+    pub async fn next_presence_diff(&mut self) -> Vec<Value> {
+        let diff = self.next_event("presence-diff").await;
+        diff["data"]["updates"].as_array().unwrap_or_else(|| panic!("a diff has updates: {diff}")).clone()
     }
 
     /// Whether an event with this name arrives within `wait` (for "must not arrive" checks).

@@ -7,6 +7,7 @@
 //! on the test clock, but the actor's timer waits in real time: after moving
 //! the clock the tests send the user's presence actor `Reevaluate`.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -552,4 +553,65 @@ async fn a_new_classmate_is_heard_at_once_not_after_the_watcher_cache_expires() 
     let (status, _) = put(&app, "/api/presence/status", &ada, json!({ "status": "away" })).await;
     assert_eq!(status, 200);
     assert_eq!(status_after_online(&mut grace_socket, &ada).await, "away", "and the instructor hears her");
+}
+
+/// A socket opened with `presence=diff` hears classmates arriving as
+/// `presence-diff` frames of `presence-updated` payloads; a socket opened
+/// without it still hears one `presence-updated` per person, and neither
+/// hears the other format.
+#[actix_web::test]
+async fn a_diff_socket_hears_arrivals_in_batches_and_a_plain_socket_one_frame_per_person() {
+    let app = spawn_app().await;
+    let grace = app.register("Grace", "instructor").await;
+    let mut crowd = Vec::new();
+    for n in 0..12 {
+        crowd.push(app.register(&format!("Student{n}"), "student").await);
+    }
+    let (ada, bob) = (app.register("Ada", "student").await, app.register("Bob", "student").await);
+    let everyone: Vec<&TestUser> = crowd.iter().chain([&ada, &bob]).collect();
+    app.course_with(&grace, &everyone).await;
+    let mut ada_diffs = app.connect_with(&ada, "presence=diff").await;
+    let mut bob_updates = app.connect(&bob).await;
+    let _crowd_sockets = futures_util::future::join_all(crowd.iter().map(|student| app.connect(student))).await;
+    let arrivals: HashSet<&str> = crowd.iter().map(|student| student.id.as_str()).collect();
+
+    let mut heard_in_diffs = HashMap::new();
+    while !arrivals.iter().all(|id| heard_in_diffs.contains_key(*id)) {
+        for update in ada_diffs.next_presence_diff().await {
+            let id = update["userId"].as_str().expect("an update names its user").to_string();
+            heard_in_diffs.insert(id, update);
+        }
+    }
+    for id in &arrivals {
+        let update = &heard_in_diffs[*id];
+        assert_eq!(update["status"], "online", "{update}");
+        time(&update["lastSeenAt"]);
+    }
+    assert!(!ada_diffs.receives_within("presence-updated", QUIET).await, "a diff socket takes no single updates");
+
+    let mut heard_one_by_one: HashMap<String, usize> = HashMap::new();
+    while !arrivals.iter().all(|id| heard_one_by_one.contains_key(*id)) {
+        let update = bob_updates.next_event("presence-updated").await;
+        assert_eq!(update["data"]["status"], "online", "{update}");
+        *heard_one_by_one.entry(update["data"]["userId"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+    }
+    assert!(heard_one_by_one.values().all(|heard| *heard == 1), "each arrival once: {heard_one_by_one:?}");
+    assert!(!heard_one_by_one.contains_key(&bob.id), "nobody hears of their own arrival");
+    assert!(!bob_updates.receives_within("presence-diff", QUIET).await, "a plain socket takes no diffs");
+}
+
+#[actix_web::test]
+async fn an_unknown_presence_format_is_refused_before_the_upgrade() {
+    let app = spawn_app().await;
+    let ada = app.register("Ada", "student").await;
+    let (status, body) = app.get("/ws?presence=everything", &ada.token).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_presence_format")), "{body}");
+    let url = format!("ws://127.0.0.1:{}/ws?token={}&presence=everything", app.port, ada.token);
+    match awc::Client::new().ws(url).connect().await {
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => assert_eq!(status.as_u16(), 400),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("an unknown presence format got a socket"),
+    }
+    let mut updates = app.connect_with(&ada, "presence=updates").await;
+    assert_eq!(updates.next_event("connected").await["data"]["userId"].as_str(), Some(ada.id.as_str()));
 }

@@ -37,7 +37,8 @@ export class RealtimeClient {
     if (!this.token) return;
     this.setState(isRetry ? 'reconnecting' : 'connecting');
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(this.token)}`);
+    // presence=diff: a lecture's arrivals come as one batch per course, not a frame per person.
+    const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(this.token)}&presence=diff`);
     this.ws = ws;
     ws.onmessage = (event) => this.receive(event.data);
     ws.onclose = (event) => this.closed(ws, event);
@@ -61,11 +62,19 @@ export class RealtimeClient {
       this.attempt = 0;
       this.everConnected = true;
       this.connectionId = frame.data.connectionId;
+      this.userId = frame.data.userId;
       this.setState('open');
       clearInterval(this.heartbeat);
       // The plan's 30-second presence heartbeat keeps the user active.
       this.heartbeat = setInterval(() => this.send('update-presence', {}).catch(() => {}), HEARTBEAT_MS);
       this.emit(wasRetry ? 'reconnected' : 'ready', frame.data);
+      return;
+    }
+    if (frame.event === 'presence-diff') {
+      // Pages listen for presence-updated; a diff may name us too, which they never hear of.
+      for (const update of frame.data.updates) {
+        if (update.userId !== this.userId) this.emit('presence-updated', update);
+      }
       return;
     }
     this.emit(frame.event, frame.data);

@@ -202,6 +202,11 @@ struct Args {
     /// (the seed-shaped scenarios: seed, room-100, hot-room, custom, ...).
     #[arg(long)]
     socket_io: bool,
+    /// Open each `/ws` socket with `presence=diff`: presence comes as one
+    /// `presence-diff` frame per course and 100 ms, as the web UI takes it,
+    /// rather than a `presence-updated` frame per person.
+    #[arg(long)]
+    presence_diff: bool,
     /// (internal) idle-worker: first user index.
     #[arg(long, default_value_t = 0, hide = true)]
     offset: usize,
@@ -239,6 +244,8 @@ struct Shared {
     /// Sockets open now (joined and not closed by the server).
     live_sockets: AtomicU64,
     wire: Wire,
+    /// `--presence-diff`.
+    presence_diff: bool,
 }
 
 /// What the harness speaks: our frames at `/ws`, or the same events in
@@ -572,6 +579,7 @@ impl Room {
             padding: "x".repeat(args.message_bytes),
             live_sockets: AtomicU64::new(0),
             wire: if args.socket_io { Wire::SocketIo } else { Wire::Native },
+            presence_diff: args.presence_diff,
         });
         let (control, watcher) = watch::channel(Control { step: 0, rate: 0.0, stop: false });
         let started = Instant::now();
@@ -1055,10 +1063,15 @@ fn leading_number(bytes: &[u8]) -> u64 {
     bytes.iter().take_while(|b| b.is_ascii_digit()).fold(0u64, |n, b| n * 10 + u64::from(b - b'0'))
 }
 
+/// The `/ws` path for a token, with `presence=diff` when asked for.
+fn ws_path(token: &str, presence_diff: bool) -> String {
+    format!("/ws?token={token}{}", if presence_diff { "&presence=diff" } else { "" })
+}
+
 /// Opens the WebSocket of `plan` (30 s at most; the caller holds a `connect_gate` permit).
 async fn dial(shared: &Shared, plan: &Plan) -> Result<WsConn, String> {
     let path = match shared.wire {
-        Wire::Native => format!("/ws?token={}", plan.token),
+        Wire::Native => ws_path(&plan.token, shared.presence_diff),
         Wire::SocketIo => "/socket.io/?EIO=4&transport=websocket".to_string(),
     };
     let node = &shared.nodes[plan.index % shared.nodes.len()];

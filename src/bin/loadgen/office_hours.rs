@@ -57,7 +57,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::http::{Target, Tokens};
 use crate::stats::{self, now_micros, percentiles_ms};
 use crate::ws::{self, Frame, ReadOutcome, WsConn};
-use crate::{check_fd_limit, load_tokens, print_report, progress, round, server, Args};
+use crate::{check_fd_limit, load_tokens, print_report, progress, round, server, ws_path, Args};
 
 /// How long the last `queue-updated` after a change may take: the 250 ms gap,
 /// or a long list's pacing (docs/protocol.md: 256 KiB a second).
@@ -139,6 +139,8 @@ struct OhRun {
     last_position: Vec<AtomicUsize>,
     hists: Mutex<Hists>,
     errors: Mutex<Vec<String>>,
+    /// `--presence-diff`.
+    presence_diff: bool,
 }
 
 impl OhRun {
@@ -258,6 +260,7 @@ pub async fn run(args: &Args, target: &Target) -> Result<(), String> {
         expected_pushes: AtomicU64::new(0),
         instructors_done: AtomicUsize::new(0),
         last_position: (0..students).map(|_| AtomicUsize::new(0)).collect(),
+        presence_diff: args.presence_diff,
         hists: Mutex::new(Hists {
             connect: stats::histogram(),
             join_ack: stats::histogram(),
@@ -632,7 +635,7 @@ async fn set_up(
 async fn connect(run: &OhRun, token: &str, index: usize) -> Result<WsConn, String> {
     let _permit = run.gate.acquire().await.map_err(|_| "shutting down".to_string())?;
     let started = now_micros();
-    let path = format!("/ws?token={token}");
+    let path = ws_path(token, run.presence_diff);
     let dial = ws::connect(run.target.addr, None, &run.target.host, &path, index as u32);
     let mut conn = match tokio::time::timeout(Duration::from_secs(30), dial).await {
         Ok(Ok(conn)) => conn,

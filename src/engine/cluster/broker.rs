@@ -13,6 +13,7 @@ use super::wire::NodeMessage;
 use super::Cluster;
 use crate::engine::broker::Broker;
 use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
+use crate::engine::presence::fanout::PresenceFlush;
 
 /// Up to this many users, a push to users is a `PUBLISH` per user.
 pub const USERS_PUBLISHED_ONE_BY_ONE: usize = 16;
@@ -51,10 +52,10 @@ impl Broker for RedisBroker {
         }
     }
 
-    /// Other nodes deliver it as any publication.
-    fn publish_lazily(&self, topic: Topic, frame: &ByteString) {
-        self.hub.deliver_lazily(topic, frame);
-        self.cluster.publish(topic, frame, Audience::Everyone);
+    /// One message to every node, which each delivers to the members it has.
+    fn publish_presence(&self, flush: &PresenceFlush) {
+        flush.deliver(&self.hub);
+        self.cluster.publish_presence(flush);
     }
 
     fn subscribe(&self, topic: Topic, socket: SocketRef, host: bool) {

@@ -46,6 +46,7 @@ impl MissedFrames {
                 Some(NodeMessage::DeliverToUsers { users, .. }) => {
                     self.topics.extend(users.into_iter().map(Topic::User));
                 }
+                Some(NodeMessage::Presence { flush, .. }) => self.topics.extend(flush.members().map(Topic::User)),
                 // A revoked token's sockets, wherever they are: they must not outlive it.
                 _ => self.everything = true,
             }
@@ -65,6 +66,7 @@ impl MissedFrames {
                 Some(NodeMessage::CloseTokenSockets { .. })
                 | Some(NodeMessage::Missed { .. })
                 | Some(NodeMessage::DeliverToUsers { .. })
+                | Some(NodeMessage::Presence { .. })
                 | None => self.everything = true,
             }
         }

@@ -41,6 +41,7 @@ use uuid::Uuid;
 use crate::domain::room::RoomType;
 use crate::engine::hub::{Audience, Hub, SocketRef, Topic};
 use crate::engine::metrics::Metrics;
+use crate::engine::presence::fanout::PresenceFlush;
 use crate::engine::registry::Registry;
 use crate::engine::room::calls::{self as room_calls, RoomRef};
 use crate::engine::DisconnectReason;
@@ -258,6 +259,11 @@ impl Cluster {
     /// message to all of them (see `NodeMessage::DeliverToUsers`).
     pub fn publish_to_users(&self, users: Vec<Uuid>, frame: &str) {
         self.tell_all(&NodeMessage::DeliverToUsers { origin: self.node_id, users, frame });
+    }
+
+    /// A window's presence batches for the other nodes' sockets, in one message.
+    pub fn publish_presence(&self, flush: &PresenceFlush) {
+        self.tell_all(&NodeMessage::Presence { origin: self.node_id, flush: std::borrow::Cow::Borrowed(flush) });
     }
 
     /// A message for every node (this one too: it acts on it at once as well).
@@ -1032,6 +1038,8 @@ impl Cluster {
                     self.hub.deliver(Topic::User(user), &frame, Audience::Everyone);
                 }
             }
+            NodeMessage::Presence { origin, .. } if origin == self.node_id => {}
+            NodeMessage::Presence { flush, .. } => flush.deliver(&self.hub),
             NodeMessage::Missed { origin, .. } if origin == self.node_id => {}
             NodeMessage::Missed { missed, .. } => self.close_what_missed(registry, &missed),
         }

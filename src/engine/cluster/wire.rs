@@ -6,10 +6,15 @@
 //! watch list), which every node with subscribers to the topic listens to,
 //! and one per node, for what is meant for that node alone.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytestring::ByteString;
 use uuid::Uuid;
 
 use super::missed::MissedFrames;
 use crate::engine::hub::{Audience, Topic};
+use crate::engine::presence::fanout::{CircleBatch, PresenceFlush};
 use crate::engine::DisconnectReason;
 
 /// Every key and channel of ours starts with this.
@@ -147,6 +152,12 @@ pub enum NodeMessage<'a> {
         users: Vec<Uuid>,
         frame: &'a str,
     },
+    /// A window of `origin`'s presence batches, for every node's sockets of
+    /// the circles' members (`presence::fanout`). Sent to every node.
+    Presence {
+        origin: Uuid,
+        flush: Cow<'a, PresenceFlush>,
+    },
     /// What the other nodes' sockets missed of `origin`'s publications
     /// while it could not reach Redis: close those sockets (1012). Sent to every node.
     Missed {
@@ -221,6 +232,23 @@ impl NodeMessage<'_> {
                 }
                 out.extend_from_slice(frame.as_bytes());
             }
+            NodeMessage::Presence { origin, flush } => {
+                out.push(b'P');
+                out.extend_from_slice(origin.as_bytes());
+                put_len(&mut out, flush.circles.len());
+                for batch in &flush.circles {
+                    put_len(&mut out, batch.members.len());
+                    for member in batch.members.iter() {
+                        out.extend_from_slice(member.as_bytes());
+                    }
+                    put_len(&mut out, batch.singles.len());
+                    for (user, frame) in &batch.singles {
+                        out.extend_from_slice(user.as_bytes());
+                        put_str(&mut out, frame);
+                    }
+                    put_str(&mut out, &batch.diff);
+                }
+            }
             NodeMessage::Missed { origin, missed } => {
                 out.push(b'M');
                 out.extend_from_slice(origin.as_bytes());
@@ -270,6 +298,22 @@ impl NodeMessage<'_> {
                 let users = (0..count).map(|_| reader.uuid()).collect::<Option<Vec<Uuid>>>()?;
                 NodeMessage::DeliverToUsers { origin, users, frame: reader.rest_str()? }
             }
+            b'P' => {
+                let origin = reader.uuid()?;
+                // Every count is checked against the bytes left before anything is allocated for it.
+                let circles = reader.count(4)?;
+                let mut flush = PresenceFlush { circles: Vec::with_capacity(circles) };
+                for _ in 0..circles {
+                    let members = reader.count(16)?;
+                    let members = (0..members).map(|_| reader.uuid()).collect::<Option<Arc<[Uuid]>>>()?;
+                    let singles = reader.count(20)?;
+                    let singles = (0..singles)
+                        .map(|_| Some((reader.uuid()?, ByteString::from(reader.str()?))))
+                        .collect::<Option<Vec<_>>>()?;
+                    flush.circles.push(CircleBatch { members, singles, diff: ByteString::from(reader.str()?) });
+                }
+                NodeMessage::Presence { origin, flush: Cow::Owned(flush) }
+            }
             b'M' => {
                 let origin = reader.uuid()?;
                 let everything = reader.byte()? == 1;
@@ -286,6 +330,16 @@ impl NodeMessage<'_> {
             _ => return None,
         })
     }
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    out.extend_from_slice(&(len as u32).to_be_bytes());
+}
+
+/// A string that is not the message's last field: its length, then its bytes.
+fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_len(out, text.len());
+    out.extend_from_slice(text.as_bytes());
 }
 
 /// Reads a message front to back; None when it is cut short or not UTF-8.
@@ -311,6 +365,23 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    /// A count of items of at least `item_bytes` each; None when the rest
+    /// of the message cannot hold that many.
+    fn count(&mut self, item_bytes: usize) -> Option<usize> {
+        let count = self.u32()? as usize;
+        (count <= self.0.len() / item_bytes).then_some(count)
+    }
+
+    /// A string written by [`put_str`].
+    fn str(&mut self) -> Option<&'a str> {
+        let len = self.u32()? as usize;
+        std::str::from_utf8(self.take(len)?).ok()
     }
 
     fn rest_str(&mut self) -> Option<&'a str> {
@@ -366,9 +437,24 @@ mod tests {
             NodeMessage::Missed { origin: node, missed: MissedFrames { everything: true, ..MissedFrames::default() } },
             NodeMessage::DeliverToUsers { origin: node, users: vec![socket, room], frame: r#"{"event":"x"}"# },
             NodeMessage::DeliverToUsers { origin: node, users: Vec::new(), frame: "" },
+            NodeMessage::Presence { origin: node, flush: Cow::Owned(presence_flush(socket, room)) },
+            NodeMessage::Presence { origin: node, flush: Cow::Owned(PresenceFlush { circles: Vec::new() }) },
         ];
         for message in messages {
             assert_eq!(NodeMessage::decode(&message.encode()), Some(message));
+        }
+    }
+
+    fn presence_flush(a: Uuid, b: Uuid) -> PresenceFlush {
+        PresenceFlush {
+            circles: vec![
+                CircleBatch {
+                    members: Arc::from(vec![a, b]),
+                    diff: ByteString::from(r#"{"event":"presence-diff","data":{"updates":[{"é":1}]}}"#),
+                    singles: vec![(a, ByteString::from(r#"{"event":"presence-updated"}"#)), (b, ByteString::new())],
+                },
+                CircleBatch { members: Arc::from(Vec::new()), diff: ByteString::new(), singles: Vec::new() },
+            ],
         }
     }
 
@@ -381,6 +467,14 @@ mod tests {
             NodeMessage::DeliverToUsers { origin: Uuid::nil(), users: vec![Uuid::nil()], frame: "" }.encode();
         too_many[17..21].copy_from_slice(&u32::MAX.to_be_bytes());
         assert_eq!(NodeMessage::decode(&too_many), None, "a count past the message's end");
+        let flush = presence_flush(Uuid::nil(), Uuid::nil());
+        let presence = NodeMessage::Presence { origin: Uuid::nil(), flush: Cow::Owned(flush) }.encode();
+        for cut in 1..presence.len() {
+            assert_eq!(NodeMessage::decode(&presence[..cut]), None, "a presence message cut at {cut}");
+        }
+        let mut too_many_members = presence.clone();
+        too_many_members[21..25].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(NodeMessage::decode(&too_many_members), None);
         assert_eq!(Publication::decode(&[0; 20]), None);
         let mut bad_utf8 = NodeMessage::Deliver { socket: Uuid::nil(), frame: "" }.encode();
         bad_utf8.push(0xff);

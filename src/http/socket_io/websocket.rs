@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{admit, before_connect, open_packet, BeforeConnect};
 use crate::engine::connection::{ConnectionActor, SwitchToWebSocket, Wire};
 use crate::engine::polling::PollingSession;
+use crate::engine::presence::fanout::PresenceFormat;
 use crate::engine::socket::{FrameReader, FrameWriter};
 use crate::error::AppError;
 use crate::protocol::socket_io::{self, EnginePacket, Refusal};
@@ -107,7 +108,15 @@ async fn handshake(state: &AppState, stream: Rc<TcpStream>, mut reader: FrameRea
             Ok((user, token)) => {
                 log::info!("socket.io websocket opened by {}", user.id);
                 let unread = reader.into_unread();
-                ConnectionActor::start_on(stream, unread, Wire::SocketIo, user, token, state.registry.clone());
+                ConnectionActor::start_on(
+                    stream,
+                    unread,
+                    Wire::SocketIo,
+                    PresenceFormat::Updates,
+                    user,
+                    token,
+                    state.registry.clone(),
+                );
             }
             Err(err) => refuse(&mut writer, &err).await,
         };
