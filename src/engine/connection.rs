@@ -180,77 +180,42 @@ struct ConnectionSocket {
 }
 
 /// Frames waiting for the connection actor. A burst (a lecture's join
-/// storm, a busy room) wakes the actor once with one [`Drain`], not once
-/// per frame: an actix envelope per recipient per frame was most of the
-/// cost of a large room's fan-out.
+/// storm, a busy room, a presence batch) wakes the actor once with one
+/// [`Drain`], not once per frame: an actix envelope per recipient per
+/// frame was most of the cost of a large room's fan-out.
 #[derive(Default)]
 struct Inbox {
     frames: Vec<ByteString>,
     /// The frames' bytes.
     bytes: usize,
-    /// What will take the frames; frames pushed meanwhile ride with it.
-    drain: DrainDue,
+    /// Whether a [`Drain`] is on its way; frames pushed meanwhile ride with it.
+    drain_due: bool,
 }
-
-/// When the inbox's frames will be taken.
-#[derive(Default, Clone, Copy, PartialEq, Eq)]
-enum DrainDue {
-    /// Nothing is waiting.
-    #[default]
-    Nothing,
-    /// Only frames that may wait are there: a [`DrainSoon`] is on its way.
-    Soon,
-    /// A [`Drain`] is on its way.
-    Now,
-}
-
-/// How long a frame that may wait (presence) waits for company in the
-/// inbox: in a join storm a socket hears of many classmates a second, and
-/// one wake-up and one `write` then carry a batch instead of one each. Far
-/// below what a person notices of a presence change.
-const LAZY_FRAME_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Takes the inbox's frames into the socket's queue.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Drain;
 
-/// Takes the inbox's frames into the socket's queue after [`LAZY_FRAME_WAIT`].
-#[derive(Message)]
-#[rtype(result = "()")]
-struct DrainSoon;
-
 impl ConnectionSocket {
-    /// Queues a frame; only the first frame of a burst wakes the actor
-    /// (at once, or after `LAZY_FRAME_WAIT` if every frame so far may wait).
-    fn push(&self, frame: ByteString, may_wait: bool) -> Result<(), Refused> {
+    /// Queues a frame; only the first frame of a burst wakes the actor.
+    fn push(&self, frame: ByteString) -> Result<(), Refused> {
         let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
         if inbox.frames.len() >= self.inbox_capacity || inbox.bytes + frame.len() > self.inbox_bytes {
             return Err(Refused::Full);
         }
         inbox.bytes += frame.len();
         inbox.frames.push(frame);
-        let due = inbox.drain;
-        match (due, may_wait) {
-            (DrainDue::Now, _) | (DrainDue::Soon, true) => return Ok(()),
-            (DrainDue::Nothing, true) => inbox.drain = DrainDue::Soon,
-            (_, false) => inbox.drain = DrainDue::Now,
+        if std::mem::replace(&mut inbox.drain_due, true) {
+            return Ok(());
         }
         drop(inbox);
         // Drains are few (one per burst, at most two queued when an answer
         // drained the inbox meanwhile): a full mailbox never refuses one.
-        if may_wait {
-            self.wake(DrainSoon)
-        } else {
-            self.wake(Drain)
-        }
+        self.wake(Drain)
     }
 
-    fn wake<M>(&self, drain: M) -> Result<(), Refused>
-    where
-        M: Message<Result = ()> + Send + 'static,
-        ConnectionActor: Handler<M>,
-    {
+    fn wake(&self, drain: Drain) -> Result<(), Refused> {
         match self.addr.try_send(drain) {
             Ok(()) => Ok(()),
             Err(SendError::Full(drain)) => {
@@ -272,11 +237,7 @@ impl Socket for ConnectionSocket {
     }
 
     fn try_push(&self, frame: ByteString) -> Result<(), Refused> {
-        self.push(frame, false)
-    }
-
-    fn try_push_lazily(&self, frame: ByteString) -> Result<(), Refused> {
-        self.push(frame, true)
+        self.push(frame)
     }
 
     fn close(&self, reason: DisconnectReason) {
@@ -413,7 +374,7 @@ impl ConnectionActor {
     fn drain_inbox(&mut self, ctx: &mut Context<Self>) {
         let frames = {
             let mut inbox = self.socket.inbox.lock().unwrap_or_else(PoisonError::into_inner);
-            inbox.drain = DrainDue::Nothing;
+            inbox.drain_due = false;
             inbox.bytes = 0;
             std::mem::take(&mut inbox.frames)
         };
@@ -1036,16 +997,6 @@ impl Handler<Drain> for ConnectionActor {
 
     fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
         self.drain_inbox(ctx);
-    }
-}
-
-impl Handler<DrainSoon> for ConnectionActor {
-    type Result = ();
-
-    /// A drain meanwhile (an urgent frame, a reply) takes the frames sooner;
-    /// this one then finds fewer or none, which costs nothing.
-    fn handle(&mut self, _: DrainSoon, ctx: &mut Self::Context) {
-        ctx.run_later(LAZY_FRAME_WAIT, |act, ctx| act.drain_inbox(ctx));
     }
 }
 

@@ -56,11 +56,6 @@ pub trait Socket: Send + Sync + 'static {
     fn user(&self) -> &Arc<AuthUser>;
     /// Queues a frame without waiting.
     fn try_push(&self, frame: ByteString) -> Result<(), Refused>;
-    /// Queues a frame that may wait a little for company (presence): the
-    /// socket sends it with its next frames rather than on its own.
-    fn try_push_lazily(&self, frame: ByteString) -> Result<(), Refused> {
-        self.try_push(frame)
-    }
     /// Whether it takes presence as `presence-diff` batches (`/ws?presence=diff`)
     /// rather than one `presence-updated` frame per person.
     fn takes_presence_diffs(&self) -> bool {
@@ -77,13 +72,6 @@ pub trait Socket: Send + Sync + 'static {
 }
 
 pub type SocketRef = Arc<dyn Socket>;
-
-/// Whether a frame goes out at once or may wait for the socket's next ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Urgency {
-    Now,
-    MayWait,
-}
 
 /// A socket's place in a topic.
 #[derive(Clone)]
@@ -143,7 +131,7 @@ impl Hub {
         let mut closed = Vec::new();
         if let Some(subscribers) = self.topics.get(&topic) {
             for subscription in subscribers.iter().filter(|s| s.wanted_by(audience)) {
-                if !self.push_as(&subscription.socket, frame.clone(), Urgency::Now) {
+                if !self.push(&subscription.socket, frame.clone()) {
                     closed.push(subscription.socket.id());
                 }
             }
@@ -164,11 +152,11 @@ impl Hub {
             for subscription in subscribers.iter() {
                 let socket = &subscription.socket;
                 let delivered = if socket.takes_presence_diffs() {
-                    self.push_as(socket, diff.clone(), Urgency::MayWait)
+                    self.push(socket, diff.clone())
                 } else {
                     let frames: &Vec<ByteString> =
                         singles_made.get_or_insert_with(|| make_singles.take().map(|make| make()).unwrap_or_default());
-                    frames.iter().all(|frame| self.push_as(socket, frame.clone(), Urgency::MayWait))
+                    frames.iter().all(|frame| self.push(socket, frame.clone()))
                 };
                 if !delivered {
                     closed.push(socket.id());
@@ -183,15 +171,7 @@ impl Hub {
     /// Hands a frame to one socket under the slow-consumer policy; false if
     /// the socket is gone for good (closed, or closed now for being slow).
     pub fn push(&self, socket: &SocketRef, frame: ByteString) -> bool {
-        self.push_as(socket, frame, Urgency::Now)
-    }
-
-    fn push_as(&self, socket: &SocketRef, frame: ByteString, urgency: Urgency) -> bool {
-        let pushed = match urgency {
-            Urgency::Now => socket.try_push(frame),
-            Urgency::MayWait => socket.try_push_lazily(frame),
-        };
-        match pushed {
+        match socket.try_push(frame) {
             Ok(()) => true,
             Err(Refused::Full) => {
                 self.metrics.slow_consumers_closed.fetch_add(1, Ordering::Relaxed);

@@ -214,30 +214,3 @@ async fn a_frame_sent_with_the_handshake_is_answered() {
         }
     }
 }
-
-/// Frames that may wait (presence) keep their place among the others: an
-/// urgent frame pushed after them takes them along, in order, and one that
-/// waits alone still goes out.
-#[actix_web::test]
-async fn frames_that_may_wait_keep_their_order_and_still_go_out() {
-    use classroom::engine::hub::{Audience, Topic};
-    let app = spawn_app().await;
-    let ada = app.register("Ada", "student").await;
-    let mut socket = app.connect(&ada).await;
-    socket.next_event("connected").await;
-    let hub = &app.state.registry.hub;
-    let ada_id = uuid::Uuid::parse_str(&ada.id).expect("uuid");
-    let frame = |n: u64| classroom::protocol::event_frame("probe", &json!({ "n": n }));
-    // Presence is what may wait; a socket without diffs gets the single frames.
-    let lazily = |n: u64| hub.deliver_presence(ada_id, &frame(n), || vec![frame(n)]);
-    lazily(1);
-    lazily(2);
-    hub.deliver(Topic::User(ada_id), &frame(3), Audience::Everyone);
-    lazily(4);
-    let mut order = Vec::new();
-    for _ in 0..4 {
-        let probe = socket.next_json().await;
-        order.push(probe["data"]["n"].as_u64().unwrap_or_default());
-    }
-    assert_eq!(order, [1, 2, 3, 4]);
-}

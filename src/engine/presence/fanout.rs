@@ -3,22 +3,25 @@
 //! A presence actor used to push its change to every watcher itself: in a
 //! lecture's join storm, N people of one course coming online made N x N
 //! pushes, each a directory lookup and a queue operation. Now a change is
-//! added to its circles' pending batches here, and every
-//! [`PRESENCE_DIFF_WINDOW`] the node sends each circle's batch to the
-//! circle's members: a socket that asked for diffs (`/ws?presence=diff`)
-//! gets one `presence-diff` frame per circle holding every change, encoded
-//! once for all of them; any other socket gets the `presence-updated`
-//! frames of the batch, as before, each person at most once however many
-//! circles it shares with them. So a storm costs one push per member per
-//! window, not one per member per change.
+//! added to its circles' pending batches here, and the node sends each
+//! circle's batch to the circle's members at most once per
+//! [`PRESENCE_DIFF_WINDOW`]: a change after a quiet window goes at once,
+//! the changes that follow it wait for the window's end and go together.
+//! A socket that asked for diffs (`/ws?presence=diff`) gets one
+//! `presence-diff` frame per circle holding every change, encoded once for
+//! all of them; any other socket gets the `presence-updated` frames of the
+//! batch, as before, each person at most once however many circles it
+//! shares with them. So a storm costs one push per member per window, not
+//! one per member per change.
 //!
-//! [`PendingPresence`] is the plain bookkeeping (tests drive it directly);
-//! [`PresenceFlush::deliver`] hands a batch to this node's sockets; the
-//! registry owns one `PendingPresence` behind a mutex and the timer.
+//! [`PendingPresence`] is the plain bookkeeping (tests drive it directly,
+//! with their own instants); [`PresenceFlush::deliver`] hands a batch to
+//! this node's sockets; the registry owns one `PendingPresence` behind a
+//! mutex, and [`publish`] runs the timer.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytestring::ByteString;
 use serde::Serialize;
@@ -31,9 +34,9 @@ use crate::engine::registry::Registry;
 use crate::error::{AppError, AppResult};
 use crate::protocol::{event_frame, events};
 
-/// How long a change waits for others of its circle. Far below what a
-/// person notices of a presence change; in a storm, each window's batch is
-/// one frame per member.
+/// Shortest time between two batches of this node. Far below what a person
+/// notices of a presence change; in a storm, each window's batch is one
+/// frame per member.
 pub const PRESENCE_DIFF_WINDOW: Duration = Duration::from_millis(100);
 
 /// How a socket hears of presence, chosen when it opens (`/ws?presence=`).
@@ -60,27 +63,45 @@ impl PresenceFormat {
     }
 }
 
-/// Adds a change to this node's pending batches; the first change of a
-/// window arms the flush, which runs on the caller's thread.
+/// Adds a change to this node's pending batches, and sends them now or
+/// arms the timer that will (on the caller's thread).
 pub fn publish(registry: &Arc<Registry>, watchers: &Watchers, change: PresenceChange) {
-    let armed = registry.pending_presence.lock().unwrap_or_else(PoisonError::into_inner).add(watchers, change);
-    if armed {
-        let registry = Arc::downgrade(registry);
-        actix::spawn(async move {
-            actix::clock::sleep(PRESENCE_DIFF_WINDOW).await;
-            if let Some(registry) = registry.upgrade() {
-                flush(&registry);
-            }
-        });
+    let now = Instant::now();
+    let next = registry.pending_presence.lock().unwrap_or_else(PoisonError::into_inner).add(watchers, change, now);
+    match next {
+        NextFlush::Now => flush(registry, now),
+        NextFlush::In(wait) => {
+            let registry = Arc::downgrade(registry);
+            actix::spawn(async move {
+                actix::clock::sleep(wait).await;
+                if let Some(registry) = registry.upgrade() {
+                    flush(&registry, Instant::now());
+                }
+            });
+        }
+        NextFlush::Armed | NextFlush::Nothing => {}
     }
 }
 
 /// Sends what is pending to the circles' members on every node.
-fn flush(registry: &Registry) {
-    let flush = registry.pending_presence.lock().unwrap_or_else(PoisonError::into_inner).take();
+fn flush(registry: &Registry, now: Instant) {
+    let flush = registry.pending_presence.lock().unwrap_or_else(PoisonError::into_inner).take(now);
     if !flush.circles.is_empty() {
         registry.broker.publish_presence(&flush);
     }
+}
+
+/// When the pending changes go out, as [`PendingPresence::add`] decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextFlush {
+    /// At once: the last batch left a window ago or more.
+    Now,
+    /// When the window since the last batch ends: the caller arms the timer.
+    In(Duration),
+    /// A timer (or a flush under way) will take it.
+    Armed,
+    /// The person has no circles: nobody to tell.
+    Nothing,
 }
 
 /// One person's new presence, as their watchers see it.
@@ -121,14 +142,16 @@ struct CirclePending {
 #[derive(Default)]
 pub struct PendingPresence {
     circles: HashMap<Circle, CirclePending>,
+    /// When the last batch was taken.
+    last_flush: Option<Instant>,
+    /// Whether a timer will take the batch.
+    armed: bool,
 }
 
 impl PendingPresence {
     /// Adds a change to each of the person's circles; a later change of the
-    /// same person replaces theirs. True when nothing was pending before (the
-    /// caller arms the flush).
-    pub fn add(&mut self, watchers: &Watchers, change: PresenceChange) -> bool {
-        let was_empty = self.circles.is_empty();
+    /// same person replaces theirs. Says when the batch is to go out.
+    pub fn add(&mut self, watchers: &Watchers, change: PresenceChange, now: Instant) -> NextFlush {
         for (circle, members) in watchers.circles() {
             let pending = self.circles.entry(*circle).or_insert_with(|| CirclePending {
                 members: Arc::clone(members),
@@ -144,7 +167,18 @@ impl PendingPresence {
                 }
             }
         }
-        was_empty && !self.circles.is_empty()
+        if self.circles.is_empty() {
+            return NextFlush::Nothing;
+        }
+        if self.armed {
+            return NextFlush::Armed;
+        }
+        // Until `take`, whoever adds next leaves the batch to this flush.
+        self.armed = true;
+        match self.last_flush.map(|at| now.saturating_duration_since(at)) {
+            Some(since) if since < PRESENCE_DIFF_WINDOW => NextFlush::In(PRESENCE_DIFF_WINDOW - since),
+            _ => NextFlush::Now,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -152,7 +186,9 @@ impl PendingPresence {
     }
 
     /// Everything pending, as frames ready to deliver; leaves nothing behind.
-    pub fn take(&mut self) -> PresenceFlush {
+    pub fn take(&mut self, now: Instant) -> PresenceFlush {
+        self.last_flush = Some(now);
+        self.armed = false;
         let mut circles: Vec<(Circle, CirclePending)> = self.circles.drain().collect();
         circles.sort_by_key(|(circle, _)| *circle); // one order on every node and in tests
         PresenceFlush {
@@ -233,11 +269,10 @@ impl PresenceFlush {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::contacts::ContactsIndex;
+    use crate::engine::contacts::{ContactsIndex, Plan};
     use crate::engine::hub::tests::FakeSocket;
     use crate::engine::hub::{Socket, Topic};
     use crate::engine::metrics::Metrics;
-    use std::time::Instant;
 
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -256,13 +291,15 @@ mod tests {
         let now = Instant::now();
         let read = index.begin_user_read(user);
         index.finish_user_read(read, Some(circles.iter().map(|(circle, _)| *circle).collect()), now);
-        let crate::engine::contacts::Plan::Read(tickets) = index.plan(user, now) else { panic!("reads expected") };
-        for ticket in tickets {
-            let members = circles.iter().find(|(circle, _)| *circle == ticket.circle).map(|(_, m)| m.clone());
-            index.finish_read(ticket, members, now);
+        // Someone with no circle is ready at once; others wait for their circles' reads.
+        if let Plan::Read(tickets) = index.plan(user, now) {
+            for ticket in tickets {
+                let members = circles.iter().find(|(circle, _)| *circle == ticket.circle).map(|(_, m)| m.clone());
+                index.finish_read(ticket, members, now);
+            }
         }
         match index.plan(user, now) {
-            crate::engine::contacts::Plan::Ready(watchers) => watchers,
+            Plan::Ready(watchers) => watchers,
             other => panic!("not ready: {other:?}"),
         }
     }
@@ -284,16 +321,16 @@ mod tests {
         let people: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
         let course = Circle::Course(Uuid::new_v4());
         let mut pending = PendingPresence::default();
-        let mut armed = 0;
+        let now = Instant::now();
+        let mut next = Vec::new();
         for person in &people[..3] {
-            armed +=
-                usize::from(pending.add(&watchers_in(*person, &[(course, people.clone())]), change(*person, "online")));
+            next.push(pending.add(&watchers_in(*person, &[(course, people.clone())]), change(*person, "online"), now));
         }
         // A second change of the same person replaces the first.
-        pending.add(&watchers_in(people[0], &[(course, people.clone())]), change(people[0], "away"));
-        assert_eq!(armed, 1, "only the first change arms the flush");
+        pending.add(&watchers_in(people[0], &[(course, people.clone())]), change(people[0], "away"), now);
+        assert_eq!(next, [NextFlush::Now, NextFlush::Armed, NextFlush::Armed], "one flush takes them all");
 
-        let flush = pending.take();
+        let flush = pending.take(now);
         assert!(pending.is_empty());
         let diff_reader = FakeSocket::taking_diffs(people[3], 100);
         let single_reader = FakeSocket::new(people[3], 100);
@@ -330,8 +367,8 @@ mod tests {
         let both = vec![mover, watcher];
         let circles = [(Circle::Course(Uuid::new_v4()), both.clone()), (Circle::Group(Uuid::new_v4()), both)];
         let mut pending = PendingPresence::default();
-        pending.add(&watchers_in(mover, &circles), change(mover, "busy"));
-        let flush = pending.take();
+        pending.add(&watchers_in(mover, &circles), change(mover, "busy"), Instant::now());
+        let flush = pending.take(Instant::now());
         assert_eq!(flush.circles.len(), 2);
         let singles = FakeSocket::new(watcher, 100);
         let diffs = FakeSocket::taking_diffs(watcher, 100);
@@ -347,14 +384,36 @@ mod tests {
         let people: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
         let course = Circle::Course(Uuid::new_v4());
         let mut pending = PendingPresence::default();
-        pending.add(&watchers_in(people[0], &[(course, people.clone())]), change(people[0], "online"));
-        pending.add(&watchers_in(people[1], &[(course, people.clone())]), change(people[1], "online"));
+        let now = Instant::now();
+        pending.add(&watchers_in(people[0], &[(course, people.clone())]), change(people[0], "online"), now);
+        pending.add(&watchers_in(people[1], &[(course, people.clone())]), change(people[1], "online"), now);
         let full = FakeSocket::new(people[2], 1);
         let fine = FakeSocket::taking_diffs(people[2], 10);
         let hub = hub_with(&[&full, &fine]);
-        pending.take().deliver(&hub);
+        pending.take(now).deliver(&hub);
         assert!(full.closed_for.lock().unwrap().is_some(), "two singles do not fit in one");
         assert_eq!(fine.received().len(), 1);
         assert!(!hub.is_subscribed(Topic::User(people[2]), full.id()), "dropped from the directory");
+    }
+
+    #[test]
+    fn a_change_after_a_quiet_window_goes_at_once_and_the_next_ones_wait_for_its_end() {
+        let (ada, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let course = [(Circle::Course(Uuid::new_v4()), vec![ada, bob])];
+        let mut pending = PendingPresence::default();
+        let start = Instant::now();
+        assert_eq!(pending.add(&watchers_in(ada, &course), change(ada, "online"), start), NextFlush::Now);
+        pending.take(start);
+        let soon = start + Duration::from_millis(30);
+        let wait = PRESENCE_DIFF_WINDOW - Duration::from_millis(30);
+        assert_eq!(pending.add(&watchers_in(bob, &course), change(bob, "online"), soon), NextFlush::In(wait));
+        assert_eq!(pending.add(&watchers_in(ada, &course), change(ada, "busy"), soon), NextFlush::Armed);
+        let at_window_end = start + PRESENCE_DIFF_WINDOW;
+        assert_eq!(pending.take(at_window_end).circles[0].singles.len(), 2, "both changes in one batch");
+        let quiet_again = at_window_end + PRESENCE_DIFF_WINDOW;
+        assert_eq!(pending.add(&watchers_in(bob, &course), change(bob, "away"), quiet_again), NextFlush::Now);
+        let loner = Uuid::new_v4();
+        let mut alone = PendingPresence::default();
+        assert_eq!(alone.add(&watchers_in(loner, &[]), change(loner, "online"), start), NextFlush::Nothing);
     }
 }
