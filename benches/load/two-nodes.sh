@@ -6,7 +6,7 @@
 # database is made for the run and dropped after it), REDIS_URL (default
 # redis://127.0.0.1:6379), BIN_DIR (default ./target/release), OUT (where
 # the JSON reports go, default /tmp/two-nodes), ONLY (one or two: run that
-# half only). Sockets are spread round
+# half only), SEED_ARGS (more seed-load options, e.g. --one-course). Sockets are spread round
 # robin over the nodes, so every session's room spans both; CPU per delivery
 # is summed over the nodes.
 set -eu
@@ -20,7 +20,7 @@ db="bench_two_nodes_$$"
 psql "$PG_ADMIN_URL" -qc "CREATE DATABASE $db"
 trap 'psql "$PG_ADMIN_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null || true' EXIT
 DB_URL="${PG_ADMIN_URL%/*}/$db"
-DATABASE_URL="$DB_URL" "$BIN_DIR/classroom" seed-load --users 5000 --sessions 50 --out "$OUT/seed.json" >/dev/null
+DATABASE_URL="$DB_URL" "$BIN_DIR/classroom" seed-load --users 5000 --sessions 50 ${SEED_ARGS:-} --out "$OUT/seed.json" >/dev/null
 
 # start_node PORT [REDIS]: a release server with the bench limits
 # (docs/benchmarks.md); its pid in $NODE_PID.
