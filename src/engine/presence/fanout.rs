@@ -144,7 +144,7 @@ pub struct PendingPresence {
     circles: HashMap<Circle, CirclePending>,
     /// When the last batch was taken.
     last_flush: Option<Instant>,
-    /// Whether a timer will take the batch.
+    /// Whether a flush (at once, or on its timer) will take the batch.
     armed: bool,
 }
 
