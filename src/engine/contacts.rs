@@ -58,8 +58,6 @@ pub enum Circle {
 /// circles, shared with the index (cloning this clones a few `Arc`s).
 #[derive(Debug, Clone, Default)]
 pub struct Watchers {
-    /// Whose watchers these are; never visited.
-    user_id: Uuid,
     /// Each circle of the user with its member list.
     lists: Vec<(Circle, Arc<[Uuid]>)>,
 }
@@ -68,11 +66,6 @@ impl Watchers {
     /// The user's circles with their member lists (each includes the user).
     pub fn circles(&self) -> &[(Circle, Arc<[Uuid]>)] {
         &self.lists
-    }
-
-    /// Whose watchers these are.
-    pub fn user_id(&self) -> Uuid {
-        self.user_id
     }
 }
 
@@ -203,7 +196,7 @@ impl ContactsIndex {
         } else if !waits.is_empty() {
             Plan::Wait(waits)
         } else {
-            Plan::Ready(Watchers { user_id, lists })
+            Plan::Ready(Watchers { lists })
         }
     }
 
@@ -223,7 +216,7 @@ impl ContactsIndex {
                     .collect()
             })
             .unwrap_or_default();
-        Watchers { user_id, lists }
+        Watchers { lists }
     }
 
     /// Records a read of a claimed circle: `Some(members)` on success, `None`
@@ -501,10 +494,10 @@ mod tests {
     }
 
     /// Everyone who hears of the user: each member of any circle once, the user excluded.
-    fn visited(watchers: &Watchers) -> Vec<Uuid> {
+    fn visited(watchers: &Watchers, user: Uuid) -> Vec<Uuid> {
         let mut seen = HashSet::new();
         let members = watchers.circles().iter().flat_map(|(_, members)| members.iter().copied());
-        members.filter(|id| *id != watchers.user_id() && seen.insert(*id)).collect()
+        members.filter(|id| *id != user && seen.insert(*id)).collect()
     }
 
     fn ready(plan: Plan) -> Watchers {
@@ -546,7 +539,7 @@ mod tests {
                 Arc::ptr_eq(&watchers.circles()[0].1, &first.circles()[0].1),
                 "one shared list, not a copy per user"
             );
-            let heard_by = visited(&watchers);
+            let heard_by = visited(&watchers, *person);
             assert_eq!(heard_by.len(), people.len() - 1);
             assert!(!heard_by.contains(person));
         }
@@ -575,7 +568,7 @@ mod tests {
             assert!(waiter.try_recv().is_ok(), "every waiter is woken");
         }
         for person in &people {
-            assert_eq!(visited(&ready(index.plan(*person, now))).len(), people.len() - 1);
+            assert_eq!(visited(&ready(index.plan(*person, now)), *person).len(), people.len() - 1);
         }
     }
 
@@ -593,7 +586,7 @@ mod tests {
             let members = if ticket.circle == course { vec![ada, bob, cy] } else { vec![bob, ada, dee] };
             index.finish_read(ticket, Some(members), now);
         }
-        let mut heard_by = visited(&ready(index.plan(ada, now)));
+        let mut heard_by = visited(&ready(index.plan(ada, now)), ada);
         heard_by.sort();
         let mut expected = vec![bob, cy, dee];
         expected.sort();
@@ -607,7 +600,7 @@ mod tests {
         let [grace, ada] = [Uuid::new_v4(), Uuid::new_v4()];
         let course = course_of(&mut index, &[grace], now);
         index.set_circles(ada, vec![], now);
-        assert!(visited(&ready(index.plan(ada, now))).is_empty(), "strangers so far");
+        assert!(visited(&ready(index.plan(ada, now)), ada).is_empty(), "strangers so far");
 
         let Circle::Course(course_id) = course else { unreachable!() };
         let contacts = Contacts { index: Mutex::new(index) };
@@ -624,8 +617,8 @@ mod tests {
         index.finish_read(ticket, Some(vec![grace, ada]), now);
         let again = reads(index.plan(grace, now))[0];
         index.finish_read(again, Some(vec![grace, ada]), now);
-        assert_eq!(visited(&ready(index.plan(grace, now))), vec![ada]);
-        assert_eq!(visited(&ready(index.plan(ada, now))), vec![grace]);
+        assert_eq!(visited(&ready(index.plan(grace, now)), grace), vec![ada]);
+        assert_eq!(visited(&ready(index.plan(ada, now)), ada), vec![grace]);
     }
 
     #[test]
@@ -660,9 +653,9 @@ mod tests {
         }
         let ticket = reads(index.plan(people[0], later))[0];
         let meanwhile = ready(index.plan(people[1], later));
-        assert_eq!(visited(&meanwhile).len(), 2, "the old list serves while one caller reads");
+        assert_eq!(visited(&meanwhile, people[1]).len(), 2, "the old list serves while one caller reads");
         index.finish_read(ticket, Some(people[..2].to_vec()), later);
-        assert_eq!(visited(&ready(index.plan(people[1], later))), vec![people[0]]);
+        assert_eq!(visited(&ready(index.plan(people[1], later)), people[1]), vec![people[0]]);
     }
 
     #[test]
@@ -676,7 +669,7 @@ mod tests {
         let Plan::Wait(mut waits) = index.plan(people[1], now) else { panic!("invalidated: wait for the read") };
         index.finish_read(ticket, None, now);
         assert!(waits[0].try_recv().is_ok());
-        assert_eq!(visited(&ready(index.plan(people[1], now))), vec![people[0]], "the old list");
+        assert_eq!(visited(&ready(index.plan(people[1], now)), people[1]), vec![people[0]], "the old list");
 
         // Never read and the read fails: the next caller claims it again.
         let newcomer = Uuid::new_v4();

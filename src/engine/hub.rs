@@ -128,41 +128,38 @@ impl Hub {
 
     /// Hands one shared frame to every wanted subscriber of the topic here.
     pub fn deliver(&self, topic: Topic, frame: &ByteString, audience: Audience) {
-        let mut closed = Vec::new();
-        if let Some(subscribers) = self.topics.get(&topic) {
-            for subscription in subscribers.iter().filter(|s| s.wanted_by(audience)) {
-                if !self.push(&subscription.socket, frame.clone()) {
-                    closed.push(subscription.socket.id());
-                }
-            }
-        }
-        // After the read lock is gone: dropping takes the write lock.
-        for socket_id in closed {
-            self.unsubscribe(topic, socket_id);
-        }
+        self.deliver_to_each(topic, |subscription| {
+            !subscription.wanted_by(audience) || self.push(&subscription.socket, frame.clone())
+        });
     }
 
     /// Presence for a user's sockets here (`presence::fanout`): `diff` to
     /// those that take diffs, the frames `singles` makes (asked once) to the others.
     pub fn deliver_presence(&self, user: Uuid, diff: &ByteString, singles: impl FnOnce() -> Vec<ByteString>) {
-        let topic = Topic::User(user);
+        let (mut make_singles, mut singles_made) = (Some(singles), None);
+        self.deliver_to_each(Topic::User(user), |subscription| {
+            let socket = &subscription.socket;
+            if socket.takes_presence_diffs() {
+                return self.push(socket, diff.clone());
+            }
+            let frames: &Vec<ByteString> =
+                singles_made.get_or_insert_with(|| make_singles.take().map(|make| make()).unwrap_or_default());
+            frames.iter().all(|frame| self.push(socket, frame.clone()))
+        });
+    }
+
+    /// Runs `deliver` for each subscriber of the topic here (false: the
+    /// socket is gone), then drops the gone ones from the topic.
+    fn deliver_to_each(&self, topic: Topic, mut deliver: impl FnMut(&Subscription) -> bool) {
         let mut closed = Vec::new();
         if let Some(subscribers) = self.topics.get(&topic) {
-            let (mut make_singles, mut singles_made) = (Some(singles), None);
             for subscription in subscribers.iter() {
-                let socket = &subscription.socket;
-                let delivered = if socket.takes_presence_diffs() {
-                    self.push(socket, diff.clone())
-                } else {
-                    let frames: &Vec<ByteString> =
-                        singles_made.get_or_insert_with(|| make_singles.take().map(|make| make()).unwrap_or_default());
-                    frames.iter().all(|frame| self.push(socket, frame.clone()))
-                };
-                if !delivered {
-                    closed.push(socket.id());
+                if !deliver(subscription) {
+                    closed.push(subscription.socket.id());
                 }
             }
         }
+        // After the read lock is gone: dropping takes the write lock.
         for socket_id in closed {
             self.unsubscribe(topic, socket_id);
         }
@@ -236,24 +233,24 @@ pub mod tests {
 
     impl FakeSocket {
         pub fn new(user_id: Uuid, capacity: usize) -> Arc<Self> {
+            Self::made(user_id, capacity, false)
+        }
+
+        /// As `new`, for a socket that takes presence diffs.
+        pub fn taking_diffs(user_id: Uuid, capacity: usize) -> Arc<Self> {
+            Self::made(user_id, capacity, true)
+        }
+
+        fn made(user_id: Uuid, capacity: usize, diffs: bool) -> Arc<Self> {
             let user = AuthUser { id: user_id, email: "x@example.com".into(), name: "X".into(), role: Role::Student };
             Arc::new(Self {
                 id: Uuid::new_v4(),
                 user: Arc::new(user),
                 capacity,
-                diffs: false,
+                diffs,
                 frames: Mutex::new(Vec::new()),
                 closed_for: Mutex::new(None),
             })
-        }
-
-        /// As `new`, for a socket that takes presence diffs.
-        pub fn taking_diffs(user_id: Uuid, capacity: usize) -> Arc<Self> {
-            let mut socket = Self::new(user_id, capacity);
-            if let Some(socket) = Arc::get_mut(&mut socket) {
-                socket.diffs = true;
-            }
-            socket
         }
 
         pub fn received(&self) -> Vec<String> {
